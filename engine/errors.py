@@ -1,0 +1,18 @@
+"""Domain errors of the engine layer. Every engine error derives from `EngineError`."""
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class ChordError(EngineError, ValueError):
+    """A chord label could not be parsed."""
+
+
+class GrammarError(EngineError, ValueError):
+    """A token or token sequence is not part of the grammar."""
+
+
+class MidiReadError(EngineError):
+    """A MIDI file could not be read as a lead sheet."""

@@ -1,0 +1,584 @@
+"""The measure/chord grammar: melody over chords as a sequence of tokens, and back.
+
+deepjazz's idea (one token per note, recording its relation to the sounding chord, its duration
+and its interval from the previous note), made exact and self-delimiting.
+
+Time grid
+    ``GRID`` = 12 units per quarter-note beat: holds sixteenths (3), eighth triplets (4),
+    sixteenth triplets (2) and every swing ratio of 2:1. Onsets and durations are rounded to it.
+
+Vocabulary (``VOCAB``; all names are plain strings)
+    ``PAD``, ``BOS``, ``EOS``
+        padding, start and end of a piece.
+    ``BAR:n/d``
+        a bar line opening a bar of time signature n/d (``METERS``). Every bar opens with one.
+    ``CH:<chord>``
+        the sounding chord (root + family, ``engine.chords``), e.g. ``CH:Bb7``, ``CH:NC``.
+        Every bar restates its downbeat chord right after the bar line; a change inside the bar
+        stands at its exact time position.
+    ``<type>:<dur>:<iv>``
+        a melody note. ``type`` against the sounding chord, checked in this order:
+        ``C`` chord tone, ``S`` scale tone (the chord's scale, ``engine.chords`` table),
+        ``A`` approach tone (a semitone from a chord tone), ``X`` anything else.
+        ``dur`` in grid units from ``DURATIONS``. ``iv`` the interval bucket from the previous
+        note (``INTERVALS``): ``0`` unison, ``u1`` up 1-2 semitones, ``u3`` up 3-4, ``u5`` up 5-7,
+        ``u8`` up 8-12, ``u13`` up 13 or more, ``d1`` .. ``d13`` likewise down, ``~`` none (the
+        first note of a phrase: the piece's first note or one after ``PHRASE_GAP`` of silence).
+    ``R:<dur>``
+        a rest.
+    ``H:<dur>``
+        hold: the previous note goes on (across a bar line or chord change, or past the longest
+        duration token).
+
+Canonical form
+    A note or rest is cut at bar lines and chord changes; each piece between those boundaries is
+    written greedily with the largest duration token that fits, then holds (or rests).
+    `grammar_errors` flags anything else, so encode(decode(tokens)) == tokens for every valid
+    sequence whose intervals stay within the decoder's pitch range.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from engine.chords import (
+    FAMILIES,
+    NO_CHORD,
+    PITCH_NAMES,
+    Chord,
+    chord_tones,
+    parse_chord,
+    scale_tones,
+    token_name,
+)
+from engine.errors import GrammarError
+from engine.leadsheet import ChordSpan, LeadSheet, Measure, Note
+
+GRID = 12  # units per quarter-note beat
+DURATIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 18, 20, 21, 24, 30, 32, 36, 42, 48)
+_DUR_DESC = tuple(sorted(DURATIONS, reverse=True))
+METERS: tuple[tuple[int, int], ...] = tuple((n, 4) for n in range(1, 13)) + (
+    (2, 2), (3, 2), (4, 2), (3, 8), (5, 8), (6, 8), (7, 8), (9, 8), (12, 8),
+)
+NOTE_TYPES = ("C", "S", "A", "X")
+INTERVALS = ("~", "0", "u1", "u3", "u5", "u8", "u13", "d1", "d3", "d5", "d8", "d13")
+_BUCKET_RANGE = {"1": (1, 2), "3": (3, 4), "5": (5, 7), "8": (8, 12), "13": (13, 127)}
+PHRASE_GAP = 2 * GRID  # silence (units) after which the next note starts a phrase
+GAP_ABSORB = 3  # a gap shorter than this (units) between notes is absorbed into the first note
+SPECIALS = ("PAD", "BOS", "EOS")
+
+
+def _chord_token_names() -> list[str]:
+    names = [f"CH:{token_name(r, f)}" for r in range(12) for f in FAMILIES]
+    return names + [f"CH:{NO_CHORD}"]
+
+
+def _build_vocab() -> tuple[str, ...]:
+    out = list(SPECIALS)
+    out += [f"BAR:{n}/{d}" for n, d in METERS]
+    out += _chord_token_names()
+    out += [f"{t}:{d}:{iv}" for t in NOTE_TYPES for d in DURATIONS for iv in INTERVALS]
+    out += [f"R:{d}" for d in DURATIONS] + [f"H:{d}" for d in DURATIONS]
+    return tuple(out)
+
+
+VOCAB: tuple[str, ...] = _build_vocab()
+TOKEN_ID: dict[str, int] = {t: i for i, t in enumerate(VOCAB)}
+
+
+@dataclass(frozen=True)
+class Token:
+    """A parsed token. ``kind`` is one of special, bar, chord, note, rest, hold."""
+
+    kind: str
+    text: str
+    meter: tuple[int, int] | None = None
+    chord: Chord | None = None
+    ntype: str = ""
+    dur: int = 0
+    iv: str = ""
+
+
+@lru_cache(maxsize=None)
+def parse_token(text: str) -> Token:
+    """Parse a token name. Raises GrammarError for a name outside `VOCAB`."""
+    if text not in TOKEN_ID:
+        raise GrammarError(f"unknown token {text!r}")
+    head, _, rest = text.partition(":")
+    if head in SPECIALS:
+        return Token("special", text)
+    if head == "BAR":
+        n, d = rest.split("/")
+        return Token("bar", text, meter=(int(n), int(d)))
+    if head == "CH":
+        return Token("chord", text, chord=parse_chord(rest).reduced)
+    if head in ("R", "H"):
+        return Token("rest" if head == "R" else "hold", text, dur=int(rest))
+    dur, _, iv = rest.partition(":")
+    return Token("note", text, ntype=head, dur=int(dur), iv=iv)
+
+
+def bar_units(meter: tuple[int, int]) -> int:
+    num, den = meter
+    return num * 4 * GRID // den
+
+
+def split_duration(units: int) -> list[int]:
+    """Greedy decomposition of a span into duration tokens (the canonical form)."""
+    out = []
+    while units > 0:
+        d = next(x for x in _DUR_DESC if x <= units)
+        out.append(d)
+        units -= d
+    return out
+
+
+@lru_cache(maxsize=None)
+def note_type(pc: int, root: int | None, family: str) -> str:
+    """Type of a pitch class against a chord: C, S, A or X (see module doc)."""
+    chord = chord_tones(root, family)
+    if pc in chord:
+        return "C"
+    if pc in scale_tones(root, family):
+        return "S"
+    if (pc + 1) % 12 in chord or (pc - 1) % 12 in chord:
+        return "A"
+    return "X"
+
+
+@lru_cache(maxsize=None)
+def type_pcs(root: int | None, family: str, ntype: str) -> frozenset[int]:
+    """Pitch classes of one type under a chord (cached: the decoder's hot path)."""
+    return frozenset(pc for pc in range(12) if note_type(pc, root, family) == ntype)
+
+
+def interval_bucket(prev: int | None, pitch: int) -> str:
+    if prev is None:
+        return "~"
+    step = pitch - prev
+    if step == 0:
+        return "0"
+    size = abs(step)
+    name = next(k for k, (lo, hi) in _BUCKET_RANGE.items() if lo <= size <= hi)
+    return ("u" if step > 0 else "d") + name
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantised pieces: the exact content of a token sequence, in absolute grid units.
+
+
+@dataclass
+class QNote:
+    onset: int  # absolute units
+    dur: int  # units
+    pitch: int
+    ntype: str = ""
+    velocity: int = 90
+
+
+@dataclass
+class QPiece:
+    """A piece on the grid: bars (start, meter), chord changes (time, chord), notes."""
+
+    bars: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
+    changes: list[tuple[int, Chord]] = field(default_factory=list)
+    notes: list[QNote] = field(default_factory=list)
+    fallbacks: int = 0  # decoder only: notes whose type or interval bucket could not be met
+
+    @property
+    def end(self) -> int:
+        if not self.bars:
+            return 0
+        start, meter = self.bars[-1]
+        return start + bar_units(meter)
+
+
+def quantize(sheet: LeadSheet) -> QPiece:
+    """Put a lead sheet on the grid: one melody line (top voice), chords reduced to families.
+
+    Raises:
+        GrammarError: a bar's time signature is not in `METERS`.
+    """
+    piece = QPiece()
+    start = 0
+    raw: list[tuple[int, int, int, int]] = []
+    for measure in sheet.measures:
+        meter = tuple(measure.time_signature)
+        if meter not in METERS:
+            raise GrammarError(f"time signature {meter[0]}/{meter[1]} is not supported")
+        length = bar_units(meter)
+        piece.bars.append((start, meter))
+        for span in measure.chords:
+            t = start + min(length - 1, max(0, round(span.onset * GRID)))
+            chord = span.chord.reduced
+            if piece.changes and piece.changes[-1][0] == t:
+                piece.changes[-1] = (t, chord)
+            elif not piece.changes or piece.changes[-1][1] != chord:
+                piece.changes.append((t, chord))
+        for n in measure.notes:
+            onset = start + min(length - 1, max(0, round(n.onset * GRID)))
+            raw.append((onset, -n.pitch, max(1, round(n.duration * GRID)), n.velocity))
+        start += length
+    if not piece.changes or piece.changes[0][0] != 0:
+        piece.changes.insert(0, (0, Chord(None, NO_CHORD)))
+    raw.sort()
+    kept = [r for i, r in enumerate(raw) if i == 0 or r[0] != raw[i - 1][0]]
+    for i, (onset, neg_pitch, dur, vel) in enumerate(kept):
+        nxt = kept[i + 1][0] if i + 1 < len(kept) else start
+        end = min(onset + dur, nxt)
+        if nxt - end < GAP_ABSORB:
+            end = nxt
+        piece.notes.append(QNote(onset, end - onset, -neg_pitch, velocity=vel))
+    _assign_types(piece)
+    return piece
+
+
+def _assign_types(piece: QPiece) -> None:
+    ci = 0
+    for note in piece.notes:
+        while ci + 1 < len(piece.changes) and piece.changes[ci + 1][0] <= note.onset:
+            ci += 1
+        chord = piece.changes[ci][1]
+        note.ntype = note_type(note.pitch % 12, chord.root, chord.family)
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+def encode(sheet: LeadSheet | QPiece) -> list[str]:
+    """Encode a lead sheet (or a quantised piece) as grammar tokens, without BOS/EOS."""
+    piece = sheet if isinstance(sheet, QPiece) else quantize(sheet)
+    if not piece.bars:
+        return []
+    # Boundaries where the running note or rest is cut: bar lines and chord changes.
+    bar_at = {s: m for s, m in piece.bars}
+    change_at = {t: c for t, c in piece.changes}
+    note_at = {n.onset: n for n in piece.notes}
+    times = sorted(set(bar_at) | set(change_at) | set(note_at) | {n.onset + n.dur for n in piece.notes})
+    end = piece.end
+    times = [t for t in times if t < end] + [end]
+    out: list[str] = []
+    chord = Chord(None, NO_CHORD)
+    current: QNote | None = None  # sounding note
+    prev_pitch: int | None = None
+    silence = PHRASE_GAP  # units of silence since the last note ended
+    for i, t in enumerate(times[:-1]):
+        span = times[i + 1] - t
+        if t in bar_at:
+            out.append(f"BAR:{bar_at[t][0]}/{bar_at[t][1]}")
+        if t in change_at:
+            chord = change_at[t]
+        if t in bar_at or t in change_at:
+            out.append(f"CH:{chord.token}")
+        if current is not None and t >= current.onset + current.dur:
+            current = None
+        if t in note_at:
+            current = note_at[t]
+            pitch = current.pitch
+            bucket = "~" if silence >= PHRASE_GAP else interval_bucket(prev_pitch, pitch)
+            ntype = note_type(pitch % 12, chord.root, chord.family)
+            pieces = split_duration(span)
+            out.append(f"{ntype}:{pieces[0]}:{bucket}")
+            out += [f"H:{d}" for d in pieces[1:]]
+            prev_pitch, silence = pitch, 0
+        elif current is not None:
+            out += [f"H:{d}" for d in split_duration(span)]
+        else:
+            out += [f"R:{d}" for d in split_duration(span)]
+            silence += span
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+@dataclass(frozen=True)
+class PitchRange:
+    """Preferred range of the decoded line (MIDI numbers) and the hard limits it may stretch to."""
+
+    low: int = 52
+    high: int = 86
+    hard_low: int = 28
+    hard_high: int = 108
+
+
+
+
+@lru_cache(maxsize=8)
+def _transitions(prange: PitchRange) -> dict[str, np.ndarray]:
+    """Per interval bucket, a (P, P) matrix of weights from previous pitch to next pitch."""
+    pitches = np.arange(prange.hard_low, prange.hard_high + 1)
+    step = pitches[None, :] - pitches[:, None]  # (P, P): next - previous
+    out = {}
+    for bucket in INTERVALS:
+        if bucket == "~":
+            out[bucket] = np.exp(-np.abs(step) / 4.0)
+            continue
+        if bucket == "0":
+            inside = step == 0
+        else:
+            lo, hi = _BUCKET_RANGE[bucket[1:]]
+            signed = step if bucket[0] == "u" else -step
+            inside = (signed >= lo) & (signed <= hi)
+        out[bucket] = np.where(inside, 1.0 / (1.0 + np.abs(step)), 0.0)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _emission(prange: PitchRange, root: int | None, family: str, ntype: str) -> np.ndarray:
+    """(P,) weights of each pitch for a note of this type: type, preferred range, centre pull."""
+    pitches = np.arange(prange.hard_low, prange.hard_high + 1)
+    pcs = type_pcs(root, family, ntype)
+    ok = np.isin(pitches % 12, list(pcs)) if pcs else np.zeros(len(pitches), bool)
+    w = np.where(ok, 1.0, 0.0) if pcs else np.ones(len(pitches))
+    w = w * np.where((pitches >= prange.low) & (pitches <= prange.high), 1.0, 0.02)
+    center = (prange.low + prange.high) / 2
+    return w * np.exp(-(((pitches - center) / 18.0) ** 2))
+
+
+def _realise(
+    events: list[tuple[str, str, Chord]], rng: np.random.Generator, prange: PitchRange, prev_pitch: int | None
+) -> list[int]:
+    """Pick one pitch per note event so that every type and interval bucket holds where possible.
+
+    Forward filtering, backward sampling over the pitch range: an exact search for a line that
+    keeps every constraint, drawn at random (seeded) among such lines, favouring small motion.
+    """
+    if not events:
+        return []
+    lo = prange.hard_low
+    size = prange.hard_high - lo + 1
+    trans = _transitions(prange)
+    alphas = np.empty((len(events), size))
+    used: list[np.ndarray] = []  # the transition actually used into each step
+    alpha = np.ones(size)
+    if prev_pitch is not None:
+        alpha = np.zeros(size)
+        alpha[min(size - 1, max(0, prev_pitch - lo))] = 1.0
+    for i, (ntype, bucket, chord) in enumerate(events):
+        emit = _emission(prange, chord.root, chord.family, ntype)
+        move = trans["~"] if i == 0 and prev_pitch is None else trans[bucket]
+        nxt = (alpha @ move) * emit
+        if nxt.sum() <= 0:  # no pitch keeps the bucket: keep the type, move freely
+            move = trans["~"]
+            nxt = (alpha @ move) * emit
+        if nxt.sum() <= 0:  # not even the type: anything near
+            nxt = alpha @ move
+        alpha = nxt / nxt.sum()
+        alphas[i] = alpha
+        used.append(move)
+    out = [0] * len(events)
+    idx = int(rng.choice(size, p=alphas[-1]))
+    out[-1] = idx
+    for i in range(len(events) - 1, 0, -1):
+        w = alphas[i - 1] * used[i][:, idx]
+        idx = int(rng.choice(size, p=w / w.sum()))
+        out[i - 1] = idx
+    return [lo + i for i in out]
+
+
+def decode(
+    tokens: list[str],
+    seed: int = 0,
+    prange: PitchRange | None = None,
+    prev_pitch: int | None = None,
+) -> QPiece:
+    """Turn tokens back into notes on the grid. Deterministic for a given seed.
+
+    Args:
+        tokens: grammar tokens (BOS/EOS/PAD are ignored).
+        seed: seeds the choice among the pitches that meet each token's constraints.
+        prange: the pitch range; the default suits a jazz guitar lead.
+        prev_pitch: the pitch that sounded before these tokens (when continuing a line).
+    Returns:
+        the piece: bars, chord changes and notes (with their types); ``fallbacks`` counts notes
+        whose type or interval bucket could not be realised.
+    """
+    prange = prange or PitchRange()
+    piece = QPiece()
+    t = 0
+    chord = Chord(None, NO_CHORD)
+    current: QNote | None = None
+    events: list[tuple[str, str, Chord]] = []
+    for text in tokens:
+        tok = parse_token(text)
+        if tok.kind == "bar":
+            piece.bars.append((t, tok.meter))
+        elif tok.kind == "chord":
+            if not piece.changes or piece.changes[-1][1] != tok.chord:
+                piece.changes.append((t, tok.chord))
+            chord = tok.chord
+        elif tok.kind == "note":
+            current = QNote(t, tok.dur, 0, tok.ntype)
+            piece.notes.append(current)
+            events.append((tok.ntype, tok.iv, chord))
+            t += tok.dur
+        elif tok.kind == "hold":
+            if current is not None and current.onset + current.dur == t:
+                current.dur += tok.dur
+            t += tok.dur
+        elif tok.kind == "rest":
+            current = None
+            t += tok.dur
+    if not piece.changes:
+        piece.changes.append((0, Chord(None, NO_CHORD)))
+    pitches = _realise(events, np.random.default_rng(seed), prange, prev_pitch)
+    prev = prev_pitch
+    for note, pitch, (ntype, bucket, ch) in zip(piece.notes, pitches, events, strict=True):
+        note.pitch = pitch
+        met = note_type(pitch % 12, ch.root, ch.family) == ntype
+        met = met and (bucket == "~" or interval_bucket(prev, pitch) == bucket)
+        piece.fallbacks += not met
+        prev = pitch
+    return piece
+
+
+def to_leadsheet(piece: QPiece, title: str = "", tempo: float = 120.0) -> LeadSheet:
+    """Convert a grid piece to a lead sheet (notes crossing bar lines are kept whole in their bar)."""
+    measures: list[Measure] = []
+    ci = 0
+    current = Chord(None, NO_CHORD)
+    notes = sorted(piece.notes, key=lambda n: n.onset)
+    ni = 0
+    for start, meter in piece.bars:
+        length = bar_units(meter)
+        spans: list[tuple[int, Chord]] = [(0, current)]
+        while ci < len(piece.changes) and piece.changes[ci][0] < start + length:
+            t, c = piece.changes[ci]
+            rel = max(0, t - start)
+            if rel == spans[-1][0]:
+                spans[-1] = (rel, c)
+            else:
+                spans.append((rel, c))
+            current = c
+            ci += 1
+        chord_spans = tuple(
+            ChordSpan(o / GRID, ((spans[i + 1][0] if i + 1 < len(spans) else length) - o) / GRID, c)
+            for i, (o, c) in enumerate(spans)
+        )
+        bar_notes = []
+        while ni < len(notes) and notes[ni].onset < start + length:
+            n = notes[ni]
+            bar_notes.append(Note((n.onset - start) / GRID, n.dur / GRID, n.pitch, n.velocity))
+            ni += 1
+        measures.append(Measure(meter, tuple(bar_notes), chord_spans))
+    return LeadSheet(title=title, tempo=tempo, measures=measures)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking
+
+
+def check(tokens: list[str], complete: bool = True) -> list[tuple[int, str]]:
+    """List the grammar violations of a token sequence as (index, reason).
+
+    Rules: the sequence opens with a bar line (after an optional BOS); a bar line is followed by
+    its chord; no redundant chord change; a bar is filled exactly (``complete``: the last one too);
+    a hold follows a note; a note type must exist under its chord; the interval is ``~`` exactly at
+    a phrase start; notes, holds and rests are in canonical (greedy) form between boundaries.
+    """
+    errors: list[tuple[int, str]] = []
+    bar_len = None
+    pos = 0
+    chord: Chord | None = None
+    sounding = False
+    silence = PHRASE_GAP
+    run: list[int] = []  # durations of the current note+holds or rests since the last boundary
+    run_kind = ""
+    run_start = 0
+    started = False
+
+    def close_run() -> None:
+        nonlocal run, run_kind
+        if run and split_duration(sum(run)) != run:
+            errors.append((run_start, "duration not in canonical form"))
+        run, run_kind = [], ""
+
+    for i, text in enumerate(tokens):
+        try:
+            tok = parse_token(text)
+        except GrammarError:
+            errors.append((i, f"unknown token {text!r}"))
+            continue
+        if tok.kind == "special":
+            if text == "BOS" and i == 0:
+                continue
+            if text == "EOS" and i == len(tokens) - 1:
+                continue
+            errors.append((i, f"{text} out of place"))
+            continue
+        if not started and tok.kind != "bar":
+            errors.append((i, "sequence must open with a bar line"))
+        prev = tokens[i - 1] if i else ""
+        if tok.kind == "bar":
+            close_run()
+            if bar_len is not None and pos != bar_len:
+                errors.append((i, f"bar filled {pos} of {bar_len} units"))
+            started, bar_len, pos = True, bar_units(tok.meter), 0
+            continue
+        if prev.startswith("BAR:") and tok.kind != "chord":
+            errors.append((i, "a bar line must be followed by its chord"))
+        if tok.kind == "chord":
+            close_run()
+            if not prev.startswith("BAR:") and tok.chord == chord:
+                errors.append((i, "redundant chord change"))
+            chord = tok.chord
+            continue
+        if bar_len is None:
+            continue
+        if pos + tok.dur > bar_len:
+            errors.append((i, "duration runs past the bar line"))
+        if tok.kind == "note":
+            close_run()
+            run_kind, run_start = "note", i
+            if chord is not None and not type_pcs(chord.root, chord.family, tok.ntype):
+                errors.append((i, f"no {tok.ntype} tone exists under {chord.token}"))
+            phrase_start = silence >= PHRASE_GAP
+            if phrase_start != (tok.iv == "~"):
+                errors.append((i, "interval bucket does not match the phrase position"))
+            sounding, silence = True, 0
+        elif tok.kind == "hold":
+            if not sounding:
+                errors.append((i, "hold without a sounding note"))
+                silence += tok.dur
+            if run_kind != "note":
+                run_kind, run_start = "note", i
+        else:  # rest
+            if run_kind != "rest":
+                close_run()
+                run_kind, run_start = "rest", i
+            sounding = False
+            silence += tok.dur
+        run.append(tok.dur)
+        pos += tok.dur
+    close_run()
+    if complete and bar_len is not None and pos != bar_len:
+        errors.append((len(tokens) - 1, f"last bar filled {pos} of {bar_len} units"))
+    return errors
+
+
+def grammar_errors(tokens: list[str], complete: bool = True) -> float:
+    """Fraction of tokens that break the grammar (0.0 for a valid sequence)."""
+    if not tokens:
+        return 0.0
+    bad = {i for i, _ in check(tokens, complete)}
+    return len(bad) / len(tokens)
+
+
+def describe_vocab() -> str:
+    """A human-readable summary of the vocabulary (for docs and ``chorus corpus stats``)."""
+    kinds: dict[str, int] = {}
+    for t in VOCAB:
+        kinds[parse_token(t).kind] = kinds.get(parse_token(t).kind, 0) + 1
+    return ", ".join(f"{k}: {v}" for k, v in kinds.items()) + f" (total {len(VOCAB)})"
+
+
+__all__ = [
+    "GRID", "DURATIONS", "METERS", "NOTE_TYPES", "INTERVALS", "VOCAB", "TOKEN_ID", "PITCH_NAMES",
+    "PitchRange", "QNote", "QPiece", "Token", "check", "decode", "encode", "grammar_errors",
+    "note_type", "parse_token", "quantize", "split_duration", "to_leadsheet",
+]

@@ -1,0 +1,7 @@
+"""Corpus readers. Importing this package registers every reader kind."""
+from __future__ import annotations
+
+from training.corpus import wjazzd  # noqa: F401
+from training.corpus.base import READERS, CorpusError, ReadReport, Source, read_sources
+
+__all__ = ["READERS", "CorpusError", "ReadReport", "Source", "read_sources"]
