@@ -1,0 +1,133 @@
+"""Builders shared by the tests: small MIDI files and WJazzD-style CSV solos written here.
+
+Nothing in here copies corpus data: every note below was written for the tests.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import mido
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+
+# A ii-V-I tune in C, two bars per chord pair: (bar, beat, tatum, division, pitch, dur_beats)
+TUNE = [
+    (1, 1, 1, 2, 62, 0.45), (1, 1, 2, 2, 65, 0.45), (1, 2, 1, 1, 69, 0.9), (1, 3, 1, 3, 72, 0.3),
+    (1, 3, 2, 3, 71, 0.3), (1, 3, 3, 3, 69, 0.3), (1, 4, 1, 1, 67, 0.9),
+    (2, 1, 1, 2, 65, 0.45), (2, 1, 2, 2, 64, 0.45), (2, 2, 1, 1, 62, 1.9),
+    (3, 1, 1, 4, 64, 0.22), (3, 1, 2, 4, 67, 0.22), (3, 1, 3, 4, 71, 0.22), (3, 1, 4, 4, 74, 0.22),
+    (3, 2, 1, 2, 72, 0.45), (3, 2, 2, 2, 71, 0.45), (3, 3, 1, 1, 67, 1.8),
+    (4, 1, 1, 1, 64, 3.6),
+]
+CHANGES = [(1, 1, "D-7"), (1, 3, "G7"), (2, 1, "Cj7"), (3, 1, "A-7"), (3, 3, "D79b"), (4, 1, "G7alt")]
+MELODY_COLS = ["bar", "beat", "beatdur", "denom", "division", "duration", "num", "onset", "period",
+               "pitch", "subtatum", "tatum"]
+BEATS_COLS = ["bar", "bass_pitch", "beat", "chord", "chorus_id", "form", "onset", "signature"]
+
+
+def write_wjazzd(root: Path, solos: int = 2, beat_s: float = 0.4) -> Path:
+    """Write a WJazzD-shaped folder (index.csv, csv_melody/, csv_beats/) of ``solos`` solos."""
+    (root / "csv_melody").mkdir(parents=True, exist_ok=True)
+    (root / "csv_beats").mkdir(parents=True, exist_ok=True)
+    index_rows = []
+    for s in range(solos):
+        name = f"Tester_Tune{s}_Solo.csv"
+        with (root / "csv_melody" / name).open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(MELODY_COLS)
+            for bar, beat, tatum, div, pitch, dur in TUNE:
+                onset = ((bar - 1) * 4 + beat - 1 + (tatum - 1) / div) * beat_s
+                w.writerow([bar, beat, beat_s, 4, div, dur * beat_s, 4, onset, 4, pitch + s, 0, tatum])
+        with (root / "csv_beats" / name).open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(BEATS_COLS)
+            chords = {(b, bt): c for b, bt, c in CHANGES}
+            for bar in range(1, 5):
+                for beat in range(1, 5):
+                    w.writerow([bar, 36, beat, chords.get((bar, beat), ""), 1, "A1" if beat == 1 else "",
+                                ((bar - 1) * 4 + beat - 1) * beat_s, "4/4" if (bar, beat) == (1, 1) else ""])
+        index_rows.append({"melid": s + 1, "trackid": s + 1, "performer": "Tester", "title": f"Tune {s}",
+                           "avgtempo": 60 / beat_s, "signature": "4/4",
+                           "melody_csv": f"csv_melody/{name}", "beats_csv": f"csv_beats/{name}"})
+    with (root / "index.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(index_rows[0]))
+        w.writeheader()
+        w.writerows(index_rows)
+    return root
+
+
+def midi_bytes(parts: list[dict], ticks_per_beat: int = 480, tempo_bpm: float = 120.0,
+               meter: tuple[int, int] | None = (4, 4), file_type: int = 1) -> bytes:
+    """Build a MIDI file. Each part: name, channel, program, notes [(onset_beats, dur_beats, pitch)]."""
+    mid = mido.MidiFile(type=file_type, ticks_per_beat=ticks_per_beat)
+    meta = mido.MidiTrack()
+    meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
+    if meter:
+        meta.append(mido.MetaMessage("time_signature", numerator=meter[0], denominator=meter[1], time=0))
+    tracks = [meta]
+    for part in parts:
+        events = []
+        for onset, dur, pitch in part["notes"]:
+            events.append((round(onset * ticks_per_beat), 1, pitch))
+            events.append((round((onset + dur) * ticks_per_beat), 0, pitch))
+        events.sort()
+        tr = mido.MidiTrack()
+        tr.append(mido.MetaMessage("track_name", name=part.get("name", ""), time=0))
+        ch = part.get("channel", 0)
+        tr.append(mido.Message("program_change", program=part.get("program", 0), channel=ch, time=0))
+        last = 0
+        for tick, on, pitch in events:
+            tr.append(mido.Message("note_on" if on else "note_off", note=pitch, velocity=80 if on else 0,
+                                   channel=ch, time=tick - last))
+            last = tick
+        tracks.append(tr)
+    if file_type == 0:
+        merged = mido.merge_tracks(tracks)
+        mid.tracks.append(merged)
+    else:
+        mid.tracks.extend(tracks)
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def tune_melody() -> list[tuple[float, float, int]]:
+    return [((bar - 1) * 4 + beat - 1 + (tatum - 1) / div, dur, pitch) for bar, beat, tatum, div, pitch, dur in TUNE]
+
+
+def comping(chords: list[tuple[float, float, list[int]]]) -> list[tuple[float, float, int]]:
+    return [(onset, dur, p) for onset, dur, pitches in chords for p in pitches]
+
+
+# Accompaniment for TUNE: Dm7 G7 | Cmaj7 | Am7 D7 | G7
+COMP = [(0, 2, [50, 53, 57, 60]), (2, 2, [43, 53, 59, 62]), (4, 4, [48, 52, 55, 59]),
+        (8, 2, [45, 55, 60, 64]), (10, 2, [50, 54, 57, 60]), (12, 4, [43, 53, 59, 62])]
+COMP_LABELS = ["Dm7 G7", "Cmaj7", "Am7 D7", "G7"]
+
+
+def combo_midi(file_type: int = 1, drums: bool = True) -> bytes:
+    """The test tune with a piano part, a bass part and (optionally) drums."""
+    parts = [
+        {"name": "Piano", "channel": 0, "program": 0, "notes": comping(COMP)},
+        {"name": "Melody", "channel": 1, "program": 26, "notes": tune_melody()},
+        {"name": "Bass", "channel": 2, "program": 32,
+         "notes": [(o, d, ps[0] - 12) for o, d, ps in COMP]},
+    ]
+    if drums:
+        parts.append({"name": "Drums", "channel": 9, "notes": [(b, 0.2, 42) for b in range(16)]})
+    return midi_bytes(parts, file_type=file_type)
+
+
+def corpus_dir() -> Path:
+    """The real corpora, or a skip (only outside CI: under CI=true a missing corpus fails)."""
+    root = Path(os.environ.get("CHORUS_CORPUS_DIR", REPO.parent / "shared" / "corpus"))
+    if not root.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"the real corpora are missing at {root} (CI=true needs them)")
+        pytest.skip(f"real corpora not present at {root}")
+    return root

@@ -1,0 +1,137 @@
+"""``chorus corpus …``: statistics, tokenised datasets and downloads of the corpora."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    corpus = sub.add_parser("corpus", help="read, tokenise and fetch the corpora")
+    csub = corpus.add_subparsers(dest="corpus_cmd", required=True, metavar="{stats,build,fetch}")
+    src_help = "KIND=PATH with KIND one of wjazzd, midi, nottingham (repeatable)"
+
+    stats = csub.add_parser("stats", help="count pieces, measures, notes and tokens")
+    stats.add_argument("--source", action="append", required=True, help=src_help)
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(func=cmd_stats)
+
+    build = csub.add_parser("build", help="write a tokenised dataset split by recording")
+    build.add_argument("--source", action="append", required=True, help=src_help)
+    build.add_argument("--out", required=True, type=Path, help="output file (.json or .json.gz)")
+    build.add_argument("--valid-fraction", type=float, default=0.1, help="share of recordings held out")
+    build.set_defaults(func=cmd_build)
+
+    fetch = csub.add_parser("fetch", help="download a corpus from the URLs in its PROVENANCE.md")
+    fetch.add_argument("name", help="wjazzd, deepjazz_metheny, nottingham, jazzstandards_ireal, ...")
+    fetch.add_argument("--dest", required=True, type=Path, help="folder to write the corpus into")
+    fetch.set_defaults(func=cmd_fetch)
+
+
+def _read(specs: list[str]):
+    from rich.progress import Progress
+
+    from training.corpus import Source, read_sources
+
+    sources = [Source.parse(s) for s in specs]
+    with Progress(transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task("reading", total=None)
+        report = read_sources(sources, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    return sources, report
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def corpus_stats(report) -> dict:
+    """The statistics printed by ``chorus corpus stats`` (a JSON-ready dict)."""
+    from engine import grammar
+
+    kinds: Counter[str] = Counter()
+    durations: Counter[str] = Counter()
+    measures = notes = tokens = 0
+    unencodable = []
+    for sheet in report.sheets:
+        measures += len(sheet.measures)
+        notes += sheet.note_count
+        try:
+            toks = grammar.encode(sheet)
+        except Exception as exc:  # noqa: BLE001 - reported per piece below
+            unencodable.append({"path": sheet.source or sheet.title, "reason": str(exc)})
+            continue
+        tokens += len(toks)
+        for t in toks:
+            tok = grammar.parse_token(t)
+            kinds[tok.ntype or tok.kind] += 1
+            if tok.kind in ("note", "rest", "hold"):
+                durations[f"{tok.dur / grammar.GRID:g}"] += 1
+    total = sum(kinds.values()) or 1
+    dtotal = sum(durations.values()) or 1
+    first = report.sheets[0] if report.sheets else None
+    return {
+        "pieces_read": len(report.sheets),
+        "pieces_skipped": len(report.skipped),
+        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+        "unencodable": unencodable,
+        "measures": measures,
+        "notes": notes,
+        "tokens": tokens,
+        "vocab_size": len(grammar.VOCAB),
+        "token_types": {k: round(v / total, 4) for k, v in kinds.most_common()},
+        "durations_beats": {k: round(v / dtotal, 4) for k, v in durations.most_common(12)},
+        "first_piece": first.title if first else None,
+        "chords": first.chord_labels(8) if first else [],
+    }
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    _, report = _read(args.source)
+    stats = corpus_stats(report)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(f"pieces read      {stats['pieces_read']}")
+        print(f"pieces skipped   {stats['pieces_skipped']}")
+        for s in stats["skipped"]:
+            print(f"  skipped {s['path']}: {s['reason']}")
+        for key in ("measures", "notes", "tokens", "vocab_size"):
+            print(f"{key:<16} {stats[key]}")
+        print("token types      " + ", ".join(f"{k} {v:.1%}" for k, v in stats["token_types"].items()))
+        print("durations (beats) " + ", ".join(f"{k}: {v:.1%}" for k, v in stats["durations_beats"].items()))
+        if stats["first_piece"]:
+            print(f"first 8 bars of {stats['first_piece']!r}: | " + " | ".join(stats["chords"]) + " |")
+    if not report.sheets:
+        print(f"chorus: error: no piece could be read ({len(report.skipped)} skipped)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from training.dataset import build
+
+    _, report = _read(args.source)
+    if not report.sheets:
+        print(f"chorus: error: no piece could be read ({len(report.skipped)} skipped)", file=sys.stderr)
+        return 2
+    ds, left_out = build(report.sheets, args.source, args.valid_fraction)
+    for title, reason in left_out:
+        print(f"left out {title}: {reason}", file=sys.stderr)
+    ds.save(args.out)
+    train, valid = ds.split("train"), ds.split("valid")
+    print(f"wrote {args.out}: {len(train)} train pieces ({sum(len(p.tokens) for p in train)} tokens), "
+          f"{len(valid)} validation pieces ({sum(len(p.tokens) for p in valid)} tokens), "
+          f"{len(report.skipped)} skipped; fingerprint {ds.fingerprint[:12]}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from training.corpus.fetch import fetch
+
+    report = fetch(args.name, args.dest)
+    print(f"fetched {args.name} into {args.dest}: {report}")
+    return 0
