@@ -27,6 +27,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fetch = csub.add_parser("fetch", help="download a corpus from the URLs in its PROVENANCE.md")
     fetch.add_argument("name", help="wjazzd, deepjazz_metheny, nottingham, jazzstandards_ireal, ...")
     fetch.add_argument("--dest", required=True, type=Path, help="folder to write the corpus into")
+    fetch.add_argument("--provenance", type=Path, default=None,
+                       help="a corpus folder whose <name>/PROVENANCE.md gives the URL (default: built in)")
     fetch.set_defaults(func=cmd_fetch)
 
 
@@ -132,6 +134,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from training.corpus.fetch import fetch
 
-    report = fetch(args.name, args.dest)
-    print(f"fetched {args.name} into {args.dest}: {report}")
+    report = fetch(args.name, args.dest, provenance_dir=args.provenance)
+    print(f"fetched {report.name} from {report.url}: {len(report.files)} files, {report.bytes:,} bytes into {report.dest}")
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
