@@ -39,7 +39,7 @@ Canonical form
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class Token:
     iv: str = ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse_token(text: str) -> Token:
     """Parse a token name. Raises GrammarError for a name outside `VOCAB`."""
     if text not in TOKEN_ID:
@@ -135,7 +135,7 @@ def split_duration(units: int) -> list[int]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def note_type(pc: int, root: int | None, family: str) -> str:
     """Type of a pitch class against a chord: C, S, A or X (see module doc)."""
     chord = chord_tones(root, family)
@@ -148,7 +148,7 @@ def note_type(pc: int, root: int | None, family: str) -> str:
     return "X"
 
 
-@lru_cache(maxsize=None)
+@cache
 def type_pcs(root: int | None, family: str, ntype: str) -> frozenset[int]:
     """Pitch classes of one type under a chord (cached: the decoder's hot path)."""
     return frozenset(pc for pc in range(12) if note_type(pc, root, family) == ntype)

@@ -32,6 +32,43 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fetch.set_defaults(func=cmd_fetch)
 
 
+def add_train_parsers(sub: argparse._SubParsersAction) -> None:
+    tr = sub.add_parser("train", help="train a model from a tokenised dataset")
+    tr.add_argument("--preset", required=True, help="jazz, folk or tiny")
+    tr.add_argument("--data", required=True, type=Path, help="dataset from chorus corpus build")
+    tr.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    tr.add_argument("--resume", type=Path, default=None, help="continue an interrupted run from this folder")
+    tr.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    tr.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
+    tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    tr.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from training.train import preset, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = preset(args.preset, max_epochs=args.epochs)
+    console = _stderr_console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("epoch", total=1, info="")
+
+        def progress(done: int, total: int, loss: float, tps: float) -> None:
+            bar.update(task, completed=done, total=total, info=f"loss {loss:.3f}  {tps:,.0f} tokens/s")
+
+        def say(line: str) -> None:
+            bar.console.print(line, highlight=False, soft_wrap=True)
+            print(line, flush=True) if not sys.stdout.isatty() else None
+
+        train(cfg, args.data, args.out, resume=args.resume, device=args.device, say=say, progress=progress)
+    return 0
+
+
 def _read(specs: list[str]):
     from rich.progress import Progress
 

@@ -8,10 +8,18 @@ import pytest
 from engine import grammar as g
 from engine.errors import MidiReadError
 from engine.midiread import read_midi, read_midi_file
+from tests.helpers import (
+    COMP_LABELS,
+    FIXTURES,
+    combo_midi,
+    corpus_dir,
+    midi_bytes,
+    tune_melody,
+    write_wjazzd,
+)
 from training.corpus import Source, read_sources
 from training.corpus.base import CorpusError
 from training.dataset import Dataset, build, split_of
-from tests.helpers import COMP_LABELS, FIXTURES, combo_midi, corpus_dir, midi_bytes, tune_melody, write_wjazzd
 
 
 def test_wjazzd_fixture_reads_notes_and_chords(tmp_path: Path) -> None:

@@ -1,0 +1,134 @@
+# Chorus set-up for a fresh Debian/Ubuntu machine: `make demo`, then `make test`.
+#
+# `setup` installs the system packages (apt, with sudo when not root), creates .venv with
+# Python 3.11 or 3.12 and installs torch and the project into it. Every step checks before
+# it acts, so a second run takes about a second. Stamp files inside .venv record finished
+# steps; `make clean` removes them with the venv.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := setup
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Leave empty to pick python3.11, then python3.12, then python3 if it is 3.11 or 3.12.
+PYTHON ?=
+
+TORCH_VERSION ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# Empty this (`make setup SYSTEM_PACKAGES=`) to skip apt on a machine set up by hand.
+SYSTEM_PACKAGES ?= fluidsynth fluid-soundfont-gm ffmpeg redis-server
+
+CHORUS_CORPUS_DIR ?= $(abspath ../shared/corpus)
+export CHORUS_CORPUS_DIR
+PYTEST_ARGS ?=
+
+# Shell snippet: apt-get update + install of the packages in $$pkgs, via sudo when not root.
+define APT_INSTALL
+if [ "$$(id -u)" -eq 0 ]; then sudo=""; else
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install:$$pkgs" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "==> apt-get install$$pkgs"
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$pkgs
+endef
+
+.PHONY: setup system-packages demo test lint clean
+
+setup: system-packages $(VENV)/.chorus-deps
+
+system-packages:
+	@[ -n "$(strip $(SYSTEM_PACKAGES))" ] || exit 0
+	command -v dpkg-query >/dev/null || {
+	  echo "setup: no dpkg-query; install $(SYSTEM_PACKAGES) yourself and run with SYSTEM_PACKAGES=" >&2
+	  exit 1
+	}
+	pkgs=""
+	for p in $(SYSTEM_PACKAGES); do
+	  case "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true)" in
+	    *" installed") ;;
+	    *) pkgs="$$pkgs $$p" ;;
+	  esac
+	done
+	[ -z "$$pkgs" ] && exit 0
+	$(APT_INSTALL)
+
+# pydub imports audioop, which Python 3.13 removed: the venv must be 3.11 or 3.12.
+$(VENV)/.chorus-venv:
+	@ok_py() { "$$1" -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null; }
+	if [ -x "$(PY)" ] && ok_py "$(PY)"; then
+	  echo "==> reusing $(VENV) ($$($(PY) --version))"
+	  touch "$@"; exit 0
+	fi
+	find_py() {
+	  for c in $(PYTHON) python3.11 python3.12 python3; do
+	    if command -v "$$c" >/dev/null && ok_py "$$c"; then echo "$$c"; return 0; fi
+	  done
+	  return 1
+	}
+	if ! py="$$(find_py)" && command -v dpkg-query >/dev/null; then
+	  pkgs=" python3 python3-venv"
+	  $(APT_INSTALL)
+	fi
+	py="$$(find_py)" || {
+	  echo "setup: need Python 3.11 or 3.12 (python3.11, python3.12 or python3);" \
+	       "pydub needs audioop, which Python 3.13 removed. Found: $$(python3 --version 2>&1 || true)" >&2
+	  exit 1
+	}
+	# Debian/Ubuntu ship ensurepip (needed by venv) in a separate pythonX.Y-venv package.
+	if ! "$$py" -c 'import ensurepip' 2>/dev/null && command -v dpkg-query >/dev/null; then
+	  pkgs=" python$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
+	  $(APT_INSTALL)
+	fi
+	echo "==> creating $(VENV) with $$(command -v "$$py") ($$("$$py" --version))"
+	rm -rf "$(VENV)"
+	"$$py" -m venv "$(VENV)" || { rm -rf "$(VENV)"; echo "setup: '$$py -m venv' failed" >&2; exit 1; }
+	touch "$@"
+
+# torch comes first so that a CPU machine never pulls the multi-GB CUDA build from PyPI.
+$(VENV)/.chorus-torch-$(TORCH_VERSION): $(VENV)/.chorus-venv
+	@rm -f $(VENV)/.chorus-torch-*
+	if $(PY) -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)")' 2>/dev/null; then
+	  echo "==> torch $(TORCH_VERSION) already installed"
+	elif command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+	  echo "==> GPU found: installing torch $(TORCH_VERSION) (CUDA build)"
+	  $(PIP) install "torch==$(TORCH_VERSION)"
+	else
+	  tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT
+	  if $(PIP) download -q --no-deps --no-index -d "$$tmp" "torch==$(TORCH_VERSION)" 2>/dev/null; then
+	    # A local wheel (pip's find-links) exists: install exactly that file.
+	    echo "==> no GPU: installing local wheel $$(basename "$$tmp"/torch-*.whl)"
+	    $(PIP) install "$$tmp"/torch-*.whl
+	  else
+	    # On x86_64 pin the +cpu build: PyPI (kept for torch's own dependencies) has no such
+	    # version, so an unreachable CPU index fails here instead of falling back to CUDA.
+	    spec="torch==$(TORCH_VERSION)"; [ "$$(uname -m)" = x86_64 ] && spec="$$spec+cpu"
+	    echo "==> no GPU: installing $$spec from $(TORCH_CPU_INDEX)"
+	    $(PIP) install "$$spec" --index-url "$(TORCH_CPU_INDEX)" \
+	      --extra-index-url https://pypi.org/simple || {
+	      echo "setup: could not install $$spec from $(TORCH_CPU_INDEX)" >&2; exit 1; }
+	  fi
+	fi
+	touch "$@"
+
+$(VENV)/.chorus-deps: pyproject.toml $(VENV)/.chorus-torch-$(TORCH_VERSION)
+	@echo "==> installing chorus and its dependencies into $(VENV)"
+	$(PIP) install -e '.[dev]'
+	touch "$@"
+
+# Later this becomes `chorus compose jazz 30s --out out/`, once compose exists.
+demo: setup
+	@$(VENV)/bin/chorus corpus stats --source wjazzd=tests/fixtures/wjazzd \
+	  --source midi=tests/fixtures/midi/combo.mid
+
+test: setup
+	@$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.chorus-deps
+	@$(VENV)/bin/ruff check engine training bot tests bench
+
+clean:
+	rm -rf $(VENV) out/

@@ -1,0 +1,178 @@
+"""Self-describing checkpoints: a directory of ``model.safetensors`` and ``meta.json``.
+
+``meta.json`` holds the model config, the vocabulary, the training config and preset, the corpus
+fingerprint, metrics (validation NLL in nats/token and the n-gram baseline's), creation and
+training time, the Chorus version and the sha256 of the weights file (``content_hash``).
+Loading checks every part and raises `CheckpointError` with one clear line; weights are read with
+safetensors only, so nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+import engine
+from engine import grammar
+from engine.errors import EngineError
+from engine.model import ChorusLSTM, ModelConfig
+
+FORMAT = "chorus-checkpoint"
+VERSION = 1
+WEIGHTS = "model.safetensors"
+META = "meta.json"
+MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
+MAX_META_BYTES = 4 * 1024 * 1024
+NGRAM_PREFIX = "ngram."
+
+
+class CheckpointError(EngineError):
+    """A checkpoint is missing, corrupt, foreign or does not fit this version of Chorus."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: its folder, metadata, model (eval mode) and extra tensors."""
+
+    path: Path
+    meta: dict[str, Any]
+    model: ChorusLSTM
+    extra: dict[str, torch.Tensor]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def style(self) -> str:
+        return str(self.meta.get("style", ""))
+
+    @property
+    def content_hash(self) -> str:
+        return str(self.meta["content_hash"])
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: Path, model: ChorusLSTM, meta: dict[str, Any],
+                    extra: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Write ``model.safetensors`` and ``meta.json`` into ``path`` (atomically per file).
+
+    ``meta`` gets the format fields, vocabulary, model config, version and content hash filled in.
+    Returns the meta written.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for k, v in (extra or {}).items():
+        tensors[NGRAM_PREFIX + k] = v.detach().cpu().contiguous()
+    data = st_save(tensors, metadata={"format": FORMAT})
+    tmp = path / (WEIGHTS + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path / WEIGHTS)
+    full = {
+        "format": FORMAT,
+        "version": VERSION,
+        "chorus_version": engine.__version__,
+        "created": meta.get("created") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **meta,
+        "model_config": model.config.to_dict(),
+        "vocab": list(grammar.VOCAB),
+        "content_hash": hashlib.sha256(data).hexdigest(),
+        "size_bytes": len(data),
+    }
+    tmp = path / (META + ".tmp")
+    tmp.write_text(json.dumps(full, indent=2) + "\n")
+    tmp.replace(path / META)
+    return full
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """Read and check ``meta.json`` of a checkpoint folder (without loading weights)."""
+    path = Path(path)
+    meta_path, weights = path / META, path / WEIGHTS
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is not a folder")
+    if not meta_path.is_file() or not weights.is_file():
+        missing = META if not meta_path.is_file() else WEIGHTS
+        raise CheckpointError(f"checkpoint {path.name}: {missing} is missing")
+    if meta_path.stat().st_size > MAX_META_BYTES:
+        raise CheckpointError(f"checkpoint {path.name}: meta.json is too large")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {path.name}: meta.json is not valid JSON") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path.name}: meta.json is not a Chorus checkpoint description")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path.name}: format version {meta.get('version')!r}, expected {VERSION}")
+    vocab = meta.get("vocab")
+    if vocab != list(grammar.VOCAB):
+        n = len(vocab) if isinstance(vocab, list) else "no"
+        raise CheckpointError(
+            f"checkpoint {path.name}: its vocabulary ({n} tokens) differs from this grammar's ({len(grammar.VOCAB)} tokens)")
+    for key in ("model_config", "content_hash", "metrics", "training", "corpus"):
+        if key not in meta:
+            raise CheckpointError(f"checkpoint {path.name}: meta.json lacks {key!r}")
+    return meta
+
+
+def _read_weights(path: Path, expected_hash: str) -> dict[str, torch.Tensor]:
+    weights = path / WEIGHTS
+    size = weights.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"checkpoint {path.name}: model.safetensors is too large ({size:,} bytes)")
+    data = weights.read_bytes()
+    if len(data) < 8:
+        raise CheckpointError(f"checkpoint {path.name}: model.safetensors is truncated")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > len(data) - 8 or not data[8:9] == b"{":
+        raise CheckpointError(f"checkpoint {path.name}: model.safetensors is not a safetensors file (or is truncated)")
+    if hashlib.sha256(data).hexdigest() != expected_hash:
+        raise CheckpointError(f"checkpoint {path.name}: model.safetensors does not match its content hash (corrupt or replaced)")
+    try:
+        return st_load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path.name}: model.safetensors cannot be read ({exc})") from exc
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load and validate a checkpoint folder.
+
+    Raises:
+        CheckpointError: one line naming what is wrong.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    try:
+        config = ModelConfig(**meta["model_config"])
+    except TypeError as exc:
+        raise CheckpointError(f"checkpoint {path.name}: model_config does not fit this Chorus version ({exc})") from exc
+    if config.vocab_size != len(grammar.VOCAB):
+        raise CheckpointError(f"checkpoint {path.name}: model_config.vocab_size {config.vocab_size} != {len(grammar.VOCAB)}")
+    tensors = _read_weights(path, str(meta["content_hash"]))
+    extra = {k[len(NGRAM_PREFIX):]: v for k, v in tensors.items() if k.startswith(NGRAM_PREFIX)}
+    weights = {k: v for k, v in tensors.items() if not k.startswith(NGRAM_PREFIX)}
+    model = ChorusLSTM(config)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
+        raise CheckpointError(f"checkpoint {path.name}: weights do not match the model config ({detail[:160]})") from exc
+    model.to(device).eval()
+    return Checkpoint(path, meta, model, extra)

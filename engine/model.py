@@ -1,0 +1,73 @@
+"""The chord-conditioned LSTM over grammar tokens.
+
+At every step the input is the token's embedding concatenated with an encoding of the sounding
+chord (root one-hot and chord-tone pitch classes, as Magenta's chord-pitches encoding) and of the
+place in the bar (position and units left). A stacked LSTM then a linear layer give the logits of
+the next token. Melody and harmony share the stream: chord-change tokens are predicted like notes,
+so the same network writes the progression.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from engine import state as st
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyperparameters of the network (stored in every checkpoint)."""
+
+    vocab_size: int = st.V
+    n_chords: int = st.N_CHORDS
+    max_pos: int = st.MAX_POS
+    token_dim: int = 128
+    chord_dim: int = 32
+    pos_dim: int = 32
+    hidden: int = 384
+    layers: int = 2
+    dropout: float = 0.2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class ChorusLSTM(nn.Module):
+    """LSTM language model over grammar tokens, conditioned on chord and bar position."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        roots, pcs = st.chord_features()
+        feats = torch.cat([nn.functional.one_hot(torch.tensor(roots), 13).float(), torch.tensor(pcs)], dim=1)
+        self.register_buffer("chord_table", feats, persistent=False)  # (n_chords, 25), fixed
+        self.token_emb = nn.Embedding(config.vocab_size, config.token_dim)
+        self.chord_proj = nn.Linear(25, config.chord_dim)
+        self.pos_emb = nn.Embedding(config.max_pos + 1, config.pos_dim)
+        self.left_emb = nn.Embedding(config.max_pos + 1, config.pos_dim)
+        self.drop = nn.Dropout(config.dropout)
+        in_dim = config.token_dim + config.chord_dim + 2 * config.pos_dim
+        self.lstm = nn.LSTM(in_dim, config.hidden, config.layers, batch_first=True,
+                            dropout=config.dropout if config.layers > 1 else 0.0)
+        self.head = nn.Linear(config.hidden, config.vocab_size)
+
+    def forward(self, tokens: torch.Tensor, feats: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Args:
+            tokens: (B, T) token ids.
+            feats: (B, T, 3) chord index, position and units left after each token.
+            state: the LSTM state to continue from.
+        Returns:
+            logits (B, T, V) for the next token, and the new state.
+        """
+        chord = self.chord_proj(self.chord_table[feats[..., 0]])  # (B, T, chord_dim)
+        x = torch.cat([self.token_emb(tokens), chord, self.pos_emb(feats[..., 1]), self.left_emb(feats[..., 2])], dim=-1)
+        out, state = self.lstm(self.drop(x), state)
+        return self.head(self.drop(out)), state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

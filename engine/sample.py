@@ -1,0 +1,195 @@
+"""Stateless, seeded, batched sampling of grammar tokens from a `ChorusLSTM`.
+
+Every parameter comes with the call; a request's seed (its own `torch.Generator`) fully
+determines its tokens, whether it is sampled alone or in a batch with others. Constrained
+decoding: given chord changes are forced at their places, a primer (a seed's own measures) is
+forced first and the model continues from there, and the grammar's mask keeps every sequence
+well formed.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine import grammar as g
+from engine import state as st
+from engine.errors import EngineError
+from engine.model import ChorusLSTM
+
+BarChanges = tuple[tuple[int, str], ...]  # (offset in grid units, chord token name such as "CH:Dm7")
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """One sequence to sample.
+
+    Attributes:
+        bars: bars to write after the primer.
+        meter: time signature of the new bars.
+        temperature: softmax temperature (> 0).
+        top_p: nucleus sampling threshold (0 < top_p <= 1).
+        seed: the seed of this request's generator.
+        changes: per new bar, the chord changes to force; None lets the model write the harmony.
+            The list is looped when shorter than ``bars``.
+        primer: tokens forced first (a seed's measures), without BOS.
+    """
+
+    bars: int
+    meter: tuple[int, int] = (4, 4)
+    temperature: float = 1.0
+    top_p: float = 0.95
+    seed: int = 0
+    changes: tuple[BarChanges, ...] | None = None
+    primer: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.bars < 0:
+            raise EngineError(f"bars must be >= 0, got {self.bars}")
+        if not self.temperature > 0:
+            raise EngineError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.meter not in g.METERS:
+            raise EngineError(f"meter {self.meter} is not supported")
+        for tok in self.primer:
+            if tok not in g.TOKEN_ID:
+                raise EngineError(f"primer token {tok!r} is not in the vocabulary")
+        for bar in self.changes or ():
+            for _, name in bar:
+                if name not in g.TOKEN_ID:
+                    raise EngineError(f"chord {name!r} is not in the vocabulary")
+
+
+class _Run:
+    """The sampling state of one request."""
+
+    def __init__(self, req: SampleRequest) -> None:
+        self.req = req
+        self.state = st.GrammarState()
+        self.gen = torch.Generator().manual_seed(int(req.seed) % (2**63))
+        self.primer = [g.TOKEN_ID[t] for t in req.primer]
+        self.target_bars: int | None = None  # bars in the primer + requested, set after the primer
+        self.done = False
+        self.out: list[int] = []
+
+    def _bar_changes(self) -> BarChanges | None:
+        if not self.req.changes:
+            return None
+        new_bar = self.state.bars - (self.target_bars - self.req.bars) - 1
+        return self.req.changes[new_bar % len(self.req.changes)]
+
+    def forced(self) -> tuple[int | None, np.ndarray | None]:
+        """The token forced next, or (None, mask) to sample within the grammar's mask."""
+        s = self.state
+        if len(self.out) < len(self.primer):
+            return self.primer[len(self.out)], None
+        if self.target_bars is None:
+            at_bar_end = s.meter is None or s.pos >= s.bar_len
+            if not at_bar_end:  # a primer ending mid-bar: finish that bar first
+                return None, s.allowed(meter=self.req.meter)
+            self.target_bars = s.bars + self.req.bars
+        if s.meter is None or s.pos >= s.bar_len:
+            if s.bars >= self.target_bars:
+                self.done = True
+                return None, None
+            return g.TOKEN_ID[f"BAR:{self.req.meter[0]}/{self.req.meter[1]}"], None
+        changes = self._bar_changes()
+        if changes is None:
+            return None, s.allowed(meter=self.req.meter)
+        if s.last == "bar":
+            return g.TOKEN_ID[changes[0][1]], None
+        upcoming = [off for off, _ in changes if off > 0]
+        for off, name in changes:
+            if off == s.pos and off > 0 and s.last != "chord":
+                if g.TOKEN_ID[name] != st.CHORD_TOKEN_IDS[s.chord]:
+                    return g.TOKEN_ID[name], None
+        nxt = min((o for o in upcoming if o > s.pos), default=None)
+        mask = s.allowed(next_change=nxt if nxt is not None else s.bar_len, meter=self.req.meter)
+        mask &= ~st._IS_CHORD  # the harmony is given
+        return None, mask
+
+    def push(self, token_id: int) -> None:
+        self.state.push(token_id)
+        self.out.append(token_id)
+
+
+def _pick(logits: torch.Tensor, mask: np.ndarray, req: SampleRequest, gen: torch.Generator) -> int:
+    """Sample one token from (V,) logits restricted to ``mask``, with temperature and top-p."""
+    allowed = torch.from_numpy(mask)
+    if not bool(allowed.any()):
+        raise EngineError("the grammar allows no token here (internal error)")
+    x = logits.double().masked_fill(~allowed, float("-inf")) / req.temperature
+    probs = torch.softmax(x, dim=-1)
+    if req.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_p, 0) - sorted_p < req.top_p
+        keep[0] = True
+        filtered = torch.zeros_like(probs)
+        filtered[order[keep]] = sorted_p[keep]
+        probs = filtered
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def sample(
+    model: ChorusLSTM,
+    requests: list[SampleRequest],
+    device: str | torch.device | None = None,
+    progress: Callable[[int], None] | None = None,
+    max_steps: int = 20_000,
+) -> list[list[str]]:
+    """Sample token sequences, one per request, in one batch.
+
+    Args:
+        model: the network (its device is used unless ``device`` is given).
+        requests: what to sample; each has its own seed.
+        progress: called with the step number after each batched step.
+        max_steps: a bound on steps, whatever the requests ask.
+    Returns:
+        per request, the tokens (primer included, without BOS).
+    """
+    if not requests:
+        return []
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(dev).eval()
+    runs = [_Run(r) for r in requests]
+    bos, pad = g.TOKEN_ID["BOS"], g.TOKEN_ID["PAD"]
+    tokens = torch.full((len(runs), 1), bos, dtype=torch.long)
+    feats = torch.tensor([[r.state.features()] for r in runs], dtype=torch.long)
+    hidden = None
+    for step in range(max_steps):
+        logits, hidden = model(tokens.to(dev), feats.to(dev), hidden)
+        logits = logits[:, -1].float().cpu()
+        next_tokens, next_feats = [], []
+        for i, run in enumerate(runs):
+            tid = pad
+            if not run.done:
+                forced, mask = run.forced()
+                if forced is not None:
+                    tid = forced
+                elif mask is not None:
+                    tid = _pick(logits[i], mask, run.req, run.gen)
+                if not run.done:
+                    run.push(tid)
+                else:
+                    tid = pad
+            next_tokens.append(tid)
+            next_feats.append(run.state.features())
+        if progress:
+            progress(step + 1)
+        if all(r.done for r in runs):
+            break
+        tokens = torch.tensor(next_tokens, dtype=torch.long).unsqueeze(1)
+        feats = torch.tensor(next_feats, dtype=torch.long).unsqueeze(1)
+    else:
+        raise EngineError(f"sampling did not finish within {max_steps} steps")
+    return [[g.VOCAB[t] for t in r.out] for r in runs]

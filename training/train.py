@@ -1,0 +1,304 @@
+"""Training: ``chorus train --preset NAME --data FILE --out DIR [--resume DIR] [--device ...]``.
+
+Random windows of the training pieces, each transposed to a random key (the chord tokens are
+absolute, the melody tokens chord-relative), teacher-forced through the LSTM with cross-entropy.
+Validation NLL (nats/token, whole held-out pieces, no transposition) after every epoch; the best
+model is saved as a checkpoint; early stopping, gradient clipping and a fixed seed. The complete
+training state is saved after every epoch in ``DIR/train_state`` so a run resumes exactly where it
+stopped; it is removed when training ends.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from engine import grammar as g
+from engine import state as st
+from engine.checkpoint import save_checkpoint
+from engine.errors import EngineError
+from engine.model import ChorusLSTM, ModelConfig
+from training.dataset import Dataset
+from training.ngram import NGram
+
+log = logging.getLogger(__name__)
+STATE_DIR = "train_state"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (stored in the checkpoint)."""
+
+    name: str
+    style: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    batch_size: int = 32
+    seq_len: int = 192
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    max_epochs: int = 40
+    patience: int = 4
+    clip: float = 1.0
+    seed: int = 1234
+    transpose: bool = True
+    windows_per_epoch: int | None = None  # default: one pass worth of tokens
+    max_minutes: float | None = None  # stop (as if early) after this much training time
+    ngram_orders: tuple[int, ...] = (2, 3, 4)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "tiny": TrainConfig(name="tiny", style="test", model=ModelConfig(token_dim=16, chord_dim=8, pos_dim=8, hidden=32, layers=1, dropout=0.0),
+                        batch_size=8, seq_len=48, lr=5e-3, max_epochs=3, patience=2, ngram_orders=(2, 3)),
+    "jazz": TrainConfig(name="jazz", style="jazz", model=ModelConfig(hidden=384, layers=2, dropout=0.25),
+                        batch_size=32, seq_len=192, lr=2e-3, max_epochs=40, patience=4, max_minutes=38.0),
+    "folk": TrainConfig(name="folk", style="folk", model=ModelConfig(token_dim=96, hidden=256, layers=2, dropout=0.2),
+                        batch_size=32, seq_len=192, lr=2e-3, max_epochs=30, patience=4, max_minutes=25.0),
+}
+
+
+@dataclass
+class Split:
+    """Pieces of one side as token-id arrays with their state features."""
+
+    tokens: list[np.ndarray]
+    feats: list[np.ndarray]
+
+    @classmethod
+    def of(cls, pieces: list) -> Split:
+        toks = [np.asarray(p.tokens, dtype=np.int64) for p in pieces]
+        return cls(toks, [st.features_of(list(t)) for t in toks])
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(len(t) for t in self.tokens)
+
+
+def _windows(split: Split, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch of random training windows: tokens (N, L+1) and feats (N, L+1, 3), transposed."""
+    stream_t = np.concatenate(split.tokens)
+    stream_f = np.concatenate(split.feats)
+    length = cfg.seq_len + 1
+    n = cfg.windows_per_epoch or max(1, len(stream_t) // cfg.seq_len)
+    hi = max(1, len(stream_t) - length)
+    starts = torch.randint(0, hi, (n,), generator=gen).numpy()
+    idx = starts[:, None] + np.arange(min(length, len(stream_t)))[None, :]
+    toks = torch.from_numpy(stream_t[idx])
+    feats = torch.from_numpy(stream_f[idx])
+    if cfg.transpose:
+        tok_tab, chd_tab = (torch.from_numpy(t) for t in st.transpose_tables())
+        shift = torch.randint(0, 12, (n,), generator=gen)
+        toks = tok_tab[shift[:, None], toks]
+        feats = feats.clone()
+        feats[..., 0] = chd_tab[shift[:, None], feats[..., 0]]
+    return toks, feats
+
+
+@torch.no_grad()
+def evaluate_nll(model: ChorusLSTM, split: Split, device: torch.device, batch: int = 16) -> tuple[float, int]:
+    """Mean NLL (nats/token) over whole pieces: every token after the first is predicted."""
+    model.eval()
+    total, count = 0.0, 0
+    order = sorted(range(len(split.tokens)), key=lambda i: len(split.tokens[i]))
+    pad = g.TOKEN_ID["PAD"]
+    for b in range(0, len(order), batch):
+        ids = order[b:b + batch]
+        longest = max(len(split.tokens[i]) for i in ids)
+        toks = torch.full((len(ids), longest), pad, dtype=torch.long)
+        feats = torch.zeros((len(ids), longest, 3), dtype=torch.long)
+        for r, i in enumerate(ids):
+            toks[r, : len(split.tokens[i])] = torch.from_numpy(split.tokens[i])
+            feats[r, : len(split.tokens[i])] = torch.from_numpy(split.feats[i])
+        logits, _ = model(toks[:, :-1].to(device), feats[:, :-1].to(device))
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), toks[:, 1:].reshape(-1).to(device),
+                                           ignore_index=pad, reduction="sum")
+        total += float(loss)
+        count += int((toks[:, 1:] != pad).sum())
+    return total / max(count, 1), count
+
+
+def fit_ngram(train: Split, valid: Split, orders: tuple[int, ...], transpose: bool) -> tuple[NGram, float]:
+    """Fit the n-gram baseline on the same (transposed) training data; keep the best order on validation."""
+    seqs = [list(map(int, t)) for t in train.tokens]
+    if transpose:
+        tok_tab = st.transpose_tables()[0]
+        seqs = [list(map(int, tok_tab[k][np.asarray(s)])) for k in range(12) for s in seqs]
+    best: tuple[NGram, float] | None = None
+    for order in orders:
+        model = NGram(order, len(g.VOCAB)).fit(seqs)
+        total, n = model.nll([list(map(int, t)) for t in valid.tokens])
+        nll = total / max(n, 1)
+        log.info("n-gram order %d: validation NLL %.4f", order, nll)
+        if best is None or nll < best[1]:
+            best = (model, nll)
+    assert best is not None
+    return best
+
+
+def _save_state(out: Path, model: ChorusLSTM, opt: torch.optim.Optimizer, gen: torch.Generator, info: dict) -> None:
+    d = out / STATE_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for i, s in opt.state_dict()["state"].items():
+        for k, v in s.items():
+            tensors[f"opt.{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().contiguous()
+    tensors["rng.data"] = gen.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_file(tensors, str(d / "state.safetensors.tmp"))
+    (d / "state.safetensors.tmp").replace(d / "state.safetensors")
+    (d / "state.json").write_text(json.dumps(info, indent=2))
+
+
+def _load_state(src: Path, model: ChorusLSTM, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict:
+    d = src / STATE_DIR
+    if not (d / "state.json").is_file():
+        raise EngineError(f"nothing to resume in {src}: no {STATE_DIR}/state.json")
+    tensors = load_file(str(d / "state.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    sd = opt.state_dict()
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, name = key.split(".", 2)
+            sd["state"].setdefault(int(i), {})[name] = v
+    opt.load_state_dict(sd)
+    gen.set_state(tensors["rng.data"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return json.loads((d / "state.json").read_text())
+
+
+def train(
+    cfg: TrainConfig,
+    data: Path,
+    out: Path,
+    resume: Path | None = None,
+    device: str = "auto",
+    say: Callable[[str], None] = print,
+    progress: Callable[[int, int, float, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train a model and write its best checkpoint into ``out``. Returns the checkpoint meta.
+
+    Args:
+        progress: called as ``progress(done_windows, total_windows, loss, tokens_per_s)``.
+    """
+    from engine.sample import pick_device
+
+    dev = pick_device(device)
+    ds = Dataset.load(data)
+    if ds.vocab != list(g.VOCAB):
+        raise EngineError(f"dataset {data} was built with another vocabulary; rebuild it with chorus corpus build")
+    train_split, valid_split = Split.of(ds.split("train")), Split.of(ds.split("valid"))
+    if not train_split.tokens or not valid_split.tokens:
+        raise EngineError(f"dataset {data} needs pieces on both sides of the split "
+                          f"({len(train_split.tokens)} train, {len(valid_split.tokens)} validation)")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = ChorusLSTM(cfg.model).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    info = {"epoch": 0, "best_nll": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "history": []}
+    if resume is not None:
+        info = _load_state(resume, model, opt, gen)
+        say(f"resumed from {resume} after epoch {info['epoch']} (best validation NLL {info['best_nll']:.4f})")
+    say(f"training {cfg.style} on {dev}: {model.num_parameters():,} parameters, "
+        f"{train_split.n_tokens:,} train / {valid_split.n_tokens:,} validation tokens")
+    pad = g.TOKEN_ID["PAD"]
+    stop_reason = "max epochs"
+    while info["epoch"] < cfg.max_epochs:
+        epoch_start = time.perf_counter()
+        toks, feats = _windows(train_split, cfg, gen)
+        model.train()
+        n = toks.shape[0]
+        seen, loss_sum = 0, 0.0
+        for b in range(0, n, cfg.batch_size):
+            x, f = toks[b:b + cfg.batch_size].to(dev), feats[b:b + cfg.batch_size].to(dev)
+            logits, _ = model(x[:, :-1], f[:, :-1])
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), ignore_index=pad)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            opt.step()
+            seen += x.shape[0] * (x.shape[1] - 1)
+            loss_sum += float(loss) * x.shape[0]
+            if progress:
+                progress(min(b + cfg.batch_size, n), n, loss_sum / min(b + cfg.batch_size, n),
+                         seen / max(time.perf_counter() - epoch_start, 1e-9))
+        train_s = time.perf_counter() - epoch_start
+        valid_nll, _ = evaluate_nll(model, valid_split, dev)
+        info["epoch"] += 1
+        info["seconds"] += time.perf_counter() - epoch_start
+        info["history"].append({"epoch": info["epoch"], "train_loss": loss_sum / n, "valid_nll": valid_nll,
+                                "tokens_per_s": seen / train_s})
+        line = (f"epoch {info['epoch']}: train loss {loss_sum / n:.4f}, validation NLL {valid_nll:.4f}, "
+                f"{seen / train_s:,.0f} tokens/s")
+        if valid_nll < info["best_nll"] - 1e-4:
+            info.update(best_nll=valid_nll, best_epoch=info["epoch"], bad_epochs=0)
+            _write_best(out, model, cfg, ds, info)
+            say(line + " - best validation loss so far, checkpoint saved")
+        else:
+            info["bad_epochs"] += 1
+            say(line)
+        _save_state(out, model, opt, gen, info)
+        if info["bad_epochs"] >= cfg.patience:
+            stop_reason = f"early stop: no improvement for {cfg.patience} epochs"
+            break
+        if cfg.max_minutes and info["seconds"] > cfg.max_minutes * 60:
+            stop_reason = f"time budget of {cfg.max_minutes} min reached"
+            break
+    say(f"stopped ({stop_reason}) after {info['epoch']} epochs, {info['seconds'] / 60:.1f} min")
+    ngram, ngram_nll = fit_ngram(train_split, valid_split, cfg.ngram_orders, cfg.transpose)
+    meta = _finish(out, cfg, ds, info, ngram, ngram_nll, stop_reason)
+    say(f"validation NLL {info['best_nll']:.4f} nats/token (n-gram order {ngram.order}: {ngram_nll:.4f}); "
+        f"checkpoint {out}")
+    return meta
+
+
+def _write_best(out: Path, model: ChorusLSTM, cfg: TrainConfig, ds: Dataset, info: dict) -> None:
+    best = out / STATE_DIR / "best"
+    best.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(best / "model.safetensors"))
+    save_checkpoint(out, model, _meta(cfg, ds, info, None, None, "training"))
+
+
+def _meta(cfg: TrainConfig, ds: Dataset, info: dict, ngram_nll: float | None, ngram_order: int | None, stop: str) -> dict:
+    train = ds.split("train")
+    return {
+        "style": cfg.style,
+        "metrics": {"valid_nll": info["best_nll"], "ngram_nll": ngram_nll, "ngram_order": ngram_order,
+                    "train_tokens": sum(len(p.tokens) for p in train),
+                    "valid_tokens": sum(len(p.tokens) for p in ds.split("valid"))},
+        "training": {"preset": cfg.name, "config": cfg.to_dict(), "epochs": info["epoch"], "best_epoch": info["best_epoch"],
+                     "seconds": round(info["seconds"], 1), "stopped": stop, "history": info["history"]},
+        "corpus": {"sources": ds.sources, "fingerprint": ds.fingerprint,
+                   "train_recordings": sorted({p.recording for p in train}),
+                   "valid_recordings": sorted({p.recording for p in ds.split("valid")})},
+        "sampling": {"temperature": 1.0, "top_p": 0.95},
+    }
+
+
+def _finish(out: Path, cfg: TrainConfig, ds: Dataset, info: dict, ngram: NGram, ngram_nll: float, stop: str) -> dict:
+    model = ChorusLSTM(cfg.model)
+    model.load_state_dict(load_file(str(out / STATE_DIR / "best" / "model.safetensors")))
+    meta = _meta(cfg, ds, info, ngram_nll, ngram.order, stop)
+    meta = save_checkpoint(out, model, meta, extra=ngram.to_tensors())
+    shutil.rmtree(out / STATE_DIR, ignore_errors=True)
+    return meta
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    if name not in PRESETS:
+        raise EngineError(f"unknown preset {name!r}: choose from {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
