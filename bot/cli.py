@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     training_cli.add_parsers(sub)
     training_cli.add_train_parsers(sub)
+    training_cli.add_eval_parser(sub)
     return parser
 
 

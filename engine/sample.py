@@ -35,6 +35,8 @@ class SampleRequest:
         changes: per new bar, the chord changes to force; None lets the model write the harmony.
             The list is looped when shorter than ``bars``.
         primer: tokens forced first (a seed's measures), without BOS.
+        form: with no ``changes``, the model writes the harmony of the first ``form`` bars and
+            the later bars repeat it, chorus after chorus, as a soloist plays over a tune's form.
     """
 
     bars: int
@@ -44,12 +46,15 @@ class SampleRequest:
     seed: int = 0
     changes: tuple[BarChanges, ...] | None = None
     primer: tuple[str, ...] = ()
+    form: int | None = None
 
     def __post_init__(self) -> None:
         if self.bars < 0:
             raise EngineError(f"bars must be >= 0, got {self.bars}")
         if not self.temperature > 0:
             raise EngineError(f"temperature must be > 0, got {self.temperature}")
+        if self.form is not None and self.form < 1:
+            raise EngineError(f"form must be >= 1 bar, got {self.form}")
         if not 0 < self.top_p <= 1:
             raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.meter not in g.METERS:
@@ -74,12 +79,18 @@ class _Run:
         self.target_bars: int | None = None  # bars in the primer + requested, set after the primer
         self.done = False
         self.out: list[int] = []
+        self.written: list[list[tuple[int, str]]] = []  # chord changes the model wrote, per new bar
+
+    def _new_bar(self) -> int:
+        return self.state.bars - (self.target_bars - self.req.bars) - 1
 
     def _bar_changes(self) -> BarChanges | None:
-        if not self.req.changes:
-            return None
-        new_bar = self.state.bars - (self.target_bars - self.req.bars) - 1
-        return self.req.changes[new_bar % len(self.req.changes)]
+        if self.req.changes:
+            return self.req.changes[self._new_bar() % len(self.req.changes)]
+        form = self.req.form
+        if form and self._new_bar() >= form and len(self.written) >= form:
+            return tuple(self.written[self._new_bar() % form])
+        return None
 
     def forced(self) -> tuple[int | None, np.ndarray | None]:
         """The token forced next, or (None, mask) to sample within the grammar's mask."""
@@ -114,6 +125,13 @@ class _Run:
     def push(self, token_id: int) -> None:
         self.state.push(token_id)
         self.out.append(token_id)
+        if self.target_bars is None or self.req.changes or not self.req.form:
+            return
+        kind = st.TOKENS[token_id].kind
+        if kind == "bar" and self._new_bar() < self.req.form:
+            self.written.append([])
+        elif kind == "chord" and self.written and self._new_bar() < self.req.form:
+            self.written[-1].append((self.state.pos, g.VOCAB[token_id]))
 
 
 def _pick(logits: torch.Tensor, mask: np.ndarray, req: SampleRequest, gen: torch.Generator) -> int:

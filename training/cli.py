@@ -44,6 +44,31 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     tr.set_defaults(func=cmd_train)
 
 
+def add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser("eval", help="held-out NLL and style metrics of a checkpoint")
+    ev.add_argument("--checkpoint", required=True, type=Path, help="checkpoint folder")
+    ev.add_argument("--source", action="append", required=True, help="reference pieces, KIND=PATH (repeatable)")
+    ev.add_argument("--samples", type=int, default=20, help="pieces to generate")
+    ev.add_argument("--temperature", type=float, default=None, help="default: the checkpoint's")
+    ev.add_argument("--top-p", type=float, default=None, help="default: the checkpoint's")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from engine.checkpoint import load_checkpoint
+    from training.evaluate import EvalSettings, evaluate, format_report
+
+    ck = load_checkpoint(args.checkpoint)
+    _, report = _read(args.source)
+    console = _stderr_console()
+    result = evaluate(ck, report.sheets, EvalSettings(args.samples, args.temperature, args.top_p, args.seed),
+                      say=lambda line: console.print(line, highlight=False))
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

@@ -232,7 +232,7 @@ def train(
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
             seen += x.shape[0] * (x.shape[1] - 1)
-            loss_sum += float(loss) * x.shape[0]
+            loss_sum += loss.item() * x.shape[0]
             if progress:
                 progress(min(b + cfg.batch_size, n), n, loss_sum / min(b + cfg.batch_size, n),
                          seen / max(time.perf_counter() - epoch_start, 1e-9))

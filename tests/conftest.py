@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_wjazzd
+
+
+@pytest.fixture(scope="session")
+def fixture_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tokenised dataset of 8 hand-written solos (5 train, 3 validation recordings)."""
+    from training.corpus import Source, read_sources
+    from training.dataset import build
+
+    root = tmp_path_factory.mktemp("corpus")
+    report = read_sources([Source.parse(f"wjazzd={write_wjazzd(root / 'wjazzd', solos=8)}")])
+    ds, _ = build(report.sheets, ["fixture"], valid_fraction=0.5)
+    path = root / "ds.json.gz"
+    ds.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixture_dataset: Path) -> Path:
+    """A tiny checkpoint trained by the tests themselves (never committed)."""
+    from training.train import preset, train
+
+    out = tmp_path_factory.mktemp("ck") / "tiny"
+    train(preset("tiny"), fixture_dataset, out, device="cpu", say=lambda _: None)
+    return out
