@@ -1,0 +1,70 @@
+"""A finished arrangement: the band's parts as notes in beats, with tempo, meter, key and chords.
+
+`engine.arrange` builds it, `engine.midi` writes it as MIDI, `engine.picture` draws it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.chords import Chord
+
+
+@dataclass(frozen=True)
+class ScoreNote:
+    """``start`` and ``duration`` in quarter-note beats from the top of the piece."""
+
+    start: float
+    duration: float
+    pitch: int
+    velocity: int = 90
+
+
+@dataclass
+class Part:
+    """One instrument: its own MIDI track and channel (channel 9 = drums)."""
+
+    name: str
+    program: int
+    channel: int
+    notes: list[ScoreNote] = field(default_factory=list)
+
+    @property
+    def is_drums(self) -> bool:
+        return self.channel == 9
+
+
+@dataclass
+class Score:
+    """The whole clip.
+
+    Attributes:
+        tempo: quarter-note beats per minute.
+        meter: time signature (num, den).
+        key: key signature name as mido spells it (``"C"``, ``"Bbm"``).
+        bars: bar start times in beats and their lengths in beats.
+        chords: chord changes as (beat, chord).
+        parts: the band, lead first.
+        title: a name for the clip (MIDI track 0).
+    """
+
+    tempo: float
+    meter: tuple[int, int]
+    key: str
+    bars: list[tuple[float, float]]
+    chords: list[tuple[float, Chord]]
+    parts: list[Part]
+    title: str = "Chorus"
+
+    @property
+    def beats(self) -> float:
+        if not self.bars:
+            return 0.0
+        start, length = self.bars[-1]
+        return start + length
+
+    @property
+    def seconds(self) -> float:
+        return self.beats * 60.0 / self.tempo
+
+    def part(self, name: str) -> Part | None:
+        return next((p for p in self.parts if p.name == name), None)
