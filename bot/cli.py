@@ -11,6 +11,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine import cli as engine_cli
     from training import cli as training_cli
 
     parser = argparse.ArgumentParser(prog="chorus", description="Chorus: jazz and folk clips on request.")
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_parsers(sub)
     training_cli.add_train_parsers(sub)
     training_cli.add_eval_parser(sub)
+    engine_cli.add_parsers(sub)
     return parser
 
 

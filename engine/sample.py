@@ -19,6 +19,7 @@ from engine import state as st
 from engine.errors import EngineError
 from engine.model import ChorusLSTM
 
+_DISSONANT = np.array([t.kind == "note" and t.ntype in ("A", "X") for t in st.TOKENS])
 BarChanges = tuple[tuple[int, str], ...]  # (offset in grid units, chord token name such as "CH:Dm7")
 
 
@@ -37,6 +38,8 @@ class SampleRequest:
         primer: tokens forced first (a seed's measures), without BOS.
         form: with no ``changes``, the model writes the harmony of the first ``form`` bars and
             the later bars repeat it, chorus after chorus, as a soloist plays over a tune's form.
+        consonant_strong_beats: notes struck on a strong beat (beat 1, and the middle of an even
+            bar) must be chord or scale tones (no approach or other tones there).
     """
 
     bars: int
@@ -47,6 +50,7 @@ class SampleRequest:
     changes: tuple[BarChanges, ...] | None = None
     primer: tuple[str, ...] = ()
     form: int | None = None
+    consonant_strong_beats: bool = False
 
     def __post_init__(self) -> None:
         if self.bars < 0:
@@ -122,6 +126,11 @@ class _Run:
         mask &= ~st._IS_CHORD  # the harmony is given
         return None, mask
 
+    def strong(self) -> bool:
+        s = self.state
+        half = s.bar_len // 2 if s.meter and s.meter[0] % 2 == 0 else -1
+        return s.pos == 0 or s.pos == half
+
     def push(self, token_id: int) -> None:
         self.state.push(token_id)
         self.out.append(token_id)
@@ -195,6 +204,8 @@ def sample(
                 if forced is not None:
                     tid = forced
                 elif mask is not None:
+                    if run.req.consonant_strong_beats and run.strong():
+                        mask = mask & ~_DISSONANT
                     tid = _pick(logits[i], mask, run.req, run.gen)
                 if not run.done:
                     run.push(tid)

@@ -1,0 +1,102 @@
+"""``chorus compose`` and ``chorus checkpoints``: the engine's own commands."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("compose", help="compose a clip: audio, MIDI and a piano-roll picture")
+    c.add_argument("style", help="a style with an installed checkpoint, e.g. jazz or folk")
+    c.add_argument("length", help="30s, 1m30s, 90 or 2m")
+    c.add_argument("--tempo", type=float, default=None, help="quarter-note bpm (default: the style picks)")
+    c.add_argument("--seed", type=int, default=None, help="sampling seed (default: random, printed)")
+    c.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+    c.add_argument("--changes", default=None, help="chords per bar, e.g. 'Dm7 G7 Cmaj7 Cmaj7' or 'Dm7 G7 | Cmaj7'")
+    c.add_argument("--seed-midi", type=Path, default=None, help="a MIDI file to continue")
+    c.add_argument("--format", default="ogg", help="ogg, mp3 or flac")
+    c.add_argument("--no", action="append", default=[], choices=["lead", "comping", "bass", "drums"],
+                   help="leave a part out (repeatable)")
+    c.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint folder (default: checkpoints/STYLE)")
+    c.add_argument("--out", type=Path, default=Path("out"), help="folder for clip.<fmt>, clip.mid, clip.png")
+    c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    c.set_defaults(func=cmd_compose)
+
+    k = sub.add_parser("checkpoints", help="list installed checkpoints")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(func=cmd_checkpoints)
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from engine.arrange import PARTS
+    from engine.compose import Composer
+    from engine.request import ComposeRequest, RequestError
+    from engine.settings import Settings
+
+    settings = Settings.from_env()
+    composer = Composer(settings)
+    seed_midi = None
+    if args.seed_midi is not None:
+        try:
+            size = args.seed_midi.stat().st_size
+            if size > settings.max_seed_bytes:
+                raise RequestError(f"the MIDI file is {size:,} bytes; at most {settings.max_seed_bytes:,} are accepted")
+            seed_midi = args.seed_midi.read_bytes()
+        except OSError as exc:
+            raise RequestError(f"cannot read {args.seed_midi}: {exc.strerror or exc}") from exc
+    styles = [args.style] if args.checkpoint else composer.styles()
+    req = ComposeRequest.build(args.style, args.length, settings, styles, tempo=args.tempo, seed=args.seed,
+                               temperature=args.temperature, changes=args.changes, seed_midi=seed_midi,
+                               audio_format=args.format, parts=set(PARTS) - set(args.no))
+    result = composer.compose(req, checkpoint=args.checkpoint)
+    args.out.mkdir(parents=True, exist_ok=True)
+    paths = {"audio": args.out / f"clip.{result.audio_format}", "midi": args.out / "clip.mid",
+             "picture": args.out / "clip.png"}
+    paths["audio"].write_bytes(result.audio)
+    paths["midi"].write_bytes(result.midi)
+    paths["picture"].write_bytes(result.picture)
+    summary = {**{k: str(v) for k, v in paths.items()}, **result.summary, "timings": result.timings}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    s = result.summary
+    print(f"{s['style']} clip, {s['seconds']:.1f} s: {s['bars']} bars of {s['meter']} at {s['tempo']:g} bpm in {s['key']}")
+    print(f"checkpoint {s['checkpoint']} ({s['checkpoint_hash']}), seed {s['seed']}, temperature {s['temperature']}")
+    if s["continuation_starts_bar"]:
+        print(f"the seed's bars come first; the continuation starts at bar {s['continuation_starts_bar']}")
+    print(f"changes: {s['changes']}")
+    print("stages: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()))
+    for kind, path in paths.items():
+        print(f"{kind:<8} {path}")
+    return 0
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    from engine.checkpoint import CheckpointError, read_meta
+    from engine.settings import Settings
+
+    root = Settings.from_env().checkpoints_dir
+    rows = []
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if not d.is_dir():
+            continue
+        try:
+            meta = read_meta(d)
+            m = meta["metrics"]
+            rows.append({"name": d.name, "style": meta.get("style"), "valid_nll": m.get("valid_nll"),
+                         "ngram_nll": m.get("ngram_nll"), "size_bytes": meta.get("size_bytes"),
+                         "content_hash": meta["content_hash"], "created": meta.get("created")})
+        except CheckpointError as exc:
+            rows.append({"name": d.name, "error": str(exc)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            if "error" in r:
+                print(f"{r['name']:<16} BROKEN: {r['error']}", file=sys.stderr)
+            else:
+                print(f"{r['name']:<16} style {r['style']:<6} NLL {r['valid_nll']:.3f} (n-gram {r['ngram_nll'] or float('nan'):.3f})"
+                      f"  {r['size_bytes'] / 1e6:.1f} MB  {r['content_hash'][:12]}")
+    return 0

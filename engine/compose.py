@@ -1,0 +1,263 @@
+"""The compose service: from a `ComposeRequest` to a finished clip (audio, MIDI, picture, summary).
+
+The bot and the workers call this and nothing else. A `Composer` keeps checkpoints and the
+synthesizer loaded between requests; each call is independent and fully determined by its seed.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import grammar as g
+from engine.arrange import Arranger
+from engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_meta
+from engine.chords import PITCH_NAMES, Chord
+from engine.leadsheet import LeadSheet, Note
+from engine.midi import write_midi
+from engine.score import Score
+from engine.request import ComposeRequest, RequestError
+from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+# Krumhansl-Kessler key profiles
+_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+MIDI_KEYS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+@dataclass(frozen=True)
+class StyleDefaults:
+    tempo: tuple[float, float]
+    pitch_range: g.PitchRange
+    forms: tuple[int, ...]
+    meters: tuple[tuple[int, int], ...]
+    major_tonic: str
+    minor_tonic: str
+
+
+STYLES: dict[str, StyleDefaults] = {
+    "jazz": StyleDefaults((130, 200), g.PitchRange(55, 84, 43, 96), (8, 12, 16), ((4, 4),), "maj7", "min6"),
+    "folk": StyleDefaults((90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min"),
+}
+
+
+@dataclass
+class ComposeResult:
+    """A finished clip: encoded audio, MIDI and PNG bytes, and the summary a user can reproduce it from."""
+
+    audio: bytes
+    audio_format: str
+    midi: bytes
+    picture: bytes
+    summary: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    score: Score | None = field(default=None, repr=False)
+
+
+def estimate_key(melody: list[Note], changes: list[tuple[float, Chord]], end: float) -> tuple[int, str]:
+    """(tonic pitch class, "major"|"minor") by the Krumhansl-Schmuckler method on chords and melody."""
+    hist = np.zeros(12)
+    for i, (t, chord) in enumerate(changes):
+        span = (changes[i + 1][0] if i + 1 < len(changes) else end) - t
+        for pc in chord.chord_pcs:
+            hist[pc] += span
+        if not chord.is_nc:
+            hist[chord.root] += span  # roots weigh more
+    for n in melody:
+        hist[n.pitch % 12] += n.duration * 0.5
+    best = (-2.0, 0, "major")
+    for tonic in range(12):
+        for mode, prof in (("major", _MAJOR), ("minor", _MINOR)):
+            r = float(np.corrcoef(hist, np.roll(prof, tonic))[0, 1]) if hist.any() else 0.0
+            if r > best[0]:
+                best = (r, tonic, mode)
+    return best[1], best[2]
+
+
+class Composer:
+    """Composes clips. Keeps checkpoints (by content hash) and the synthesizer loaded."""
+
+    def __init__(self, settings: Settings, device: str | None = None) -> None:
+        import torch
+
+        self.settings = settings
+        self.device = device or settings.device
+        torch.set_num_threads(settings.torch_threads)
+        self._cache: dict[Path, Checkpoint] = {}
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def styles(self) -> list[str]:
+        """Styles with a valid default checkpoint folder (``<checkpoints_dir>/<style>``)."""
+        root = self.settings.checkpoints_dir
+        out = []
+        for d in sorted(root.iterdir()) if root.is_dir() else []:
+            try:
+                read_meta(d)
+                out.append(d.name)
+            except CheckpointError:
+                continue
+        return out
+
+    def checkpoint(self, path: Path) -> Checkpoint:
+        """Load (or reuse) a checkpoint; a folder whose content changed is reloaded."""
+        from engine.sample import pick_device
+
+        path = Path(path).resolve()
+        meta = read_meta(path)
+        cached = self._cache.get(path)
+        if cached is None or cached.content_hash != meta["content_hash"]:
+            cached = load_checkpoint(path, device=pick_device(self.device))
+            self._cache[path] = cached
+        return cached
+
+    # -- composing -----------------------------------------------------------------------------
+
+    def compose(self, req: ComposeRequest, checkpoint: Path | None = None, progress: Progress | None = None) -> ComposeResult:
+        """Compose one clip.
+
+        Raises:
+            EngineError: a bad seed file, a broken checkpoint or a render failure, with a short reason.
+        """
+        from engine.picture import piano_roll
+        from engine.render import encode, get_renderer
+        from engine.sample import SampleRequest, sample
+        from engine.seed import SeedLimits, read_seed
+
+        say = progress or (lambda _stage: None)
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round(now - clock, 4)
+            clock = now
+
+        say("composing")
+        ck = self.checkpoint(checkpoint or self.settings.checkpoints_dir / req.style)
+        defaults = STYLES.get(ck.style, STYLES.get(req.style, STYLES["jazz"]))
+        seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
+        rnd = random.Random(seed)
+        lap("load")
+
+        seed_sheet: LeadSheet | None = None
+        if req.seed_midi is not None:
+            seed_sheet = read_seed(req.seed_midi, SeedLimits(max_bytes=self.settings.max_seed_bytes))
+        meter = seed_sheet.time_signature if seed_sheet else rnd.choice(defaults.meters)
+        if meter not in g.METERS:
+            raise RequestError(f"the seed's time signature {meter[0]}/{meter[1]} is not supported")
+        if req.tempo is not None:
+            tempo = float(req.tempo)
+        elif seed_sheet is not None:
+            tempo = float(min(max(seed_sheet.tempo, self.settings.min_tempo), self.settings.max_tempo))
+        else:
+            tempo = float(round(rnd.uniform(*defaults.tempo)))
+        bar_units = g.bar_units(meter)
+        bar_beats = bar_units / g.GRID
+        bars_wanted = max(2, round(req.seconds / (bar_beats * 60 / tempo)))
+
+        primer_piece, primer = None, ()
+        if seed_sheet is not None:
+            kept = seed_sheet.measures[-8:]
+            while kept and not any(m.notes for m in kept):
+                kept = kept[1:]
+            if not kept:
+                raise RequestError("the seed has no melody notes in its last bars")
+            sub = LeadSheet("seed", seed_sheet.tempo, list(kept))
+            primer_piece = g.quantize(sub)
+            primer = tuple(g.encode(primer_piece))
+        temperature = req.temperature or ck.meta.get("sampling", {}).get("temperature", 1.0)
+        top_p = ck.meta.get("sampling", {}).get("top_p", 0.95)
+        changes = None
+        if req.changes:
+            changes = tuple(tuple((round(i * bar_units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar))
+                            for bar in req.changes)
+        sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature, top_p=top_p, seed=seed,
+                             changes=changes, primer=primer, form=None if changes else rnd.choice(defaults.forms),
+                             consonant_strong_beats=True)
+        lap("prepare")
+        tokens = sample(ck.model, [sreq])[0]
+        lap("sample")
+
+        result = self._realise(tokens, primer_piece, len(primer), meter, tempo, seed, defaults, req)
+        score, key_name, changes_text, cont_bar = result
+        lap("decode_arrange")
+        say("rendering")
+        midi = write_midi(score)
+        lap("midi")
+        renderer = get_renderer(self.settings.soundfont)
+        pcm = renderer.render(midi)
+        lap("render")
+        audio = encode(pcm, renderer.sample_rate, req.audio_format)
+        lap("encode")
+        picture = piano_roll(score)
+        lap("picture")
+        timings["total"] = round(sum(timings.values()), 4)
+        summary = {
+            "style": req.style,
+            "checkpoint": ck.name,
+            "checkpoint_hash": ck.content_hash[:12],
+            "tempo": round(tempo, 2),
+            "meter": f"{meter[0]}/{meter[1]}",
+            "key": key_name,
+            "changes": changes_text,
+            "bars": len(score.bars),
+            "seed": seed,
+            "temperature": temperature,
+            "seconds": round(len(pcm) / renderer.sample_rate, 3),
+            "continuation_starts_bar": cont_bar,
+            "parts": [p.name for p in score.parts],
+        }
+        return ComposeResult(audio, req.audio_format, midi, picture, summary, timings, score)
+
+    def _realise(self, tokens: list[str], primer_piece: g.QPiece | None, n_primer: int, meter: tuple[int, int],
+                 tempo: float, seed: int, defaults: StyleDefaults, req: ComposeRequest):
+        """Decode the tokens, add the ending on the tonic, and arrange the band."""
+        cont_tokens = tokens[n_primer:]
+        prev_pitch = primer_piece.notes[-1].pitch if primer_piece and primer_piece.notes else None
+        offset = primer_piece.end if primer_piece else 0
+        draft = g.decode(cont_tokens, seed=seed, prange=defaults.pitch_range, prev_pitch=prev_pitch)
+        melody = [Note((offset + n.onset) / g.GRID, n.dur / g.GRID, n.pitch) for n in draft.notes]
+        changes = [((offset + t) / g.GRID, c) for t, c in draft.changes]
+        if primer_piece:
+            melody = [Note(n.onset / g.GRID, n.dur / g.GRID, n.pitch, n.velocity) for n in primer_piece.notes] + melody
+            changes = [(t / g.GRID, c) for t, c in primer_piece.changes] + changes
+        end_units = offset + draft.end
+        tonic, mode = estimate_key(melody, changes, end_units / g.GRID)
+        family = defaults.major_tonic if mode == "major" else defaults.minor_tonic
+        final = Chord(tonic, family)
+        # The ending: one more bar, the tonic chord held under a long tonic note.
+        bar_units = g.bar_units(meter)
+        last_pitch = melody[-1].pitch if melody else 67
+        target = min((p for p in range(defaults.pitch_range.low, defaults.pitch_range.high + 1) if p % 12 == tonic),
+                     key=lambda p: abs(p - last_pitch))
+        melody.append(Note(end_units / g.GRID, bar_units / g.GRID * 0.9, target, 80))
+        if not changes or changes[-1][1] != final:
+            changes.append((end_units / g.GRID, final))
+        total_units = end_units + bar_units
+        starts = [b for b in range(0, total_units, bar_units)]
+        bars = [(s / g.GRID, bar_units / g.GRID) for s in starts]
+        key_name = f"{PITCH_NAMES[tonic]} {mode}"
+        midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
+        arranger = Arranger(defaults_style(defaults), seed, req.parts)
+        score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}")
+        changes_text = " | ".join(
+            " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
+        cont_bar = (offset // bar_units) + 1 if primer_piece else None
+        return score, key_name, changes_text, cont_bar
+
+
+def defaults_style(defaults: StyleDefaults) -> str:
+    return next(name for name, d in STYLES.items() if d is defaults)
+

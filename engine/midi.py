@@ -1,0 +1,50 @@
+"""Write a `Score` as a type 1 MIDI file with mido: named tracks, tempo, meter and key."""
+from __future__ import annotations
+
+import io
+
+import mido
+
+from engine.score import Score
+
+TICKS_PER_BEAT = 480
+PART_TITLES = {"lead": "Lead", "comping": "Comping", "bass": "Bass", "drums": "Drums"}
+
+
+def write_midi(score: Score) -> bytes:
+    """The score as MIDI bytes (deterministic for the same score)."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    meta = mido.MidiTrack()
+    meta.append(mido.MetaMessage("track_name", name=score.title[:60], time=0))
+    meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(score.tempo), time=0))
+    num, den = score.meter
+    meta.append(mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))
+    try:
+        meta.append(mido.MetaMessage("key_signature", key=score.key or "C", time=0))
+    except (ValueError, KeyError):
+        meta.append(mido.MetaMessage("key_signature", key="C", time=0))
+    end_tick = round(score.beats * TICKS_PER_BEAT)
+    meta.append(mido.MetaMessage("end_of_track", time=end_tick))
+    mid.tracks.append(meta)
+    for part in score.parts:
+        track = mido.MidiTrack()
+        track.append(mido.MetaMessage("track_name", name=PART_TITLES.get(part.name, part.name), time=0))
+        if not part.is_drums:
+            track.append(mido.Message("program_change", program=part.program, channel=part.channel, time=0))
+        track.append(mido.Message("control_change", control=7, value=100, channel=part.channel, time=0))
+        events = []
+        for n in part.notes:
+            on = max(0, round(n.start * TICKS_PER_BEAT))
+            off = max(on + 1, round((n.start + n.duration) * TICKS_PER_BEAT))
+            events.append((on, 1, n.pitch, n.velocity))
+            events.append((off, 0, n.pitch, 0))
+        events.sort(key=lambda e: (e[0], e[1], e[2]))  # note-offs before note-ons at the same tick
+        now = 0
+        for tick, is_on, pitch, vel in events:
+            kind = "note_on" if is_on else "note_off"
+            track.append(mido.Message(kind, note=pitch, velocity=vel, channel=part.channel, time=tick - now))
+            now = tick
+        mid.tracks.append(track)
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()

@@ -1,0 +1,125 @@
+"""A compose request: what the user asked for, validated with messages that name the bad value."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from engine.arrange import PARTS
+from engine.chords import Chord, parse_chord
+from engine.errors import ChordError, EngineError
+from engine.render import FORMATS
+from engine.settings import Settings
+
+MAX_CHANGES_BARS = 64
+_LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
+
+
+class RequestError(EngineError, ValueError):
+    """A request value is out of range or malformed; the message names it and the allowed range."""
+
+
+def parse_length(text: str | float | int) -> float:
+    """Seconds from ``30s``, ``1m30s``, ``90``, ``2m`` (or a number).
+
+    Raises:
+        RequestError: not a duration.
+    """
+    if isinstance(text, int | float):
+        return float(text)
+    t = str(text).strip().lower().replace(" ", "")
+    m = _LENGTH_RE.match(t)
+    if not t or not m or not any(m.group(k) for k in "hms"):
+        raise RequestError(f"length {text!r} is not a duration like 30s, 1m30s, 90 or 2m")
+    return sum(float(m.group(k) or 0) * mult for k, mult in (("h", 3600), ("m", 60), ("s", 1)))
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s:g} s"
+
+
+def parse_changes(text: str) -> tuple[tuple[Chord, ...], ...]:
+    """Chord changes: ``"Dm7 G7 Cmaj7 Cmaj7"`` is one chord per bar; with ``|`` each bar's chords
+    share it equally (``"Dm7 G7 | Cmaj7"``).
+
+    Raises:
+        RequestError: an unknown chord (named), or too many bars.
+    """
+    text = text.strip()
+    if not text:
+        raise RequestError("changes are empty: give chords like 'Dm7 G7 Cmaj7 Cmaj7'")
+    groups = [g.split() for g in text.split("|")] if "|" in text else [[c] for c in text.split()]
+    groups = [g for g in groups if g]
+    if len(groups) > MAX_CHANGES_BARS:
+        raise RequestError(f"changes have {len(groups)} bars; at most {MAX_CHANGES_BARS} are allowed")
+    bars = []
+    for group in groups:
+        if len(group) > 4:
+            raise RequestError(f"a bar of changes holds at most 4 chords, got {' '.join(group)!r}")
+        try:
+            bars.append(tuple(parse_chord(c) for c in group))
+        except ChordError as exc:
+            raise RequestError(f"changes: {exc}") from exc
+    return tuple(bars)
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    """A validated request. Build it with `ComposeRequest.build`.
+
+    Attributes:
+        style: a style name that maps to a checkpoint.
+        seconds: length of the clip.
+        tempo: quarter-note bpm, or None to let the style pick.
+        seed: sampling seed, or None for a random one (reported back).
+        temperature: sampling temperature, or None for the checkpoint's default.
+        changes: chord changes per bar, or None.
+        seed_midi: a user's MIDI file to continue, or None.
+        audio_format: ogg, mp3 or flac.
+        parts: the band parts to play.
+    """
+
+    style: str
+    seconds: float
+    tempo: float | None = None
+    seed: int | None = None
+    temperature: float | None = None
+    changes: tuple[tuple[Chord, ...], ...] | None = None
+    seed_midi: bytes | None = field(default=None, repr=False)
+    audio_format: str = "ogg"
+    parts: frozenset[str] = frozenset(PARTS)
+    changes_text: str | None = None
+
+    @classmethod
+    def build(cls, style: str, length: str | float, settings: Settings, styles: list[str] | tuple[str, ...],
+              tempo: float | None = None, seed: int | None = None, temperature: float | None = None,
+              changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
+              parts: frozenset[str] | set[str] | None = None) -> ComposeRequest:
+        """Validate every value against the settings' ranges.
+
+        Raises:
+            RequestError: one line naming the bad value and what is allowed.
+        """
+        style = (style or "").strip().lower()
+        if style not in styles:
+            known = ", ".join(sorted(styles)) or "none installed"
+            raise RequestError(f"unknown style {style!r}: choose from {known}")
+        seconds = parse_length(length)
+        if not settings.min_seconds <= seconds <= settings.max_seconds:
+            raise RequestError(f"length {length} is {_fmt_seconds(seconds)}; allowed {settings.min_seconds:g}-"
+                               f"{settings.max_seconds:g} s")
+        if tempo is not None and not settings.min_tempo <= tempo <= settings.max_tempo:
+            raise RequestError(f"tempo {tempo:g} bpm is out of range; allowed {settings.min_tempo:g}-{settings.max_tempo:g} bpm")
+        if temperature is not None and not settings.min_temperature <= temperature <= settings.max_temperature:
+            raise RequestError(f"temperature {temperature:g} is out of range; allowed {settings.min_temperature:g}-"
+                               f"{settings.max_temperature:g}")
+        if seed is not None and not 0 <= seed < 2**63:
+            raise RequestError(f"seed {seed} is out of range; allowed 0 to 2^63-1")
+        if audio_format not in FORMATS:
+            raise RequestError(f"format {audio_format!r} is not offered; choose from {', '.join(FORMATS)}")
+        if seed_midi is not None and len(seed_midi) > settings.max_seed_bytes:
+            raise RequestError(f"the MIDI file is {len(seed_midi):,} bytes; at most {settings.max_seed_bytes:,} are accepted")
+        chosen = frozenset(PARTS) if parts is None else frozenset(parts)
+        if not chosen or not chosen <= set(PARTS):
+            raise RequestError(f"parts must be some of {', '.join(PARTS)}, got {', '.join(sorted(chosen)) or 'none'}")
+        parsed = parse_changes(changes) if changes else None
+        return cls(style, seconds, tempo, seed, temperature, parsed, seed_midi, audio_format, chosen, changes)
