@@ -1,0 +1,516 @@
+"""Audio rendering: a MIDI file (bytes) played through FluidSynth, then encoded with ffmpeg.
+
+`Renderer` loads the General MIDI SoundFont once per process (loading FluidR3_GM takes
+longer than rendering a clip) and drives FluidSynth from the MIDI events itself: messages
+merged across tracks in time order, their times converted to seconds (tempo changes
+included), and exactly the frames between two events rendered in one call. Every song gets
+a fresh synthesizer sharing the loaded SoundFont, so the same MIDI bytes always give the
+same samples, whatever was rendered before.
+
+`encode` turns the 16-bit PCM into an OGG Vorbis (default), MP3 or FLAC clip: a short
+fade-out, loudness normalisation (gated RMS to `TARGET_RMS_DBFS`, peaks limited to
+`PEAK_CEILING_DBFS`), then ffmpeg. `probe`/`duration_s` read a clip back with ffprobe.
+
+Rendering and encoding block for up to a few seconds: call them off the event loop.
+"""
+from __future__ import annotations
+
+import ctypes
+import io
+import logging
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mido
+import numpy as np
+
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+FORMATS = ("ogg", "mp3", "flac")
+
+# Loudness: RMS (full-scale square wave = 0 dBFS) measured over 100 ms blocks, ignoring blocks
+# below -70 dBFS and blocks 20 dB below the level of the rest (BS.1770-style gating without
+# K-weighting), so silence and fades do not pull the level down. Peaks stay under -1 dBFS,
+# the headroom lossy codecs need to avoid inter-sample clipping when decoded.
+TARGET_RMS_DBFS = -16.0
+PEAK_CEILING_DBFS = -1.0
+MAX_GAIN_DB = 40.0  # the most a quiet clip is raised; near-silence is not blown up to noise
+FADE_OUT_S = 1.5  # at most a quarter of the clip
+
+# ffmpeg settings per format: container (-f) and codec arguments. Vorbis q4 is ~128 kbit/s and
+# MP3 160 kbit/s CBR: a 180 s clip is ~2.9 MB and 3.6 MB, well under Discord's 10 MiB limit.
+# FLAC is lossless (~0.85 Mbit/s measured on a 4-part GM render): only clips up to ~90 s fit
+# in 10 MiB, so the caller must check the size before offering FLAC for long clips.
+_CODECS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ogg": ("ogg", ("-c:a", "libvorbis", "-q:a", "4")),
+    "mp3": ("mp3", ("-c:a", "libmp3lame", "-b:a", "160k")),
+    "flac": ("flac", ("-c:a", "flac", "-compression_level", "5")),
+}
+_FFMPEG_TIMEOUT_S = 120.0  # a 180 s clip encodes in ~2 s; this only catches a hung ffmpeg
+_FFPROBE_TIMEOUT_S = 30.0
+
+_FLUID_BUFSIZE = 64  # FluidSynth renders in blocks of 64 frames
+_MIDI_CHANNELS = 16
+# FluidSynth log levels (fluid_log_level) and where their messages go.
+_FLUID_LOG_LEVELS = {0: logging.ERROR, 1: logging.ERROR, 2: logging.DEBUG, 3: logging.DEBUG,
+                     4: logging.DEBUG}
+
+
+class RenderError(EngineError):
+    """Audio could not be rendered or encoded (missing FluidSynth/SoundFont/ffmpeg, bad MIDI)."""
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+class Renderer:
+    """Renders MIDI with FluidSynth, the SoundFont loaded once and kept for the process.
+
+    Each song is played by a fresh synthesizer that shares the loaded SoundFont (creating
+    one takes ~2 ms, loading FluidR3_GM ~0.3-1 s), so nothing of one song (programs,
+    controllers, sounding notes, reverb and chorus state, voice amplitudes) reaches the next,
+    and the same MIDI bytes always give the same samples. A plain `system_reset` between
+    songs on one synthesizer leaves some of that state behind: renders of one song then
+    differ by up to ~1% of full scale depending on what was played before.
+
+    Args:
+        soundfont: path of a General MIDI SoundFont (.sf2).
+        sample_rate: output rate in Hz.
+        gain: FluidSynth master gain (0-10; 0.5 leaves headroom for four parts).
+        tail_s: seconds rendered after the last MIDI event, so notes and reverb ring out.
+        max_s: longest MIDI (seconds, tail excluded) this renderer accepts.
+
+    Raises:
+        RenderError: a setting is out of range (the SoundFont is only checked on first render).
+
+    The SoundFont is loaded on the first `render`. Renders are serialised by a lock, so one
+    renderer may be shared by the threads of a worker.
+    """
+
+    def __init__(self, soundfont: Path | str = DEFAULT_SOUNDFONT, sample_rate: int = 44100,
+                 gain: float = 0.5, tail_s: float = 1.0, max_s: float = 600.0) -> None:
+        if not 8000 <= sample_rate <= 192000:
+            raise RenderError(f"sample rate {sample_rate} Hz is outside 8000-192000 Hz")
+        if not 0.0 < gain <= 10.0:
+            raise RenderError(f"gain {gain} is outside (0, 10]")
+        if not 0.0 <= tail_s <= 30.0:
+            raise RenderError(f"tail {tail_s} s is outside 0-30 s")
+        if not max_s > 0:
+            raise RenderError(f"max length {max_s} s must be positive")
+        self.soundfont = Path(soundfont)
+        self.sample_rate = int(sample_rate)
+        self.gain = float(gain)
+        self.tail_s = float(tail_s)
+        self.max_s = float(max_s)
+        self._lock = threading.Lock()
+        self._fluidsynth: Any = None  # the pyfluidsynth module, imported on first render
+        self._lib: Any = None  # its ctypes handle on libfluidsynth
+        self._holder: Any = None  # fluidsynth.Synth that loaded (and owns) the SoundFont
+        self._sfont: int | None = None  # fluid_sfont_t* of the loaded SoundFont
+
+    def render(self, midi: bytes) -> np.ndarray:
+        """Render a standard MIDI file to 16-bit stereo PCM.
+
+        Args:
+            midi: the bytes of a type 0 or type 1 MIDI file.
+
+        Returns:
+            (frames, 2) int16 at `sample_rate`; frames = round((MIDI length + tail_s) * rate).
+            The same bytes give the same samples, whatever was rendered before.
+
+        Raises:
+            RenderError: FluidSynth or the SoundFont is missing, or the MIDI is unreadable or
+                longer than `max_s`.
+        """
+        events, length_s = self._events(midi)
+        with self._lock:
+            self._load()
+            started = time.perf_counter()
+            synth = self._new_synth()
+            try:
+                audio = self._play(synth, events, length_s)
+            finally:
+                self._free_synth(synth)
+        log.debug("rendered %.2f s of audio in %.3f s", audio.shape[0] / self.sample_rate,
+                  time.perf_counter() - started)
+        return _to_int16(audio)
+
+    def close(self) -> None:
+        """Free the SoundFont (~150 MB for FluidR3_GM); a later render loads it again."""
+        with self._lock:
+            if self._holder is not None:
+                self._holder.delete()
+                self._holder = self._sfont = None
+
+    # -- internals
+
+    def _events(self, midi: bytes) -> tuple[list[tuple[float, mido.Message]], float]:
+        """Parse the MIDI into (seconds since start, channel message) with all tracks merged,
+        and its length in seconds (trailing meta events such as end_of_track included)."""
+        try:
+            mid = mido.MidiFile(file=io.BytesIO(midi))
+            events: list[tuple[float, mido.Message]] = []
+            now_s = 0.0
+            for msg in mid:  # merged tracks; msg.time is the delta in seconds, tempo applied
+                now_s += msg.time
+                if not msg.is_meta:
+                    events.append((now_s, msg))
+        except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise RenderError(f"MIDI could not be read: {exc}") from exc
+        if now_s > self.max_s:
+            raise RenderError(f"MIDI is {now_s:.1f} s long; the renderer plays at most {self.max_s:.0f} s")
+        return events, now_s
+
+    def _load(self) -> None:
+        """Import pyfluidsynth and load the SoundFont into a holder synth, once."""
+        if self._holder is not None:
+            return
+        if not self.soundfont.is_file():
+            raise RenderError(f"SoundFont not found: {self.soundfont} (set CHORUS_SOUNDFONT)")
+        try:
+            import fluidsynth
+        except (ImportError, OSError) as exc:
+            raise RenderError(f"FluidSynth library not available: {exc} "
+                              "(install fluidsynth and pyfluidsynth)") from exc
+        lib = fluidsynth._fl
+        _declare(lib)
+        started = time.perf_counter()
+        holder = fluidsynth.Synth(gain=self.gain, samplerate=self.sample_rate, channels=_MIDI_CHANNELS)
+        sfid = holder.sfload(str(self.soundfont))
+        sfont = lib.fluid_synth_get_sfont_by_id(holder.synth, sfid) if sfid >= 0 else None
+        if not sfont:
+            holder.delete()
+            raise RenderError(f"SoundFont could not be loaded: {self.soundfont}")
+        self._fluidsynth, self._lib, self._holder, self._sfont = fluidsynth, lib, holder, sfont
+        log.info("loaded SoundFont %s in %.2f s", self.soundfont, time.perf_counter() - started)
+
+    def _new_synth(self) -> Any:
+        """A fresh synthesizer (GM defaults on every channel) using the loaded SoundFont."""
+        synth = self._fluidsynth.Synth(gain=self.gain, samplerate=self.sample_rate,
+                                       channels=_MIDI_CHANNELS)
+        if self._lib.fluid_synth_add_sfont(synth.synth, self._sfont) < 0:
+            synth.delete()
+            raise RenderError(f"FluidSynth refused the loaded SoundFont {self.soundfont}")
+        synth.system_reset()  # programs, banks (drums on channel 10) and controllers to GM defaults
+        return synth
+
+    def _free_synth(self, synth: Any) -> None:
+        """Stop the synth's voices, hand the SoundFont back (it stays loaded), delete it."""
+        synth.system_reset()
+        _write(self._lib, synth, np.empty((_FLUID_BUFSIZE, 2), np.float32), 0, _FLUID_BUFSIZE)
+        _fluid_log_muted.on = True  # "no preset found" on every channel once the SoundFont is gone
+        try:
+            self._lib.fluid_synth_remove_sfont(synth.synth, self._sfont)
+        finally:
+            _fluid_log_muted.on = False
+        synth.delete()
+
+    def _play(self, synth: Any, events: list[tuple[float, mido.Message]],
+              length_s: float) -> np.ndarray:
+        """Send the events to the synth at their times; returns (frames, 2) float32."""
+        rate = self.sample_rate
+        total = round((length_s + self.tail_s) * rate)
+        out = np.zeros((total, 2), np.float32)
+        done = 0
+        ignored: dict[str, int] = {}
+        for at_s, msg in events:
+            due = min(round(at_s * rate), total)
+            _write(self._lib, synth, out, done, due - done)
+            done = max(done, due)
+            if not _send(synth, msg):
+                ignored[msg.type] = ignored.get(msg.type, 0) + 1
+        _write(self._lib, synth, out, done, total - done)
+        if ignored:
+            log.debug("MIDI messages not sent to the synth: %s", ignored)
+        return out
+
+
+def _send(synth: Any, msg: mido.Message) -> bool:
+    """Send one channel message to the synth; False when its type is not rendered."""
+    kind = msg.type
+    if kind == "note_on":
+        synth.noteon(msg.channel, msg.note, msg.velocity)  # velocity 0 is a note-off
+    elif kind == "note_off":
+        synth.noteoff(msg.channel, msg.note)
+    elif kind == "program_change":
+        synth.program_change(msg.channel, msg.program)
+    elif kind == "control_change":
+        synth.cc(msg.channel, msg.control, msg.value)
+    elif kind == "pitchwheel":
+        synth.pitch_bend(msg.channel, msg.pitch)  # -8192..8191
+    else:
+        return False
+    return True
+
+
+def _write(lib: Any, synth: Any, out: np.ndarray, start: int, frames: int) -> None:
+    """Render `frames` frames into out[start:start + frames] ((N, 2) float32, C order).
+
+    Float output rather than pyfluidsynth's `get_samples`: that one writes 16-bit samples
+    with FluidSynth's dither, whose position runs on from call to call, so two renders of
+    one song would differ by a least significant bit here and there.
+    """
+    if frames <= 0:
+        return
+    ptr = out.ctypes.data + start * out.strides[0]
+    lib.fluid_synth_write_float(synth.synth, frames, ptr, 0, 2, ptr, 1, 2)
+
+
+_log_callback: Any = None  # keeps the ctypes callback alive while FluidSynth holds it
+_log_callback_lock = threading.Lock()
+_fluid_log_muted = threading.local()  # .on: drop FluidSynth messages from this thread
+
+
+def _declare(lib: Any) -> None:
+    """Declare the libfluidsynth functions used here that pyfluidsynth does not wrap, and
+    route FluidSynth's own messages (printed to stderr by default) into this module's log."""
+    global _log_callback
+    proto = [
+        ("fluid_synth_write_float", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                                   ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                                   ctypes.c_int, ctypes.c_int]),
+        ("fluid_synth_get_sfont_by_id", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_int]),
+        ("fluid_synth_add_sfont", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
+        ("fluid_synth_remove_sfont", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
+    ]
+    try:
+        for name, restype, argtypes in proto:
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
+    except AttributeError as exc:
+        raise RenderError(f"libfluidsynth is too old (2.x needed): {exc}") from exc
+    with _log_callback_lock:
+        if _log_callback is None and hasattr(lib, "fluid_set_log_function"):
+            callback_type = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+            lib.fluid_set_log_function.argtypes = [ctypes.c_int, callback_type, ctypes.c_void_p]
+            _log_callback = callback_type(_fluid_log)
+            for level in _FLUID_LOG_LEVELS:
+                lib.fluid_set_log_function(level, _log_callback, None)
+
+
+def _fluid_log(level: int, message: bytes | None, _data: Any) -> None:
+    """FluidSynth log handler: errors to ERROR, warnings and the rest to DEBUG."""
+    if getattr(_fluid_log_muted, "on", False):
+        return
+    text = (message or b"").decode(errors="replace")
+    log.log(_FLUID_LOG_LEVELS.get(level, logging.DEBUG), "fluidsynth: %s", text)
+
+
+def _to_int16(audio: np.ndarray) -> np.ndarray:
+    """Float samples (full scale 1.0) to int16; a song that would clip is scaled down whole."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    scale = 32767.0 if peak <= 1.0 else 32767.0 / peak
+    if peak > 1.0:
+        log.debug("render peaked at %.2f of full scale; scaled down to fit 16 bits", peak)
+    return np.rint(audio * scale).astype(np.int16)
+
+
+_renderers: dict[tuple[str, int], Renderer] = {}
+_renderers_lock = threading.Lock()
+
+
+def get_renderer(soundfont: Path | str = DEFAULT_SOUNDFONT, sample_rate: int = 44100) -> Renderer:
+    """The process-wide Renderer for (soundfont, sample_rate); created on first use."""
+    key = (str(Path(soundfont).expanduser().resolve()), int(sample_rate))
+    with _renderers_lock:
+        if key not in _renderers:
+            _renderers[key] = Renderer(soundfont, sample_rate)
+        return _renderers[key]
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg") -> bytes:
+    """Fade out, loudness-normalise and encode 16-bit stereo PCM into an audio file.
+
+    Args:
+        pcm: (frames, 2) int16.
+        sample_rate: rate of `pcm` in Hz (kept in the output).
+        fmt: one of FORMATS: "ogg" (Vorbis q4), "mp3" (160 kbit/s) or "flac".
+
+    Returns:
+        The encoded file's bytes.
+
+    Raises:
+        RenderError: unknown format, malformed PCM, or ffmpeg missing or failing.
+    """
+    container, codec_args = _codec(fmt)
+    if not isinstance(pcm, np.ndarray) or pcm.ndim != 2 or pcm.shape[1] != 2 or pcm.dtype != np.int16:
+        shape = getattr(pcm, "shape", None)
+        dtype = getattr(pcm, "dtype", type(pcm).__name__)
+        raise RenderError(f"PCM must be (frames, 2) int16, got shape {shape} dtype {dtype}")
+    if pcm.shape[0] == 0:
+        raise RenderError("PCM is empty: nothing to encode")
+    if sample_rate <= 0:
+        raise RenderError(f"sample rate {sample_rate} Hz must be positive")
+    audio = pcm.astype(np.float32) / 32768.0
+    audio = fade_out(audio, sample_rate)
+    audio = normalize_loudness(audio, sample_rate)
+    raw = np.rint(audio * 32767.0).astype("<i2").tobytes()
+    ffmpeg = _tool("ffmpeg")
+    with tempfile.TemporaryDirectory(prefix="chorus-enc-") as tmp:
+        # A file rather than a pipe, so the muxer can seek back to write FLAC's STREAMINFO
+        # and the MP3 Xing/LAME header (exact duration for players).
+        out = Path(tmp) / f"clip.{fmt}"
+        cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "s16le", "-ar", str(sample_rate), "-ac", "2", "-i", "pipe:0",
+               "-map_metadata", "-1", *codec_args, "-f", container, str(out)]
+        _run(cmd, raw, _FFMPEG_TIMEOUT_S, f"ffmpeg could not encode {fmt}")
+        return out.read_bytes()
+
+
+def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = FADE_OUT_S) -> np.ndarray:
+    """Fade the end of (frames, 2) float audio to silence over min(seconds, length / 4).
+
+    The curve is a half cosine (gentle start, ends at exactly 0). Returns a new array.
+    """
+    frames = min(round(seconds * sample_rate), audio.shape[0] // 4)
+    out = audio.copy()
+    if frames > 0:
+        ramp = 0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, frames, dtype=np.float64)))
+        out[-frames:] *= ramp.astype(out.dtype)[:, None]
+    return out
+
+
+def gated_rms_dbfs(audio: np.ndarray, sample_rate: int) -> float:
+    """Loudness of (frames, 2) float audio in dBFS: RMS over 100 ms blocks, ignoring blocks
+    under -70 dBFS and blocks 20 dB quieter than the rest. -inf for silence."""
+    block = max(1, sample_rate // 10)
+    n = audio.shape[0] // block
+    if n == 0:
+        ms = np.array([np.mean(np.square(audio, dtype=np.float64))]) if audio.size else np.zeros(1)
+    else:
+        ms = np.mean(np.square(audio[: n * block], dtype=np.float64).reshape(n, -1), axis=1)
+    ms = ms[ms > 10 ** (-70 / 10)]
+    if ms.size == 0:
+        return float("-inf")
+    ms = ms[ms > np.mean(ms) * 10 ** (-20 / 10)]
+    return float(10 * np.log10(np.mean(ms)))
+
+
+def normalize_loudness(audio: np.ndarray, sample_rate: int, target_dbfs: float = TARGET_RMS_DBFS,
+                       ceiling_dbfs: float = PEAK_CEILING_DBFS) -> np.ndarray:
+    """Scale (frames, 2) float audio to `target_dbfs` gated RMS with peaks under `ceiling_dbfs`.
+
+    Gain is raised by at most MAX_GAIN_DB; peaks above the ceiling are pulled down by a
+    look-around limiter (gain per ~6 ms block, held over ±45 ms, interpolated between blocks).
+    The limiter takes some loudness away, so a second pass makes up what it can. Silence is
+    returned unchanged.
+    """
+    out = audio.astype(np.float32, copy=True)
+    ceiling = 10 ** (ceiling_dbfs / 20)
+    for _ in range(2):
+        level = gated_rms_dbfs(out, sample_rate)
+        if not np.isfinite(level):
+            return out
+        gain_db = min(target_dbfs - level, MAX_GAIN_DB)
+        if abs(gain_db) < 0.05:
+            break
+        out *= np.float32(10 ** (gain_db / 20))
+        out = _limit(out, ceiling)
+    return np.clip(out, -ceiling, ceiling)
+
+
+def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -> np.ndarray:
+    """Pull peaks of (frames, 2) float32 audio down to `ceiling` (linear) with a smooth gain.
+
+    Each block of `block` frames (~6 ms) gets the gain its peak needs; that gain is held
+    `hold` blocks (~45 ms) either side, so it ramps in before a peak and releases after it.
+    At each block boundary the gain is the lower of the two blocks' and it moves linearly
+    in between, so no sample gets more gain than its own block allows: none ends above the
+    ceiling, and the gain never jumps.
+    """
+    frames = audio.shape[0]
+    n = -(-frames // block)
+    padded = np.zeros((n * block, 2), np.float32)
+    padded[:frames] = audio
+    peaks = np.abs(padded.reshape(n, 2 * block)).max(axis=1)  # (n,) block peaks, both channels
+    if frames == 0 or float(peaks.max()) <= ceiling:
+        return audio
+    need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
+    window = np.lib.stride_tricks.sliding_window_view(
+        np.pad(need, hold, constant_values=1.0), 2 * hold + 1)
+    gain = window.min(axis=1)  # (n,)
+    edges = np.minimum(np.r_[gain[0], gain], np.r_[gain, gain[-1]]).astype(np.float32)  # (n + 1,)
+    ramp = np.arange(block, dtype=np.float32) / block
+    curve = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * ramp  # (n, block)
+    padded *= curve.reshape(-1, 1)
+    return padded[:frames]
+
+
+# --------------------------------------------------------------------------- probing
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What ffprobe says about an encoded clip."""
+
+    duration_s: float
+    codec: str  # ffprobe codec_name: "vorbis", "mp3", "flac"
+    sample_rate: int  # Hz
+    channels: int
+
+
+def probe(encoded: bytes, fmt: str) -> AudioInfo:
+    """Read duration, codec, rate and channels of an encoded clip with ffprobe.
+
+    Raises:
+        RenderError: unknown format, ffprobe missing, or the bytes are not audio.
+    """
+    _codec(fmt)
+    ffprobe = _tool("ffprobe")
+    with tempfile.TemporaryDirectory(prefix="chorus-probe-") as tmp:
+        path = Path(tmp) / f"clip.{fmt}"
+        path.write_bytes(encoded)
+        cmd = [ffprobe, "-v", "error", "-select_streams", "a:0",
+               "-show_entries", "format=duration:stream=codec_name,sample_rate,channels",
+               "-of", "default=noprint_wrappers=1", str(path)]
+        text = _run(cmd, None, _FFPROBE_TIMEOUT_S, f"ffprobe could not read the {fmt} clip")
+    fields = dict(line.split("=", 1) for line in text.decode().splitlines() if "=" in line)
+    try:
+        return AudioInfo(float(fields["duration"]), fields["codec_name"],
+                         int(fields["sample_rate"]), int(fields["channels"]))
+    except (KeyError, ValueError) as exc:
+        raise RenderError(f"ffprobe gave no audio stream for the {fmt} clip: {fields}") from exc
+
+
+def duration_s(encoded: bytes, fmt: str) -> float:
+    """Duration of an encoded clip in seconds, as ffprobe reports it."""
+    return probe(encoded, fmt).duration_s
+
+
+def _codec(fmt: str) -> tuple[str, tuple[str, ...]]:
+    if fmt not in _CODECS:
+        raise RenderError(f"unknown audio format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return _CODECS[fmt]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RenderError(f"{name} not found on PATH (install ffmpeg)")
+    return path
+
+
+def _run(cmd: list[str], stdin: bytes | None, timeout_s: float, what: str) -> bytes:
+    """Run a command with a time limit; returns stdout or raises RenderError with stderr's end."""
+    try:
+        done = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"{what}: timed out after {timeout_s:.0f} s") from exc
+    except OSError as exc:
+        raise RenderError(f"{what}: {exc}") from exc
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise RenderError(f"{what}: {tail[0]}")
+    return done.stdout
