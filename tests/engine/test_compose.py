@@ -31,7 +31,7 @@ def clip(composer: Composer, tiny_checkpoint: Path):
     return composer.compose(build(seed=42, tempo=160), checkpoint=tiny_checkpoint)
 
 
-def strong_beat_onsets(score, tolerance: float = 0.06):
+def strong_beat_onsets(score, tolerance: float = 0.03):  # humanised by at most 0.01 beat
     bar_len = score.meter[0] * 4 / score.meter[1]
     for n in score.part("lead").notes:
         pos = n.start % bar_len
