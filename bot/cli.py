@@ -21,7 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_train_parsers(sub)
     training_cli.add_eval_parser(sub)
     engine_cli.add_parsers(sub)
+    serve = sub.add_parser("serve", help="run the Discord bot (settings from the environment and .env)")
+    serve.set_defaults(func=cmd_serve)
     return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import serve
+    from engine.settings import Settings
+
+    settings = Settings.from_env()
+    logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
+    serve(settings)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
-        format="chorus: %(message)s",
+        format="chorus: %(message)s" if args.command != "serve" else "%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:

@@ -14,17 +14,16 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
+from typing import TYPE_CHECKING, Any
 
 import engine
 from engine import grammar
 from engine.errors import EngineError
-from engine.model import ChorusLSTM, ModelConfig
+
+if TYPE_CHECKING:  # torch is imported only where weights are touched: listing stays light
+    import torch
+
+    from engine.model import ChorusLSTM
 
 FORMAT = "chorus-checkpoint"
 VERSION = 1
@@ -76,6 +75,8 @@ def save_checkpoint(path: Path, model: ChorusLSTM, meta: dict[str, Any],
     ``meta`` gets the format fields, vocabulary, model config, version and content hash filled in.
     Returns the meta written.
     """
+    from safetensors.torch import save as st_save
+
     path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for k, v in (extra or {}).items():
@@ -132,6 +133,9 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 
 def _read_weights(path: Path, expected_hash: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
     weights = path / WEIGHTS
     size = weights.stat().st_size
     if size > MAX_WEIGHTS_BYTES:
@@ -156,6 +160,8 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
     Raises:
         CheckpointError: one line naming what is wrong.
     """
+    from engine.model import ChorusLSTM, ModelConfig
+
     path = Path(path)
     meta = read_meta(path)
     try:
@@ -176,3 +182,21 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
         raise CheckpointError(f"checkpoint {path.name}: weights do not match the model config ({detail[:160]})") from exc
     model.to(device).eval()
     return Checkpoint(path, meta, model, extra)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.checkpoint DIR``: load and validate a checkpoint; one line, exit 0 or 2."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        ck = load_checkpoint(Path(args[0]))
+    except (CheckpointError, IndexError) as exc:
+        print(f"invalid: {exc}" if args else "usage: python -m engine.checkpoint DIR")
+        return 2
+    print(f"ok {ck.style} {ck.content_hash}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

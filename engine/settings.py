@@ -44,6 +44,7 @@ class Settings:
     checkpoints_dir: Path = field(default=Path("checkpoints"), metadata={"env": "CHORUS_CHECKPOINTS_DIR"})
     soundfont: Path = field(default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), metadata={"env": "CHORUS_SOUNDFONT"})
     db_path: Path = field(default=Path("chorus.db"), metadata={"env": "CHORUS_DB_PATH"})
+    data_dir: Path = field(default=Path(".chorus"), metadata={"env": "CHORUS_DATA_DIR"})
     queue: str = field(default="local", metadata={"env": "CHORUS_QUEUE", "choices": ("local", "celery")})
     redis_url: Secret = field(default=Secret("redis://127.0.0.1:6379/0"), metadata={"env": "CHORUS_REDIS_URL", "secret": True})
     workers: int = field(default=1, metadata={"env": "CHORUS_WORKERS", "min": 1})
@@ -60,6 +61,10 @@ class Settings:
     user_max_pending: int = field(default=2, metadata={"env": "CHORUS_USER_MAX_PENDING", "min": 1})
     job_timeout_s: float = field(default=120.0, metadata={"env": "CHORUS_JOB_TIMEOUT_S", "min": 1})
     max_seed_bytes: int = field(default=1_048_576, metadata={"env": "CHORUS_MAX_SEED_BYTES", "min": 64})
+    max_checkpoint_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "CHORUS_MAX_CHECKPOINT_BYTES", "min": 1024})
+    upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})
+    discord_api_base: str = field(default="", metadata={"env": "CHORUS_DISCORD_API_BASE"})
+    discord_gateway: str = field(default="", metadata={"env": "CHORUS_DISCORD_GATEWAY"})
     log_level: str = field(default="INFO", metadata={"env": "CHORUS_LOG_LEVEL",
                                                       "choices": ("DEBUG", "INFO", "WARNING", "ERROR")})
 

@@ -1,0 +1,85 @@
+"""The Discord bot: wiring of settings, database, queue, catalog, service and cogs."""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.catalog import Catalog
+from bot.cogs.admin import AdminCog
+from bot.cogs.compose import ComposeCog
+from bot.db import Store
+from bot.delivery import DiscordDeliverer
+from bot.errors import ChorusTree
+from bot.queue import JobQueue, LocalQueue
+from bot.service import ComposeService
+from engine.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+def make_queue(settings: Settings) -> JobQueue:
+    if settings.queue == "celery":
+        from bot.celery_queue import CeleryQueue
+
+        return CeleryQueue(settings)
+    if settings.queue != "local":
+        raise SettingsError(f"CHORUS_QUEUE must be local or celery, got {settings.queue!r}")
+    return LocalQueue(settings, workers=settings.workers, job_timeout_s=settings.job_timeout_s)
+
+
+def point_at_api(settings: Settings) -> None:
+    """Use another Discord API (the tests' stand-in) when the settings say so."""
+    if settings.discord_api_base:
+        import yarl
+
+        discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+        if settings.discord_gateway:
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway)
+
+
+class ChorusBot(commands.Bot):
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = False  # context menus and options carry what we need
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=ChorusTree,
+                         help_command=None, **kwargs)
+        self.settings = settings
+        self.service: ComposeService | None = None
+
+    async def setup_hook(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await Store.open(s.db_path)
+        queue = make_queue(s)
+        service = ComposeService(s, store, queue, Catalog(s.checkpoints_dir), s.data_dir)
+        await service.load_state()
+        service.deliverer = DiscordDeliverer(self, s.upload_limit_bytes)
+        self.service = service
+        await queue.start()
+        await self.add_cog(ComposeCog(self, service))
+        await self.add_cog(AdminCog(self, service))
+        if s.dev_guild_ids:
+            for gid in s.dev_guild_ids:
+                guild = discord.Object(gid)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+        counts = await service.recover()
+        log.info("Chorus ready: styles %s, recovered %s", ", ".join(service.styles()) or "none", counts)
+
+    async def close(self) -> None:
+        if self.service is not None:
+            await self.service.queue.stop()
+            await self.service.store.close()
+        await super().close()
+
+
+def serve(settings: Settings) -> None:
+    """Run the bot until interrupted (``chorus serve``)."""
+    settings.require("discord_token")
+    point_at_api(settings)
+    bot = ChorusBot(settings)
+    bot.run(str(settings.discord_token), log_handler=None)

@@ -1,0 +1,86 @@
+"""/chorus-admin: checkpoints, swaps, installs, the queue, pause and resume.
+
+Hidden from non-admins by default permissions, and checked on the server side against the
+configured admin users and roles; every attempt is written to the audit log.
+"""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import AdminOnly
+from bot.service import ComposeService
+
+log = logging.getLogger(__name__)
+
+
+def is_admin(interaction: discord.Interaction, admin_users: frozenset[int], admin_roles: frozenset[int]) -> bool:
+    if interaction.user.id in admin_users:
+        return True
+    roles = getattr(interaction.user, "roles", [])
+    return any(r.id in admin_roles for r in roles)
+
+
+@app_commands.default_permissions(administrator=True)
+@app_commands.guild_only()
+class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="Chorus administration"):
+    def __init__(self, bot: commands.Bot, service: ComposeService) -> None:
+        self.bot = bot
+        self.service = service
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        s = self.service.settings
+        allowed = is_admin(interaction, s.admin_user_ids, s.admin_role_ids)
+        name = interaction.command.name if interaction.command else "?"
+        options = {o["name"]: o.get("value") for o in (interaction.data or {}).get("options", [{}])[0].get("options", [])}
+        await self.service.store.audit(interaction.user.id, interaction.guild_id, name, str(options), allowed)
+        if not allowed:
+            log.warning("user %s tried /chorus-admin %s", interaction.user.id, name)
+            raise AdminOnly("not an admin")
+        return True
+
+    @app_commands.command(name="checkpoints", description="Installed checkpoints with style, metrics, size and hash")
+    async def checkpoints(self, interaction: discord.Interaction) -> None:
+        active = {ck.name: style for style, ck in self.service.catalog.styles().items()}
+        rows = [("▶ " if c.name in active else "• ") + c.describe() for c in self.service.catalog.installed()]
+        await interaction.response.send_message("\n".join(rows) or "No checkpoint is installed.", ephemeral=True)
+
+    @app_commands.command(name="use", description="Serve a style with another installed checkpoint")
+    async def use(self, interaction: discord.Interaction, style: str, checkpoint: str) -> None:
+        described = await self.service.use(style.lower(), checkpoint, interaction.user.id)
+        await interaction.response.send_message(f"✅ {style} now uses {described}", ephemeral=True)
+
+    @app_commands.command(name="install", description="Install a checkpoint archive (zip or tar of model.safetensors + meta.json)")
+    async def install(self, interaction: discord.Interaction, archive: discord.Attachment, name: str | None = None) -> None:
+        limit = self.service.settings.max_checkpoint_bytes
+        if archive.size > limit:
+            await interaction.response.send_message(f"⚠️ The archive is {archive.size:,} bytes; at most {limit:,}.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        data = await archive.read()
+        installed = await self.service.catalog.install(data, archive.filename, name)
+        await interaction.followup.send(f"✅ Installed {installed.describe()}", ephemeral=True)
+
+    @app_commands.command(name="queue", description="Pending and running jobs, and each worker's state")
+    async def queue(self, interaction: discord.Interaction) -> None:
+        q = await self.service.queue_summary()
+        lines = [f"{'⏸ paused' if q['paused'] else '▶ accepting'} · pending {q['pending']} · running {q['running']}"
+                 f" · open jobs {q['accepted_open']}"]
+        for w in q["workers"]:
+            state = f"job {w['job']} for {w['busy_s']} s" if w.get("job") else "idle"
+            lines.append(f"worker {w['worker']}: {'alive' if w.get('alive') else 'down'}, {state}, restarts {w.get('restarts', 0)}")
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="pause", description="Stop accepting new jobs")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        await self.service.pause(True)
+        await interaction.response.send_message("⏸ Paused: new requests are refused until /chorus-admin resume.", ephemeral=True)
+
+    @app_commands.command(name="resume", description="Accept new jobs again")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        await self.service.pause(False)
+        await interaction.response.send_message("▶ Resumed.", ephemeral=True)

@@ -1,0 +1,92 @@
+"""/compose, /styles and the "Continue with Chorus" message command."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.service import ComposeService, Submission
+from engine.request import RequestError
+from engine.seed import SeedLimits, SeedMidiError, load_seed_midi
+
+log = logging.getLogger(__name__)
+MIDI_SUFFIXES = (".mid", ".midi")
+DEFAULT_LENGTH = "30s"
+
+
+class ComposeCog(commands.Cog):
+    def __init__(self, bot: commands.Bot, service: ComposeService) -> None:
+        self.bot = bot
+        self.service = service
+        self.menu = app_commands.ContextMenu(name="Continue with Chorus", callback=self.continue_menu)
+        bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    async def style_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=s, value=s) for s in self.service.styles() if current.lower() in s][:25]
+
+    @app_commands.command(name="compose", description="Compose a clip: audio, MIDI and a picture of the notes")
+    @app_commands.describe(style="jazz, folk, ...", length="e.g. 30s, 1m30s, 90", seed_midi="a MIDI file to continue",
+                           tempo="beats per minute", changes="chords per bar, e.g. Dm7 G7 Cmaj7 Cmaj7",
+                           temperature="lower is safer, higher is wilder", seed="repeat a clip exactly")
+    @app_commands.autocomplete(style=style_autocomplete)
+    async def compose(self, interaction: discord.Interaction, style: str, length: str = DEFAULT_LENGTH,
+                      seed_midi: discord.Attachment | None = None, tempo: float | None = None,
+                      changes: str | None = None, temperature: float | None = None, seed: int | None = None) -> None:
+        sub = self._submission(interaction, style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed)
+        self.service.validate(sub)
+        if seed_midi is not None:
+            sub.seed_midi = await self._fetch_seed(seed_midi)
+        await self._accept(interaction, sub)
+
+    async def continue_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        attachment = next((a for a in message.attachments if a.filename.lower().endswith(MIDI_SUFFIXES)), None)
+        if attachment is None:
+            raise RequestError("that message has no .mid attachment to continue")
+        styles = self.service.styles()
+        if not styles:
+            raise RequestError("no style is installed")
+        sub = self._submission(interaction, "jazz" if "jazz" in styles else styles[0], DEFAULT_LENGTH)
+        sub.seed_midi = await self._fetch_seed(attachment)
+        await self._accept(interaction, sub)
+
+    @app_commands.command(name="styles", description="The styles Chorus can play and the checkpoint behind each")
+    async def styles(self, interaction: discord.Interaction) -> None:
+        rows = [f"**{style}**: {ck.describe()}" for style, ck in sorted(self.service.catalog.styles().items())]
+        await interaction.response.send_message("\n".join(rows) or "No style is installed.", ephemeral=True)
+
+    def _submission(self, interaction: discord.Interaction, style: str, length: str, **kw: object) -> Submission:
+        return Submission(style=style, length=length, user_id=interaction.user.id, guild_id=interaction.guild_id,
+                          channel_id=interaction.channel_id, application_id=interaction.application_id,
+                          interaction_token=interaction.token, **kw)  # type: ignore[arg-type]
+
+    async def _fetch_seed(self, attachment: discord.Attachment) -> bytes:
+        """Download and check a seed file quickly, so a bad one gets its ephemeral reply at once."""
+        limit = self.service.settings.max_seed_bytes
+        if attachment.size > limit:
+            raise RequestError(f"the MIDI file is {attachment.size:,} bytes; at most {limit:,} are accepted")
+        try:
+            data = await asyncio.wait_for(attachment.read(), timeout=2.0)
+        except (TimeoutError, discord.HTTPException) as exc:
+            raise RequestError("could not download the MIDI file; try again") from exc
+        limits = SeedLimits(max_bytes=limit, parse_timeout_s=1.0)
+        try:
+            await asyncio.to_thread(load_seed_midi, data, limits)
+        except SeedMidiError:
+            raise
+        return data
+
+    async def _accept(self, interaction: discord.Interaction, sub: Submission) -> None:
+        job, position = await self.service.submit(sub)
+        where = "next up" if position <= 1 else f"position {position} in the queue"
+        await interaction.response.send_message(f"⏳ Queued your {sub.style} clip ({where}).")
+        try:
+            message = await interaction.original_response()
+            await self.service.set_status_message(job.id, message.id)
+        except discord.HTTPException as exc:
+            log.info("no status message for job %s: %s", job.id, exc)

@@ -1,0 +1,226 @@
+"""The worker queue behind the bot: one small interface, two backends (local processes, Celery).
+
+`JobQueue` is what the service uses: ``submit``, ``status``, ``cancel`` and progress events
+delivered to one callback. `LocalQueue` runs jobs in worker *processes* on this machine (they
+load checkpoints once and keep the synthesizer loaded); the event loop only passes messages.
+A worker that dies is restarted and its job retried once; a job past its timeout is killed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing as mp
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkItem:
+    """What a worker needs to compose one job."""
+
+    job_id: str
+    request: dict[str, Any]
+    checkpoint: str  # folder name under the checkpoints directory
+    checkpoint_hash: str
+    out_dir: str
+    seed_midi: bytes | None = field(default=None, repr=False)
+    attempts: int = 0
+
+
+@dataclass
+class JobEvent:
+    """``kind`` is progress (with ``stage``), done (with ``result``) or failed (with ``error``)."""
+
+    job_id: str
+    kind: str
+    stage: str = ""
+    result: dict[str, Any] | None = None
+    error: str = ""
+
+
+EventHandler = Callable[[JobEvent], Awaitable[None]]
+
+
+@dataclass
+class QueueStatus:
+    pending: int
+    running: int
+    workers: list[dict[str, Any]]
+
+
+class JobQueue(Protocol):
+    """The interface every backend implements."""
+
+    on_event: EventHandler | None
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def submit(self, item: WorkItem) -> int: ...  # returns the position in the queue (1 = next)
+    async def status(self) -> QueueStatus: ...
+    async def cancel(self, job_id: str) -> bool: ...
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    """One worker process and the pipe to it."""
+
+    def __init__(self, index: int, settings: dict[str, Any]) -> None:
+        self.index = index
+        self.settings = settings
+        self.proc: mp.process.BaseProcess | None = None
+        self.conn = None
+        self.job: WorkItem | None = None
+        self.since = 0.0
+        self.restarts = -1
+
+    def start(self) -> None:
+        from bot.worker import worker_main
+
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(child, self.settings), name=f"chorus-worker-{self.index}",
+                                daemon=True)
+        self.proc.start()
+        child.close()
+        self.conn = parent
+        self.restarts += 1
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        if self.conn is not None:
+            self.conn.close()
+
+    async def receive(self, timeout: float) -> tuple:
+        """The next message from the worker; raises WorkerDied or TimeoutError."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        conn, sentinel = self.conn, self.proc.sentinel
+
+        def readable() -> None:
+            if not fut.done():
+                try:
+                    fut.set_result(conn.recv())
+                except (EOFError, OSError) as exc:
+                    fut.set_exception(WorkerDied(str(exc)))
+
+        def died() -> None:
+            if not fut.done() and not conn.poll():
+                fut.set_exception(WorkerDied(f"exit code {self.proc.exitcode}"))
+
+        loop.add_reader(conn.fileno(), readable)
+        loop.add_reader(sentinel, died)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            loop.remove_reader(conn.fileno())
+            loop.remove_reader(sentinel)
+
+
+class LocalQueue:
+    """Jobs run by worker processes on this machine."""
+
+    def __init__(self, settings: dict[str, Any], workers: int = 1, job_timeout_s: float = 120.0) -> None:
+        self.settings = settings
+        self.job_timeout_s = job_timeout_s
+        self.on_event: EventHandler | None = None
+        self._pending: asyncio.Queue[WorkItem] = asyncio.Queue()
+        self._cancelled: set[str] = set()
+        self._workers = [_Worker(i, settings) for i in range(workers)]
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        for w in self._workers:
+            w.start()
+            self._tasks.append(asyncio.create_task(self._run(w), name=f"worker-loop-{w.index}"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for w in self._workers:
+            if w.conn is not None and w.proc is not None and w.proc.is_alive():
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass
+                w.proc.join(2)
+            w.kill()
+
+    async def submit(self, item: WorkItem) -> int:
+        self._cancelled.discard(item.job_id)
+        await self._pending.put(item)
+        return self._pending.qsize()
+
+    async def status(self) -> QueueStatus:
+        workers = [{"worker": w.index, "alive": bool(w.proc and w.proc.is_alive()), "restarts": w.restarts,
+                    "job": w.job.job_id if w.job else None,
+                    "busy_s": round(time.monotonic() - w.since, 1) if w.job else 0.0} for w in self._workers]
+        return QueueStatus(self._pending.qsize(), sum(1 for w in self._workers if w.job), workers)
+
+    async def cancel(self, job_id: str) -> bool:
+        self._cancelled.add(job_id)
+        return True
+
+    async def _emit(self, event: JobEvent) -> None:
+        if self.on_event is not None:
+            try:
+                await self.on_event(event)
+            except Exception:  # the loop must go on whatever a handler does
+                log.exception("event handler failed for job %s", event.job_id)
+
+    async def _run(self, w: _Worker) -> None:
+        while True:
+            item = await self._pending.get()
+            if item.job_id in self._cancelled:
+                continue
+            w.job, w.since = item, time.monotonic()
+            try:
+                await self._one(w, item)
+            finally:
+                w.job = None
+
+    async def _one(self, w: _Worker, item: WorkItem) -> None:
+        deadline = time.monotonic() + self.job_timeout_s
+        try:
+            w.conn.send(("job", item))
+            while True:
+                msg = await w.receive(max(0.01, deadline - time.monotonic()))
+                kind = msg[0]
+                if kind == "progress":
+                    await self._emit(JobEvent(item.job_id, "progress", stage=msg[2]))
+                elif kind == "done":
+                    await self._emit(JobEvent(item.job_id, "done", result=msg[2]))
+                    return
+                elif kind == "error":
+                    await self._emit(JobEvent(item.job_id, "failed", error=msg[2]))
+                    return
+        except (WorkerDied, OSError, EOFError, BrokenPipeError) as exc:
+            log.warning("worker %d died on job %s (%s); restarting it", w.index, item.job_id, exc)
+            w.kill()
+            w.start()
+            item.attempts += 1
+            if item.attempts < 2:
+                await self._pending.put(item)
+                await self._emit(JobEvent(item.job_id, "progress", stage="retrying"))
+            else:
+                await self._emit(JobEvent(item.job_id, "failed", error="the composer crashed twice on this request"))
+        except TimeoutError:
+            log.warning("job %s passed its %.0f s timeout; restarting worker %d", item.job_id, self.job_timeout_s, w.index)
+            w.kill()
+            w.start()
+            await self._emit(JobEvent(item.job_id, "failed",
+                                      error=f"this request took longer than {self.job_timeout_s:.0f} s and was stopped"))
+
+
+def out_dir_for(root: Path, job_id: str) -> Path:
+    return root / "jobs" / job_id
