@@ -204,6 +204,12 @@ class LocalQueue:
                 elif kind == "error":
                     await self._emit(JobEvent(item.job_id, "failed", error=msg[2]))
                     return
+        except TimeoutError:  # before OSError: TimeoutError is one
+            log.warning("job %s passed its %.0f s timeout; restarting worker %d", item.job_id, self.job_timeout_s, w.index)
+            w.kill()
+            w.start()
+            await self._emit(JobEvent(item.job_id, "failed",
+                                      error=f"this request took longer than {self.job_timeout_s:.0f} s and was stopped"))
         except (WorkerDied, OSError, EOFError, BrokenPipeError) as exc:
             log.warning("worker %d died on job %s (%s); restarting it", w.index, item.job_id, exc)
             w.kill()
@@ -214,12 +220,6 @@ class LocalQueue:
                 await self._emit(JobEvent(item.job_id, "progress", stage="retrying"))
             else:
                 await self._emit(JobEvent(item.job_id, "failed", error="the composer crashed twice on this request"))
-        except TimeoutError:
-            log.warning("job %s passed its %.0f s timeout; restarting worker %d", item.job_id, self.job_timeout_s, w.index)
-            w.kill()
-            w.start()
-            await self._emit(JobEvent(item.job_id, "failed",
-                                      error=f"this request took longer than {self.job_timeout_s:.0f} s and was stopped"))
 
 
 def out_dir_for(root: Path, job_id: str) -> Path:

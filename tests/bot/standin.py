@@ -1,0 +1,484 @@
+"""A local stand-in for Discord's REST API and gateway that the unmodified discord.py client talks to.
+
+Point discord.py at it by configuration only::
+
+    discord.http.Route.BASE = standin.api_base                      # "http://127.0.0.1:PORT/api/v10"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(standin.gateway_url)
+
+It plays one application (its bot user), one guild with @everyone, "admin" and the bot's managed
+role, a text channel and the member users a test adds. Tests send slash commands and context-menu
+commands as INTERACTION_CREATE dispatches and read back ``events``: every HTTP request the bot made,
+with its JSON body and uploaded files. Discord's rules that a user would notice are kept: an
+interaction must be acknowledged within ``ack_deadline_s`` (404 "Unknown interaction" after), only
+once (400, code 40060), and the first follow-up after a "thinking" defer replaces the loading message
+and keeps the defer's ephemeral flag. Nothing here imports discord.py.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import mimetypes
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from tests.bot.standin_gateway import Event, Gateway, GatewaySession
+from tests.bot.standin_rest import add_routes
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+DISCORD_EPOCH_MS = 1_420_070_400_000
+ADMINISTRATOR, MANAGE_GUILD = 1 << 3, 1 << 5
+# add reactions, view channel, send messages, embed links, attach files, read history,
+# external emojis, use application commands
+EVERYONE_PERMISSIONS = sum(1 << b for b in (6, 10, 11, 14, 15, 16, 18, 31))
+ALL_PERMISSIONS = (1 << 50) - 1
+EPHEMERAL, LOADING = 1 << 6, 1 << 7  # message flags
+KEPT_FLAGS = EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15)  # ephemeral, no embeds, silent, components v2
+APPLICATION_FLAGS = (1 << 15) | (1 << 19)  # members and message-content intents "limited"
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # bytes per request, an unboosted guild's
+CONTENT_LIMIT = 2000  # characters
+API_PREFIX = re.compile(r"^/api/v\d+")
+CONTENT_TYPES = {".mid": "audio/midi", ".midi": "audio/midi"}  # where mimetypes disagrees with Discord
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # discord.py parses a body as JSON only if the header is exactly "application/json" (no charset).
+    return web.Response(status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"})
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return _json({"message": message, "code": code}, status)
+
+
+def _id(obj: Json | str | int) -> str:
+    return str(obj["id"]) if isinstance(obj, dict) else str(obj)
+
+
+@dataclass
+class InteractionRecord:
+    """One INTERACTION_CREATE this stand-in sent, and what became of it.
+
+    ``sent_at`` and ``acked_at`` are ``time.monotonic()`` seconds; ``message_ids`` lists the messages
+    the interaction produced (original response first), whose current state ``messages_for`` returns.
+    """
+
+    id: str
+    token: str
+    name: str
+    payload: Json
+    sent_at: float = 0.0
+    acked_at: float | None = None  # when the first callback arrived (None: not acknowledged)
+    callback_type: int | None = None  # 4 message, 5 deferred ("thinking"), 6/7 update, 9 modal
+    original_id: str | None = None
+    message_ids: list[str] = field(default_factory=list)
+
+    @property
+    def ack_seconds(self) -> float | None:
+        """Seconds from dispatch to the first callback, or None if there was none."""
+        return None if self.acked_at is None else self.acked_at - self.sent_at
+
+
+class DiscordStandIn:
+    """An aiohttp server playing Discord for one bot; see the module docstring.
+
+    Args:
+        token: the bot token login and IDENTIFY must present.
+        ack_deadline_s: how long after dispatch a callback is still accepted (None: forever).
+        attachment_size_limit: bytes one request may upload (also sent in each interaction).
+    """
+
+    def __init__(
+        self,
+        token: str = "stand-in-token",
+        ack_deadline_s: float | None = 3.0,
+        attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT,
+    ) -> None:
+        self.token = token
+        self.ack_deadline_s = ack_deadline_s
+        self.attachment_size_limit = attachment_size_limit
+        self._ids = itertools.count()
+        self.application_id = self.snowflake()
+        self.bot_user: Json = {**self._user(self.application_id, "Chorus"), "bot": True}
+        self.users: dict[str, Json] = {}
+        self.member_roles: dict[str, list[str]] = {}  # user id -> role ids (members of the guild)
+        self.guild_id = self.snowflake()
+        self.roles: dict[str, Json] = {}  # role id -> role
+        self.everyone_role = self.add_role("@everyone", EVERYONE_PERMISSIONS, role_id=self.guild_id)
+        self.admin_role = self.add_role("admin", MANAGE_GUILD)
+        self.bot_role = self.add_role("Chorus", EVERYONE_PERMISSIONS, managed=True)
+        self.bot_role["tags"] = {"bot_id": self.application_id}
+        self.users[self.application_id] = self.bot_user
+        self.member_roles[self.application_id] = [self.bot_role["id"]]
+        self.owner = self.add_user("owner")
+        self.channels: dict[str, Json] = {}
+        self.channel: Json = self.add_channel("general")
+        self.commands: dict[str | None, list[Json]] = {}  # guild id (None: global) -> synced commands
+        self.messages: dict[str, Json] = {}
+        self.interactions: dict[str, InteractionRecord] = {}
+        self.events: list[Json] = []
+        self._files: dict[str, tuple[bytes, str]] = {}  # attachment id -> (data, content type)
+        self._changed = asyncio.Condition()
+        self.gateway = Gateway(token, self._identify_events, self._member_chunk)
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # ---- server lifecycle -------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve on ``host``:``port`` (0: a free port); ``base_url`` then says where."""
+        app = web.Application(middlewares=[self._record], client_max_size=4 * self.attachment_size_limit)
+        self._add_routes(app.router)
+        self._runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{bound_host}:{bound_port}"
+
+    async def stop(self) -> None:
+        """Close every gateway socket and the server. Close the bot's client first, or it reconnects."""
+        await self.gateway.disconnect_all(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def api_base(self) -> str:
+        """The value for ``discord.http.Route.BASE``."""
+        return f"{self.base_url}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        """The URL for ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``."""
+        return self.base_url.replace("http://", "ws://", 1) + "/gateway"
+
+    async def disconnect_all(self, code: int = 4000) -> None:
+        """Drop every gateway connection; discord.py comes back with RESUME (or a new IDENTIFY)."""
+        await self.gateway.disconnect_all(code)
+
+    # ---- identities -------------------------------------------------------------------------
+
+    def snowflake(self) -> str:
+        """A new, increasing snowflake id as Discord writes them (a decimal string)."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        return str((ms << 22) | (next(self._ids) & 0x3FFFFF))
+
+    @staticmethod
+    def _user(user_id: str, name: str) -> Json:
+        return {"id": user_id, "username": name, "global_name": name, "discriminator": "0",
+                "avatar": None, "bot": False, "public_flags": 0}
+
+    def add_user(self, name: str, roles: Iterable[Json | str] = ()) -> Json:
+        """Add a member user to the guild, with ``roles`` (role dicts or ids); returns the user dict."""
+        user = self._user(self.snowflake(), name)
+        self.users[user["id"]] = user
+        self.member_roles[user["id"]] = []
+        self.give_roles(user, *roles)
+        return user
+
+    def add_role(self, name: str, permissions: int = 0, *, managed: bool = False, role_id: str | None = None) -> Json:
+        """Add a guild role; ``permissions`` is Discord's permission bit field."""
+        role = {"id": role_id or self.snowflake(), "name": name, "permissions": str(permissions),
+                "position": len(self.roles), "color": 0, "hoist": False, "managed": managed,
+                "mentionable": False, "flags": 0, "icon": None, "unicode_emoji": None}
+        self.roles[role["id"]] = role
+        return role
+
+    def give_roles(self, user: Json | str, *roles: Json | str) -> None:
+        """Give a member more roles (the next interaction carries them)."""
+        held = self.member_roles[_id(user)]
+        held.extend(r for r in map(_id, roles) if r not in held and r != self.guild_id)
+
+    def add_channel(self, name: str) -> Json:
+        """Add a text channel to the guild; returns the channel dict."""
+        channel = {"id": self.snowflake(), "type": 0, "guild_id": self.guild_id, "name": name,
+                   "position": len(self.channels), "permission_overwrites": [],
+                   "nsfw": False, "topic": None, "parent_id": None, "rate_limit_per_user": 0,
+                   "last_message_id": None}
+        self.channels[channel["id"]] = channel
+        return channel
+
+    def permissions(self, user: Json | str) -> int:
+        """The member's guild-wide permission bits, as Discord computes them without overwrites."""
+        user_id = _id(user)
+        bits = int(self.everyone_role["permissions"])
+        for role_id in self.member_roles.get(user_id, []):
+            bits |= int(self.roles[role_id]["permissions"])
+        return ALL_PERMISSIONS if user_id == self.owner["id"] or bits & ADMINISTRATOR else bits
+
+    def member(self, user: Json | str, with_permissions: bool = False) -> Json:
+        """The guild member payload of a user."""
+        user_id = _id(user)
+        member = {"user": self.users[user_id], "roles": list(self.member_roles[user_id]), "nick": None,
+                  "avatar": None, "joined_at": "2024-01-01T00:00:00+00:00", "premium_since": None,
+                  "deaf": False, "mute": False, "flags": 0, "pending": False,
+                  "communication_disabled_until": None}
+        if with_permissions:
+            member["permissions"] = str(self.permissions(user_id))
+        return member
+
+    def guild_payload(self) -> Json:
+        """The GUILD_CREATE payload: the guild with its roles, channels and members."""
+        return {"id": self.guild_id, "name": "Chorus Test Guild", "owner_id": self.owner["id"],
+                "roles": list(self.roles.values()), "channels": list(self.channels.values()),
+                "members": [self.member(uid) for uid in self.member_roles],
+                "member_count": len(self.member_roles), "large": False, "unavailable": False,
+                "joined_at": "2024-01-01T00:00:00+00:00", "features": [], "emojis": [], "stickers": [],
+                "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
+                "guild_scheduled_events": [], "soundboard_sounds": [], "preferred_locale": "en-US",
+                "premium_tier": 0, "system_channel_id": self.channel["id"], "afk_timeout": 300,
+                "verification_level": 0, "default_message_notifications": 0, "mfa_level": 0,
+                "explicit_content_filter": 0, "nsfw_level": 0, "icon": None, "description": None}
+
+    def _identify_events(self, session: GatewaySession) -> list[Event]:
+        ready = {"v": 10, "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
+                 "guilds": [{"id": self.guild_id, "unavailable": True}], "session_id": session.session_id,
+                 "resume_gateway_url": self.gateway_url, "session_type": "normal", "shard": [0, 1],
+                 "application": {"id": self.application_id, "flags": APPLICATION_FLAGS},
+                 "private_channels": [], "relationships": [], "presences": [], "user_settings": {},
+                 "geo_ordered_rtc_regions": [], "guild_join_requests": [], "_trace": ["stand-in"]}
+        return [("READY", ready), ("GUILD_CREATE", self.guild_payload())]
+
+    def _member_chunk(self, request: Json) -> list[Event]:
+        members = [self.member(uid) for uid in self.member_roles]
+        return [("GUILD_MEMBERS_CHUNK", {"guild_id": self.guild_id, "members": members, "chunk_index": 0,
+                                         "chunk_count": 1, "not_found": [], "nonce": request.get("nonce")})]
+
+    # ---- messages and attachments -----------------------------------------------------------
+
+    def add_attachment(self, filename: str, data: bytes, content_type: str | None = None) -> Json:
+        """Register a file the bot can download; returns the attachment dict (url on this server).
+
+        Raises:
+            RuntimeError: the server is not started, so there is no URL yet.
+        """
+        if not self.base_url:
+            raise RuntimeError("start() the stand-in before adding attachments: their URLs need its port")
+        suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
+        content_type = content_type or CONTENT_TYPES.get(suffix) or mimetypes.guess_type(filename)[0]
+        attachment_id = self.snowflake()
+        url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
+        self._files[attachment_id] = (bytes(data), content_type or "application/octet-stream")
+        return {"id": attachment_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+                "content_type": content_type or "application/octet-stream"}
+
+    def add_message(self, channel: Json | None, author: Json, content: str = "",
+                    attachments: Iterable[Json] = ()) -> Json:
+        """Put a message from ``author`` in a channel (no gateway event), e.g. to target with a context menu."""
+        message = self._message((channel or self.channel)["id"], author, {"content": content}, [])
+        message["attachments"] = list(attachments)
+        return message
+
+    def _message(self, channel_id: str, author: Json, body: Json, files: list[Json],
+                 record: InteractionRecord | None = None, flags: int = 0) -> Json:
+        message = {"id": self.snowflake(), "type": 0, "channel_id": channel_id, "author": author,
+                   "content": body.get("content") or "", "timestamp": _now(), "edited_timestamp": None,
+                   "tts": bool(body.get("tts")), "mention_everyone": False, "mentions": [], "mention_roles": [],
+                   "attachments": self._attachments(body, files, []), "embeds": body.get("embeds") or [],
+                   "components": body.get("components") or [], "pinned": False, "flags": flags}
+        if record is not None:
+            message.update(type=23 if record.payload["data"]["type"] == 3 else 20,
+                           webhook_id=self.application_id, application_id=self.application_id)
+            record.message_ids.append(message["id"])
+        self.messages[message["id"]] = message
+        return message
+
+    def _edit(self, message: Json, body: Json, files: list[Json]) -> Json:
+        for key, empty in (("content", ""), ("embeds", []), ("components", [])):
+            if key in body:
+                message[key] = body[key] if body[key] is not None else empty
+        if "attachments" in body or files:
+            message["attachments"] = self._attachments(body, files, message["attachments"])
+        message["flags"] &= ~LOADING
+        message["edited_timestamp"] = _now()
+        return message
+
+    def _attachments(self, body: Json, files: list[Json], existing: list[Json]) -> list[Json]:
+        """The attachments a create or edit leaves: kept ones by id, new uploads by ``files[n]`` index."""
+        kept = {a["id"]: a for a in existing}
+        uploads = {int(re.sub(r"\D", "", f["field"]) or i): f for i, f in enumerate(files)}
+        listed = body.get("attachments")
+        if listed is None:
+            listed = [{"id": a["id"]} for a in existing] + [{"id": n} for n in uploads]
+        out = []
+        for entry in listed:
+            if str(entry.get("id")) in kept:
+                out.append(kept[str(entry["id"])])
+            elif (upload := uploads.get(int(entry.get("id", -1)))) is not None:
+                out.append(self.add_attachment(entry.get("filename") or upload["filename"], upload["data"]))
+        return out
+
+    # ---- interactions -----------------------------------------------------------------------
+
+    async def send_slash_command(self, name: str, options: Iterable[Json], user: Json,
+                                 channel: Json | None = None, guild: Json | None = None,
+                                 attachments: dict[str, Json] | None = None,
+                                 group: str | None = None) -> InteractionRecord:
+        """Dispatch a chat-input command as the user would invoke it.
+
+        Args:
+            options: ``{"name", "value"}`` dicts; ``type`` is inferred from the value when left out.
+            attachments: option name -> an ``add_attachment`` dict, for attachment options.
+            group: the subcommand path under ``name``: ``"use"`` or ``"group sub"``.
+
+        Raises:
+            LookupError: the bot has not synced a command of that name.
+        """
+        opts = [{**o, "type": o.get("type", self._option_type(o.get("value")))} for o in options]
+        resolved: Json = {}
+        for opt_name, attachment in (attachments or {}).items():
+            opts.append({"name": opt_name, "type": 11, "value": attachment["id"]})
+            resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+        for opt in opts:
+            if opt["type"] == 6:  # user option: Discord resolves the user and the member
+                resolved.setdefault("users", {})[opt["value"]] = self.users[opt["value"]]
+                member = {k: v for k, v in self.member(opt["value"], True).items() if k != "user"}
+                resolved.setdefault("members", {})[opt["value"]] = member
+            elif opt["type"] == 8:
+                resolved.setdefault("roles", {})[opt["value"]] = self.roles[opt["value"]]
+        parts = (group or "").split()
+        for depth, part in enumerate(reversed(parts)):
+            opts = [{"name": part, "type": 1 if depth == 0 else 2, "options": opts}]
+        data = {"name": name, "type": 1, "options": opts, "resolved": resolved}
+        return await self._interact(data, user, channel, guild)
+
+    async def send_message_command(self, name: str, target_message: Json, user: Json,
+                                   channel: Json | None = None, guild: Json | None = None) -> InteractionRecord:
+        """Dispatch a message context-menu command on ``target_message`` (see ``add_message``)."""
+        data = {"name": name, "type": 3, "target_id": target_message["id"],
+                "resolved": {"messages": {target_message["id"]: target_message}}}
+        channel = channel or self.channels.get(target_message["channel_id"])
+        return await self._interact(data, user, channel, guild)
+
+    async def send_user_command(self, name: str, target_user: Json, user: Json,
+                                channel: Json | None = None) -> InteractionRecord:
+        """Dispatch a user context-menu command on ``target_user``."""
+        member = {k: v for k, v in self.member(target_user, True).items() if k != "user"}
+        data = {"name": name, "type": 2, "target_id": target_user["id"],
+                "resolved": {"users": {target_user["id"]: target_user}, "members": {target_user["id"]: member}}}
+        return await self._interact(data, user, channel, None)
+
+    @staticmethod
+    def _option_type(value: Any) -> int:
+        return {bool: 5, int: 4, float: 10}.get(type(value), 3)
+
+    def _find_command(self, name: str, kind: int) -> Json:
+        for scope in (self.guild_id, None):
+            for command in self.commands.get(scope, []):
+                if command["name"] == name and command.get("type", 1) == kind:
+                    return command
+        synced = sorted(c["name"] for scoped in self.commands.values() for c in scoped)
+        raise LookupError(f"the bot has not synced a type-{kind} command {name!r}; synced: {synced}")
+
+    async def _interact(self, data: Json, user: Json, channel: Json | None, guild: Json | None,
+                        timeout: float = 10.0) -> InteractionRecord:
+        if guild is not None and _id(guild) != self.guild_id:
+            raise LookupError(f"the stand-in plays one guild, {self.guild_id}, not {_id(guild)}")
+        command = self._find_command(data["name"], data["type"])
+        data = {**data, "id": command["id"], **({"guild_id": command["guild_id"]} if "guild_id" in command else {})}
+        channel = channel or self.channel
+        token = f"interaction-{uuid.uuid4().hex}"
+        payload = {"id": self.snowflake(), "application_id": self.application_id, "type": 2, "token": token,
+                   "version": 1, "data": data, "guild_id": self.guild_id,
+                   "guild": {"id": self.guild_id, "locale": "en-US", "features": []},
+                   "channel_id": channel["id"], "channel": {**channel, "permissions": str(self.permissions(user))},
+                   "member": self.member(user, with_permissions=True),
+                   "app_permissions": str(self.permissions(self.bot_user)), "locale": "en-US",
+                   "guild_locale": "en-US", "entitlements": [], "entitlement_sku_ids": [],
+                   "authorizing_integration_owners": {"0": self.guild_id}, "context": 0,
+                   "attachment_size_limit": self.attachment_size_limit}
+        record = InteractionRecord(id=payload["id"], token=token, name=data["name"], payload=payload)
+        self.interactions[record.id] = record
+        await self.gateway.wait_online(timeout)
+        record.sent_at = time.monotonic()
+        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        return record
+
+    # ---- records ----------------------------------------------------------------------------
+
+    def responses_for(self, interaction: InteractionRecord) -> list[Json]:
+        """The callback, follow-ups, edits and deletes the bot sent for an interaction, in order."""
+        return [e for e in self.events if e["interaction_id"] == interaction.id and e["method"] != "GET"]
+
+    def files_for(self, interaction: InteractionRecord) -> list[Json]:
+        """Every file uploaded for an interaction: ``{"field", "filename", "content_type", "data"}``."""
+        return [f for e in self.responses_for(interaction) for f in e["files"]]
+
+    def messages_for(self, interaction: InteractionRecord) -> list[Json]:
+        """The messages an interaction left, as a user now sees them (deleted ones left out)."""
+        return [self.messages[m] for m in dict.fromkeys(interaction.message_ids) if m in self.messages]
+
+    async def wait_for(self, predicate: Callable[[Json], bool] | None = None, *, timeout: float = 10.0,
+                       interaction: InteractionRecord | None = None, count: int = 1, **match: Any) -> Json:
+        """Wait for the ``count``-th recorded request matching ``predicate`` and ``match`` (event keys).
+
+        Example: ``await standin.wait_for(interaction=rec, kind="followup")``.
+
+        Raises:
+            TimeoutError: none arrived in ``timeout`` seconds; the message lists what did.
+        """
+        if interaction is not None:
+            match["interaction_id"] = interaction.id
+
+        def found() -> list[Json]:
+            return [e for e in self.events if all(e.get(k) == v for k, v in match.items())
+                    and (predicate is None or predicate(e))]
+
+        try:
+            async with self._changed, asyncio.timeout(timeout):
+                await self._changed.wait_for(lambda: len(found()) >= count)
+        except TimeoutError:
+            seen = [f"{e['method']} {e['path']} -> {e['status']}" for e in self.events[-20:]]
+            raise TimeoutError(f"no request matched {match} within {timeout} s; last seen: {seen}") from None
+        return found()[count - 1]
+
+    @web.middleware
+    async def _record(self, request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """Record each request (body parsed) once answered, and wake ``wait_for``."""
+        if request.path == "/gateway":
+            return await handler(request)
+        event = {"time": time.monotonic(), "method": request.method, "path": API_PREFIX.sub("", request.path),
+                 "query": dict(request.query), "json": None, "files": [], "kind": None,
+                 "interaction_id": None, "token": None, "status": None}
+        request["event"] = event
+        try:
+            await self._read_body(request, event)
+            response = await handler(request)
+        except Exception as exc:  # a stand-in bug: answer 400 so discord.py fails fast instead of retrying
+            log.exception("stand-in failed on %s %s", request.method, request.path)
+            response = _error(400, 0, f"stand-in error: {exc!r}")
+        event["status"] = response.status
+        self.events.append(event)
+        async with self._changed:
+            self._changed.notify_all()
+        return response
+
+    @staticmethod
+    async def _read_body(request: web.Request, event: Json) -> None:
+        if request.content_type == "application/json":
+            event["json"] = await request.json()
+        elif request.content_type.startswith("multipart/"):
+            async for part in await request.multipart():
+                if part.name == "payload_json":
+                    event["json"] = json.loads(await part.text())
+                elif part.filename is not None:
+                    event["files"].append({"field": part.name, "filename": part.filename, "data": bytes(await part.read()),
+                                           "content_type": part.headers.get("Content-Type", "application/octet-stream")})
+
+    def _add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/gateway", self.gateway.handle)
+        add_routes(self, router)

@@ -1,0 +1,99 @@
+"""The local queue with real worker processes composing with a tiny checkpoint."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+from bot.queue import JobEvent, LocalQueue, WorkItem
+from engine.settings import Settings
+
+
+def settings_for(tmp_path: Path, ck: Path) -> Settings:
+    root = tmp_path / "checkpoints"
+    root.mkdir(exist_ok=True)
+    if not (root / "jazz").exists():
+        (root / "jazz").symlink_to(ck)
+    return Settings(checkpoints_dir=root, data_dir=tmp_path / "data")
+
+
+def item(tmp_path: Path, job_id: str, seconds: float = 6, **req) -> WorkItem:
+    return WorkItem(job_id, {"style": "jazz", "seconds": seconds, "seed": 1, **req}, "jazz", "", str(tmp_path / job_id))
+
+
+async def collect(queue: LocalQueue, want: set[str], timeout: float = 120) -> dict[str, list[JobEvent]]:
+    events: dict[str, list[JobEvent]] = {}
+    finished: set[str] = set()
+    done = asyncio.Event()
+
+    async def on_event(e: JobEvent) -> None:
+        events.setdefault(e.job_id, []).append(e)
+        if e.kind in ("done", "failed"):
+            finished.add(e.job_id)
+            if want <= finished:
+                done.set()
+
+    queue.on_event = on_event
+    await asyncio.wait_for(done.wait(), timeout)
+    return events
+
+
+def test_jobs_run_in_worker_processes_with_progress(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    async def run() -> None:
+        q = LocalQueue(settings_for(tmp_path, tiny_checkpoint), workers=1, job_timeout_s=60)
+        await q.start()
+        try:
+            waiter = asyncio.create_task(collect(q, {"a", "b", "bad"}))
+            await asyncio.sleep(0)
+            assert await q.submit(item(tmp_path, "a")) >= 1
+            await q.submit(item(tmp_path, "bad", changes="Dm7 Xq7"))
+            await q.submit(item(tmp_path, "b", seconds=8))
+            events = await waiter
+        finally:
+            await q.stop()
+        assert [e.kind for e in events["a"]][-1] == "done"
+        assert {"composing", "rendering"} <= {e.stage for e in events["a"] if e.kind == "progress"}
+        assert Path(events["a"][-1].result["files"]["audio"]).stat().st_size > 1000
+        assert events["bad"][-1].kind == "failed" and "'Xq7'" in events["bad"][-1].error
+        assert events["b"][-1].kind == "done"
+
+    asyncio.run(run())
+
+
+def test_a_dead_worker_is_restarted_and_the_job_retried(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    async def run() -> None:
+        q = LocalQueue(settings_for(tmp_path, tiny_checkpoint), workers=1, job_timeout_s=60)
+        await q.start()
+        try:
+            waiter = asyncio.create_task(collect(q, {"k"}))
+            await q.submit(item(tmp_path, "k"))
+            for _ in range(200):  # wait until the worker has the job, then kill it
+                if (await q.status()).running:
+                    break
+                await asyncio.sleep(0.05)
+            os.kill(q._workers[0].proc.pid, signal.SIGKILL)
+            events = await waiter
+            status = await q.status()
+        finally:
+            await q.stop()
+        kinds = [(e.kind, e.stage) for e in events["k"]]
+        assert ("progress", "retrying") in kinds and kinds[-1][0] == "done"
+        assert status.workers[0]["restarts"] == 1 and status.workers[0]["alive"]
+
+    asyncio.run(run())
+
+
+def test_a_job_past_its_timeout_is_stopped(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    async def run() -> None:
+        q = LocalQueue(settings_for(tmp_path, tiny_checkpoint), workers=1, job_timeout_s=0.5)
+        await q.start()
+        try:
+            waiter = asyncio.create_task(collect(q, {"slow"}))
+            await q.submit(item(tmp_path, "slow", seconds=60))
+            events = await waiter
+        finally:
+            await q.stop()
+        assert events["slow"][-1].kind == "failed" and "took longer than" in events["slow"][-1].error
+
+    asyncio.run(run())
