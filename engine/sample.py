@@ -143,21 +143,27 @@ class _Run:
             self.written[-1].append((self.state.pos, g.VOCAB[token_id]))
 
 
-def _pick(logits: torch.Tensor, mask: np.ndarray, req: SampleRequest, gen: torch.Generator) -> int:
-    """Sample one token from (V,) logits restricted to ``mask``, with temperature and top-p."""
-    allowed = torch.from_numpy(mask)
-    if not bool(allowed.any()):
+def _pick(logits: np.ndarray, mask: np.ndarray, req: SampleRequest, gen: torch.Generator) -> int:
+    """Sample one token from (V,) logits restricted to ``mask``, with temperature and top-p.
+
+    The only randomness is one uniform draw from the request's own generator, so a request's
+    tokens depend on its seed alone, batched or not.
+    """
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
         raise EngineError("the grammar allows no token here (internal error)")
-    x = logits.double().masked_fill(~allowed, float("-inf")) / req.temperature
-    probs = torch.softmax(x, dim=-1)
+    x = logits[idx].astype(np.float64) / req.temperature
+    p = np.exp(x - x.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    sorted_p = p[order]
     if req.top_p < 1.0:
-        sorted_p, order = torch.sort(probs, descending=True)
-        keep = torch.cumsum(sorted_p, 0) - sorted_p < req.top_p
-        keep[0] = True
-        filtered = torch.zeros_like(probs)
-        filtered[order[keep]] = sorted_p[keep]
-        probs = filtered
-    return int(torch.multinomial(probs, 1, generator=gen))
+        keep = int(np.searchsorted(np.cumsum(sorted_p), req.top_p) + 1)
+        sorted_p = sorted_p[:keep] / sorted_p[:keep].sum()
+        order = order[:keep]
+    u = float(torch.rand(1, generator=gen, dtype=torch.float64))
+    k = min(int(np.searchsorted(np.cumsum(sorted_p), u, side="right")), len(order) - 1)
+    return int(idx[order[k]])
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -195,7 +201,7 @@ def sample(
     hidden = None
     for step in range(max_steps):
         logits, hidden = model(tokens.to(dev), feats.to(dev), hidden)
-        logits = logits[:, -1].float().cpu()
+        logits = logits[:, -1].float().cpu().numpy()
         next_tokens, next_feats = [], []
         for i, run in enumerate(runs):
             tid = pad
