@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import mimetypes
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.bot.standin_gateway import Event, Gateway, GatewaySession
-from tests.bot.standin_rest import add_routes
+from tests.bot.standin_rest import LOADING, Rest
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +41,13 @@ ADMINISTRATOR, MANAGE_GUILD = 1 << 3, 1 << 5
 # external emojis, use application commands
 EVERYONE_PERMISSIONS = sum(1 << b for b in (6, 10, 11, 14, 15, 16, 18, 31))
 ALL_PERMISSIONS = (1 << 50) - 1
-EPHEMERAL, LOADING = 1 << 6, 1 << 7  # message flags
-KEPT_FLAGS = EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15)  # ephemeral, no embeds, silent, components v2
 APPLICATION_FLAGS = (1 << 15) | (1 << 19)  # members and message-content intents "limited"
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # bytes per request, an unboosted guild's
-CONTENT_LIMIT = 2000  # characters
-API_PREFIX = re.compile(r"^/api/v\d+")
 CONTENT_TYPES = {".mid": "audio/midi", ".midi": "audio/midi"}  # where mimetypes disagrees with Discord
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    # discord.py parses a body as JSON only if the header is exactly "application/json" (no charset).
-    return web.Response(status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"})
-
-
-def _error(status: int, code: int, message: str) -> web.Response:
-    return _json({"message": message, "code": code}, status)
 
 
 def _id(obj: Json | str | int) -> str:
@@ -108,6 +94,7 @@ class DiscordStandIn:
         attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT,
     ) -> None:
         self.token = token
+        self.application_flags = APPLICATION_FLAGS
         self.ack_deadline_s = ack_deadline_s
         self.attachment_size_limit = attachment_size_limit
         self._ids = itertools.count()
@@ -140,8 +127,7 @@ class DiscordStandIn:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on ``host``:``port`` (0: a free port); ``base_url`` then says where."""
-        app = web.Application(middlewares=[self._record], client_max_size=4 * self.attachment_size_limit)
-        self._add_routes(app.router)
+        app = Rest(self).app(client_max_size=4 * self.attachment_size_limit)
         self._runner = web.AppRunner(app, shutdown_timeout=2.0, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
@@ -164,6 +150,14 @@ class DiscordStandIn:
     def gateway_url(self) -> str:
         """The URL for ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``."""
         return self.base_url.replace("http://", "ws://", 1) + "/gateway"
+
+    async def wait_until_connected(self, identifies: int = 1, timeout: float = 10.0) -> None:
+        """Wait for the ``identifies``-th IDENTIFY (2 after one restart) with its socket open.
+
+        Raises:
+            TimeoutError: the bot did not connect within ``timeout`` seconds.
+        """
+        await self.gateway.wait_online(timeout, identifies)
 
     async def disconnect_all(self, code: int = 4000) -> None:
         """Drop every gateway connection; discord.py comes back with RESUME (or a new IDENTIFY)."""
@@ -247,7 +241,7 @@ class DiscordStandIn:
         ready = {"v": 10, "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
                  "guilds": [{"id": self.guild_id, "unavailable": True}], "session_id": session.session_id,
                  "resume_gateway_url": self.gateway_url, "session_type": "normal", "shard": [0, 1],
-                 "application": {"id": self.application_id, "flags": APPLICATION_FLAGS},
+                 "application": {"id": self.application_id, "flags": self.application_flags},
                  "private_channels": [], "relationships": [], "presences": [], "user_settings": {},
                  "geo_ordered_rtc_regions": [], "guild_join_requests": [], "_trace": ["stand-in"]}
         return [("READY", ready), ("GUILD_CREATE", self.guild_payload())]
@@ -290,7 +284,7 @@ class DiscordStandIn:
                    "attachments": self._attachments(body, files, []), "embeds": body.get("embeds") or [],
                    "components": body.get("components") or [], "pinned": False, "flags": flags}
         if record is not None:
-            message.update(type=23 if record.payload["data"]["type"] == 3 else 20,
+            message.update(type=20 if record.payload["data"]["type"] == 1 else 23,
                            webhook_id=self.application_id, application_id=self.application_id)
             record.message_ids.append(message["id"])
         self.messages[message["id"]] = message
@@ -330,25 +324,30 @@ class DiscordStandIn:
         """Dispatch a chat-input command as the user would invoke it.
 
         Args:
-            options: ``{"name", "value"}`` dicts; ``type`` is inferred from the value when left out.
+            options: ``{"name", "value"}`` dicts; ``type`` is inferred when left out (a user, role
+                or channel dict as value stands for its id).
             attachments: option name -> an ``add_attachment`` dict, for attachment options.
             group: the subcommand path under ``name``: ``"use"`` or ``"group sub"``.
 
         Raises:
             LookupError: the bot has not synced a command of that name.
         """
-        opts = [{**o, "type": o.get("type", self._option_type(o.get("value")))} for o in options]
+        opts = [self._option(o) for o in options]
         resolved: Json = {}
         for opt_name, attachment in (attachments or {}).items():
             opts.append({"name": opt_name, "type": 11, "value": attachment["id"]})
             resolved.setdefault("attachments", {})[attachment["id"]] = attachment
-        for opt in opts:
-            if opt["type"] == 6:  # user option: Discord resolves the user and the member
-                resolved.setdefault("users", {})[opt["value"]] = self.users[opt["value"]]
-                member = {k: v for k, v in self.member(opt["value"], True).items() if k != "user"}
-                resolved.setdefault("members", {})[opt["value"]] = member
+        for opt in opts:  # Discord resolves users (with their member), roles and channels
+            value = opt["value"]
+            if opt["type"] == 6:
+                resolved.setdefault("users", {})[value] = self.users[value]
+                member = {k: v for k, v in self.member(value, True).items() if k != "user"}
+                resolved.setdefault("members", {})[value] = member
             elif opt["type"] == 8:
-                resolved.setdefault("roles", {})[opt["value"]] = self.roles[opt["value"]]
+                resolved.setdefault("roles", {})[value] = self.roles[value]
+            elif opt["type"] == 7:
+                channel_perms = str(self.permissions(user))
+                resolved.setdefault("channels", {})[value] = {**self.channels[value], "permissions": channel_perms}
         parts = (group or "").split()
         for depth, part in enumerate(reversed(parts)):
             opts = [{"name": part, "type": 1 if depth == 0 else 2, "options": opts}]
@@ -363,17 +362,14 @@ class DiscordStandIn:
         channel = channel or self.channels.get(target_message["channel_id"])
         return await self._interact(data, user, channel, guild)
 
-    async def send_user_command(self, name: str, target_user: Json, user: Json,
-                                channel: Json | None = None) -> InteractionRecord:
-        """Dispatch a user context-menu command on ``target_user``."""
-        member = {k: v for k, v in self.member(target_user, True).items() if k != "user"}
-        data = {"name": name, "type": 2, "target_id": target_user["id"],
-                "resolved": {"users": {target_user["id"]: target_user}, "members": {target_user["id"]: member}}}
-        return await self._interact(data, user, channel, None)
-
     @staticmethod
-    def _option_type(value: Any) -> int:
-        return {bool: 5, int: 4, float: 10}.get(type(value), 3)
+    def _option(option: Json) -> Json:
+        """An option as Discord sends it: a user, role or channel dict becomes its id; ``type`` inferred."""
+        value = option.get("value")
+        if isinstance(value, dict):
+            kind = 6 if "username" in value else 7 if "permission_overwrites" in value else 8
+            return {"type": kind, **option, "value": value["id"]}
+        return {"type": {bool: 5, int: 4, float: 10}.get(type(value), 3), **option}
 
     def _find_command(self, name: str, kind: int) -> Json:
         for scope in (self.guild_id, None):
@@ -401,8 +397,8 @@ class DiscordStandIn:
                    "authorizing_integration_owners": {"0": self.guild_id}, "context": 0,
                    "attachment_size_limit": self.attachment_size_limit}
         record = InteractionRecord(id=payload["id"], token=token, name=data["name"], payload=payload)
-        self.interactions[record.id] = record
         await self.gateway.wait_online(timeout)
+        self.interactions[record.id] = record
         record.sent_at = time.monotonic()
         await self.gateway.dispatch("INTERACTION_CREATE", payload)
         return record
@@ -444,41 +440,3 @@ class DiscordStandIn:
             seen = [f"{e['method']} {e['path']} -> {e['status']}" for e in self.events[-20:]]
             raise TimeoutError(f"no request matched {match} within {timeout} s; last seen: {seen}") from None
         return found()[count - 1]
-
-    @web.middleware
-    async def _record(self, request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        """Record each request (body parsed) once answered, and wake ``wait_for``."""
-        if request.path == "/gateway":
-            return await handler(request)
-        event = {"time": time.monotonic(), "method": request.method, "path": API_PREFIX.sub("", request.path),
-                 "query": dict(request.query), "json": None, "files": [], "kind": None,
-                 "interaction_id": None, "token": None, "status": None}
-        request["event"] = event
-        try:
-            await self._read_body(request, event)
-            response = await handler(request)
-        except Exception as exc:  # a stand-in bug: answer 400 so discord.py fails fast instead of retrying
-            log.exception("stand-in failed on %s %s", request.method, request.path)
-            response = _error(400, 0, f"stand-in error: {exc!r}")
-        event["status"] = response.status
-        self.events.append(event)
-        async with self._changed:
-            self._changed.notify_all()
-        return response
-
-    @staticmethod
-    async def _read_body(request: web.Request, event: Json) -> None:
-        if request.content_type == "application/json":
-            event["json"] = await request.json()
-        elif request.content_type.startswith("multipart/"):
-            async for part in await request.multipart():
-                if part.name == "payload_json":
-                    event["json"] = json.loads(await part.text())
-                elif part.filename is not None:
-                    event["files"].append({"field": part.name, "filename": part.filename, "data": bytes(await part.read()),
-                                           "content_type": part.headers.get("Content-Type", "application/octet-stream")})
-
-    def _add_routes(self, router: web.UrlDispatcher) -> None:
-        router.add_get("/gateway", self.gateway.handle)
-        add_routes(self, router)

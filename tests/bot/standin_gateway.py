@@ -71,14 +71,15 @@ class Gateway:
         """How many frames with opcode ``op`` the clients have sent (``IDENTIFY`` = 2, ``RESUME`` = 6)."""
         return sum(1 for frame in self.received if frame["op"] == op)
 
-    async def wait_online(self, timeout: float = 10.0) -> GatewaySession:
-        """Wait until a client has identified (or resumed) and its socket is open.
+    async def wait_online(self, timeout: float = 10.0, identifies: int = 1) -> GatewaySession:
+        """Wait until ``identifies`` IDENTIFYs have come (a restarted bot makes one more) and a
+        session's socket is open.
 
         Raises:
-            TimeoutError: no client came online within ``timeout`` seconds.
+            TimeoutError: no such client came online within ``timeout`` seconds.
         """
         async with asyncio.timeout(timeout):
-            while (live := self.live) is None:
+            while (live := self.live) is None or self.count(IDENTIFY) < identifies:
                 self._online.clear()
                 await self._online.wait()
         return live
