@@ -25,7 +25,7 @@ def clip_embed(job: Job) -> discord.Embed:
     embed = discord.Embed(title=f"{job.style.title()} clip · {s.get('seconds', 0):.0f} s",
                           colour=discord.Colour.gold())
     embed.add_field(name="Style", value=job.style)
-    embed.add_field(name="Checkpoint", value=f"{s.get('checkpoint', job.checkpoint)} `{s.get('checkpoint_hash', '')}`")
+    embed.add_field(name="Checkpoint", value=f"{job.checkpoint} `{s.get('checkpoint_hash', '')}`")
     embed.add_field(name="Tempo", value=f"{s.get('tempo', 0):g} bpm, {s.get('meter', '')}")
     embed.add_field(name="Key", value=str(s.get("key", "")))
     embed.add_field(name="Bars", value=str(s.get("bars", "")))

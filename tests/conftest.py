@@ -27,5 +27,15 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixture_dataset: P
     from training.train import preset, train
 
     out = tmp_path_factory.mktemp("ck") / "tiny"
-    train(preset("tiny"), fixture_dataset, out, device="cpu", say=lambda _: None)
+    train(preset("tiny", style="jazz"), fixture_dataset, out, device="cpu", say=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint_b(tmp_path_factory: pytest.TempPathFactory, fixture_dataset: Path) -> Path:
+    """A second tiny checkpoint with other weights (another seed), for swaps."""
+    from training.train import preset, train
+
+    out = tmp_path_factory.mktemp("ck") / "tiny-b"
+    train(preset("tiny", style="jazz", seed=99), fixture_dataset, out, device="cpu", say=lambda _: None)
     return out

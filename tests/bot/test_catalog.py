@@ -46,10 +46,10 @@ def good_files(ck: Path) -> dict[str, bytes]:
 def test_install_a_good_archive_lists_it(tiny_checkpoint: Path, tmp_path: Path) -> None:
     cat = Catalog(tmp_path / "checkpoints")
     installed = asyncio.run(cat.install(zip_of(good_files(tiny_checkpoint)), "ck.zip", "mine"))
-    assert installed.name == "mine" and installed.style == "test"
+    assert installed.name == "mine" and installed.style == "jazz"
     assert [c.name for c in cat.installed()] == ["mine"]
     again = asyncio.run(cat.install(tar_of({f"ck/{k}": v for k, v in good_files(tiny_checkpoint).items()}), "ck.tgz"))
-    assert again.name.startswith("test-")
+    assert again.name.startswith("jazz-")
 
 
 @pytest.mark.parametrize("case", ["traversal", "absolute", "pickle", "symlink_zip", "symlink_tar", "oversized",

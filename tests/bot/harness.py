@@ -1,0 +1,121 @@
+"""Runs the real bot process (``chorus serve``) against the Discord stand-in, for end-to-end tests.
+
+The stand-in lives in an event loop on a background thread, so the test thread may block while
+the stand-in keeps answering the bot within Discord's deadlines.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from tests.bot.standin import DiscordStandIn
+from tests.helpers import REPO
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="standin-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 120.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class Harness:
+    """A stand-in, a checkpoints folder and a bot process started with the settings given."""
+
+    def __init__(self, tmp: Path, checkpoints: dict[str, Path], **env: str) -> None:
+        self.tmp = tmp
+        self.lt = LoopThread()
+        self.standin = DiscordStandIn()
+        self.lt.run(self.standin.start())
+        self.admin = self.standin.add_user("admin")
+        self.users = [self.standin.add_user(f"user{i}") for i in range(6)]
+        self.ckdir = tmp / "checkpoints"
+        self.ckdir.mkdir(parents=True, exist_ok=True)
+        for name, path in checkpoints.items():
+            (self.ckdir / name).symlink_to(path)
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp),
+            "DISCORD_TOKEN": self.standin.token, "CHORUS_DISCORD_API_BASE": self.standin.api_base,
+            "CHORUS_DISCORD_GATEWAY": self.standin.gateway_url, "CHORUS_CHECKPOINTS_DIR": str(self.ckdir),
+            "CHORUS_DB_PATH": str(tmp / "chorus.db"), "CHORUS_DATA_DIR": str(tmp / "data"),
+            "CHORUS_ADMIN_USER_IDS": self.admin["id"], "CHORUS_DEV_GUILD_IDS": self.standin.guild_id,
+            "CHORUS_USER_COOLDOWN_S": "0", "CHORUS_WORKERS": "1", "CHORUS_LOG_LEVEL": "INFO",
+            "PYTHONWARNINGS": "ignore", **env,
+        }
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.log = tmp / "bot.log"
+
+    def start_bot(self, timeout: float = 90.0) -> None:
+        self.starts += 1
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=self.tmp, env=self.env,
+                                         stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        self.lt.run(self.standin.wait_until_connected(identifies=self.starts, timeout=timeout), timeout + 5)
+        self.lt.run(self.standin.wait_for(kind="commands", count=self.starts, timeout=timeout), timeout + 5)
+        time.sleep(0.3)  # the tree sync is the last step of setup_hook before recovery
+
+    def kill_bot(self) -> None:
+        """SIGKILL the bot and its worker processes, as a crash would."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+            self.proc = None
+
+    def stop_bot(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop_bot()
+        self.lt.run(self.standin.stop())
+        self.lt.close()
+
+    # -- acting as users -----------------------------------------------------------------------
+
+    def compose(self, user: dict, style: str = "jazz", length: str = "10s", attachment: tuple[str, bytes] | None = None,
+                **options: Any):
+        opts = [{"name": "style", "value": style}, {"name": "length", "value": length}]
+        opts += [{"name": k, "value": v} for k, v in options.items()]
+        atts = None
+        if attachment is not None:
+            atts = {"seed_midi": self.standin.add_attachment(*attachment)}
+        return self.lt.run(self.standin.send_slash_command("compose", opts, user, attachments=atts))
+
+    def admin_command(self, user: dict, sub: str, attachments: dict | None = None, **options: Any):
+        opts = [{"name": k, "value": v} for k, v in options.items()]
+        return self.lt.run(self.standin.send_slash_command("chorus-admin", opts, user, group=sub, attachments=attachments))
+
+    def wait(self, timeout: float = 60.0, **match: Any) -> dict:
+        return self.lt.run(self.standin.wait_for(timeout=timeout, **match), timeout + 5)
+
+    def clip_of(self, rec, timeout: float = 90.0) -> dict:
+        """The follow-up that carries the clip's files."""
+        return self.wait(timeout, interaction=rec, kind="followup", predicate=lambda e: len(e["files"]) >= 3)
+
+    def responses(self, rec) -> list[dict]:
+        return self.standin.responses_for(rec)
+
+    def bot_log(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
