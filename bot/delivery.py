@@ -1,8 +1,9 @@
 """Showing progress and posting finished clips on Discord.
 
 Everything goes through the interaction's webhook (application id + token), rebuilt from the job
-record, so it works the same after a restart. Once the token is near its 15-minute life the
-clip goes to the channel instead, mentioning the user.
+record, so it works the same after a restart. The finished clip replaces the job's status message
+(an edit, which is safe to repeat after a crash: the user sees one clip, never two). Once the
+token is near its 15-minute life the clip goes to the channel instead, mentioning the user.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class DiscordDeliverer:
 
     async def progress(self, job: Job, stage: str) -> None:
         wh = self._webhook(job)
-        if wh is None or job.status_message_id is None:
+        if wh is None or job.status_message_id is None or job.status in ("done", "delivered", "failed"):
             return
         try:
             await wh.edit_message(job.status_message_id, content=f"{STAGES.get(stage, stage)} ({job.style})")
@@ -91,10 +92,14 @@ class DiscordDeliverer:
         embed = clip_embed(job)
         wh = self._webhook(job)
         try:
+            if wh is not None and job.status_message_id:
+                # The clip replaces the status message: an edit can be repeated after a crash
+                # without the user ever seeing two clips.
+                await wh.edit_message(job.status_message_id, content=f"✅ <@{job.user_id}> your {job.style} clip:",
+                                      embed=embed, attachments=attachments)
+                return True
             if wh is not None:
                 await wh.send(content=f"<@{job.user_id}>", embed=embed, files=attachments, wait=True)
-                if job.status_message_id:
-                    await wh.edit_message(job.status_message_id, content=f"✅ Done: your {job.style} clip is below.")
                 return True
             channel = await self._channel(job)
             if channel is None:

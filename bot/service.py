@@ -6,6 +6,7 @@ job is in SQLite before the user hears "queued", and `recover` finishes whatever
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ class ComposeService:
         self.deliverer: Deliverer | None = None
         self.queue.on_event = self.handle_event
         self.paused = False
+        self._admit = asyncio.Lock()  # limits are checked and the job written as one step
 
     async def load_state(self) -> None:
         self.catalog.active = await self.store.active_checkpoints()
@@ -90,19 +92,24 @@ class ComposeService:
     async def submit(self, sub: Submission) -> tuple[Job, int]:
         """Validate, check limits, persist and enqueue. Returns the job and its queue position."""
         req = self.validate(sub)
-        await self.check_limits(sub.user_id)
         try:
             ck = self.catalog.resolve(req.style)
         except CatalogError as exc:
             raise RequestError(str(exc)) from exc
+        async with self._admit:
+            await self.check_limits(sub.user_id)
+            job = self._job(sub, req, ck)
+            await self.store.add_job(job)
+        position = await self.queue.submit(self._item(job))
+        return job, position
+
+    def _job(self, sub: Submission, req: ComposeRequest, ck) -> Job:
         request = {"style": req.style, "seconds": req.seconds, "tempo": req.tempo, "seed": req.seed,
                    "temperature": req.temperature, "changes": req.changes_text, "format": req.audio_format}
         job = Job(id=Job.new_id(), user_id=sub.user_id, guild_id=sub.guild_id, channel_id=sub.channel_id,
                   request=request, style=req.style, checkpoint=ck.name, checkpoint_hash=ck.content_hash,
                   application_id=sub.application_id, interaction_token=sub.interaction_token, seed_midi=sub.seed_midi)
-        await self.store.add_job(job)
-        position = await self.queue.submit(self._item(job))
-        return job, position
+        return job
 
     def _item(self, job: Job) -> WorkItem:
         return WorkItem(job.id, job.request, job.checkpoint, job.checkpoint_hash,

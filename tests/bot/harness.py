@@ -111,8 +111,13 @@ class Harness:
         return self.lt.run(self.standin.wait_for(timeout=timeout, **match), timeout + 5)
 
     def clip_of(self, rec, timeout: float = 90.0) -> dict:
-        """The follow-up that carries the clip's files."""
-        return self.wait(timeout, interaction=rec, kind="followup", predicate=lambda e: len(e["files"]) >= 3)
+        """The request (an edit of the status message, or a follow-up) that carried the clip's files."""
+        return self.wait(timeout, interaction=rec, predicate=lambda e: e["kind"] in ("edit", "followup")
+                         and len(e["files"]) >= 3)
+
+    def clips_seen(self, rec) -> int:
+        """How many clips the user sees for an interaction now (messages carrying the three files)."""
+        return sum(1 for m in self.standin.messages_for(rec) if len(m.get("attachments", [])) >= 3)
 
     def responses(self, rec) -> list[dict]:
         return self.standin.responses_for(rec)

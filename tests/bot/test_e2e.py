@@ -43,9 +43,10 @@ def test_compose_is_acknowledged_in_time_and_delivers_audio_midi_and_picture(har
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Style"] == "jazz" and fields["Checkpoint"].startswith("jazz ") and "`7`" in fields["Seed"]
     assert "160" in fields["Tempo"]
-    # the public status message went queued -> ... -> done
-    edits = [e for e in harness.responses(rec) if e["kind"] == "edit"]
-    assert edits and "Done" in edits[-1]["json"]["content"]
+    # the public status message went queued -> composing -> rendering -> the clip itself
+    edits = [e["json"].get("content", "") for e in harness.responses(rec) if e["kind"] == "edit"]
+    assert any("Composing" in t for t in edits) and "your jazz clip" in edits[-1]
+    assert harness.clips_seen(rec) == 1
 
 
 def test_a_seed_upload_is_continued(harness: Harness) -> None:
