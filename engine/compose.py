@@ -179,12 +179,13 @@ class Composer:
             primer = tuple(g.encode(primer_piece))
         temperature = req.temperature or ck.meta.get("sampling", {}).get("temperature", 1.0)
         top_p = ck.meta.get("sampling", {}).get("top_p", 0.95)
+        forms = ck.meta.get("sampling", {}).get("forms") or defaults.forms
         changes = None
         if req.changes:
             changes = tuple(tuple((round(i * bar_units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar))
                             for bar in req.changes)
         sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature, top_p=top_p, seed=seed,
-                             changes=changes, primer=primer, form=None if changes else rnd.choice(defaults.forms),
+                             changes=changes, primer=primer, form=None if changes else rnd.choice(forms),
                              consonant_strong_beats=True)
         lap("prepare")
         tokens = sample(ck.model, [sreq])[0]

@@ -19,6 +19,7 @@ from engine import state as st
 from engine.errors import EngineError
 from engine.model import ChorusLSTM
 
+_NC_ID = g.TOKEN_ID["CH:NC"]
 _DISSONANT = np.array([t.kind == "note" and t.ntype in ("A", "X") for t in st.TOKENS])
 BarChanges = tuple[tuple[int, str], ...]  # (offset in grid units, chord token name such as "CH:Dm7")
 
@@ -40,6 +41,9 @@ class SampleRequest:
             the later bars repeat it, chorus after chorus, as a soloist plays over a tune's form.
         consonant_strong_beats: notes struck on a strong beat (beat 1, and the middle of an even
             bar) must be chord or scale tones (no approach or other tones there).
+        chord_temperature: the temperature for chord-change tokens (None: ``temperature``); lower
+            keeps the model to the progressions it knows best.
+        allow_no_chord: with free harmony, whether the model may write "no chord" (NC) spans.
     """
 
     bars: int
@@ -51,6 +55,8 @@ class SampleRequest:
     primer: tuple[str, ...] = ()
     form: int | None = None
     consonant_strong_beats: bool = False
+    chord_temperature: float | None = None
+    allow_no_chord: bool = False
 
     def __post_init__(self) -> None:
         if self.bars < 0:
@@ -59,6 +65,8 @@ class SampleRequest:
             raise EngineError(f"temperature must be > 0, got {self.temperature}")
         if self.form is not None and self.form < 1:
             raise EngineError(f"form must be >= 1 bar, got {self.form}")
+        if self.chord_temperature is not None and not self.chord_temperature > 0:
+            raise EngineError(f"chord_temperature must be > 0, got {self.chord_temperature}")
         if not 0 < self.top_p <= 1:
             raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.meter not in g.METERS:
@@ -113,7 +121,12 @@ class _Run:
             return g.TOKEN_ID[f"BAR:{self.req.meter[0]}/{self.req.meter[1]}"], None
         changes = self._bar_changes()
         if changes is None:
-            return None, s.allowed(meter=self.req.meter)
+            mask = s.allowed(meter=self.req.meter)
+            if not self.req.allow_no_chord:
+                mask[_NC_ID] = False
+                if s.last == "bar" and not mask.any():
+                    mask[_NC_ID] = True
+            return None, mask
         if s.last == "bar":
             return g.TOKEN_ID[changes[0][1]], None
         upcoming = [off for off, _ in changes if off > 0]
@@ -152,7 +165,10 @@ def _pick(logits: np.ndarray, mask: np.ndarray, req: SampleRequest, gen: torch.G
     idx = np.flatnonzero(mask)
     if idx.size == 0:
         raise EngineError("the grammar allows no token here (internal error)")
-    x = logits[idx].astype(np.float64) / req.temperature
+    temperature = req.temperature
+    if req.chord_temperature is not None and st._IS_CHORD[idx].all():
+        temperature = req.chord_temperature
+    x = logits[idx].astype(np.float64) / temperature
     p = np.exp(x - x.max())
     p /= p.sum()
     order = np.argsort(-p, kind="stable")

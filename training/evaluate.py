@@ -69,9 +69,10 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     top_p = settings.top_p or defaults.get("top_p", 0.95)
     meter = refs[0].time_signature if refs[0].time_signature in g.METERS else (4, 4)
     lengths = [min(settings.max_bars, max(4, len(p.bars))) for p in reference]
-    forms = defaults.get("forms", [16])
+    forms = defaults.get("forms", [32])
+    chord_t = defaults.get("chord_temperature")
     requests = [SampleRequest(bars=lengths[i % len(lengths)], meter=meter, temperature=temperature,
-                              top_p=top_p, seed=settings.seed + i, form=forms[i % len(forms)])
+                              top_p=top_p, seed=settings.seed + i, form=forms[i % len(forms)], chord_temperature=chord_t)
                 for i in range(settings.samples)]
     say(f"sampling {settings.samples} pieces (temperature {temperature}, top-p {top_p})")
     tokens = sample(ck.model, requests)
