@@ -22,6 +22,7 @@ from engine.score import Part, Score, ScoreNote
 
 PARTS = ("lead", "comping", "bass", "drums")
 RIDE, PEDAL_HAT, KICK, SNARE, CRASH = 51, 44, 36, 38, 49
+LEGATO_GAP = 0.5  # beats: a lead note is held over a gap this short to the next note
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,10 @@ class Arranger:
         notes = sorted(melody, key=lambda n: n.onset)
         for i, n in enumerate(notes):
             start = self._human(self._time(n.onset), 0.01)
-            stop = self._time(n.onset + n.duration)
+            end = n.onset + n.duration
+            if i + 1 < len(notes) and notes[i + 1].onset - end <= LEGATO_GAP:
+                end = notes[i + 1].onset  # a short gap is phrased legato: lines sing, not tick
+            stop = self._time(end)
             if i + 1 < len(notes):
                 stop = min(stop, self._time(notes[i + 1].onset))
             accent = 8 if abs(n.onset - round(n.onset)) < 1e-6 else 0
