@@ -1,6 +1,7 @@
 """The Discord bot: wiring of settings, database, queue, catalog, service and cogs."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -39,6 +40,29 @@ def point_at_api(settings: Settings) -> None:
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway)
 
 
+class LoopMonitor:
+    """Measures how late the event loop wakes up: its longest stall tells whether anything blocks it."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.max_stall = 0.0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="loop-monitor")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(self.interval)
+            self.max_stall = max(self.max_stall, loop.time() - t - self.interval)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 class ChorusBot(commands.Bot):
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         intents = discord.Intents.default()
@@ -47,8 +71,10 @@ class ChorusBot(commands.Bot):
                          help_command=None, **kwargs)
         self.settings = settings
         self.service: ComposeService | None = None
+        self.loop_monitor = LoopMonitor()
 
     async def setup_hook(self) -> None:
+        self.loop_monitor.start()
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(s.db_path)
@@ -71,6 +97,8 @@ class ChorusBot(commands.Bot):
         log.info("Chorus ready: styles %s, recovered %s", ", ".join(service.styles()) or "none", counts)
 
     async def close(self) -> None:
+        self.loop_monitor.stop()
+        log.info("event loop longest stall: %.1f ms", self.loop_monitor.max_stall * 1000)
         if self.service is not None:
             await self.service.queue.stop()
             await self.service.store.close()
@@ -81,5 +109,24 @@ def serve(settings: Settings) -> None:
     """Run the bot until interrupted (``chorus serve``)."""
     settings.require("discord_token")
     point_at_api(settings)
-    bot = ChorusBot(settings)
-    bot.run(str(settings.discord_token), log_handler=None)
+    asyncio.run(_run(ChorusBot(settings), str(settings.discord_token)))
+
+
+async def _run(bot: ChorusBot, token: str) -> None:
+    """Run until the bot stops or SIGTERM/SIGINT arrives; then close cleanly (workers, database)."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with bot:
+        runner = asyncio.create_task(bot.start(token))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if runner in done:
+            runner.result()  # a login failure and the like: raise it
+        else:
+            await bot.close()
+            runner.cancel()

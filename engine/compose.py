@@ -22,8 +22,8 @@ from engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read
 from engine.chords import PITCH_NAMES, Chord
 from engine.leadsheet import LeadSheet, Note
 from engine.midi import write_midi
-from engine.score import Score
 from engine.request import ComposeRequest, RequestError
+from engine.score import Score
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)

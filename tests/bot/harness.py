@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.bot.standin import DiscordStandIn
-from tests.helpers import REPO
 
 
 class LoopThread:

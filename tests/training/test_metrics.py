@@ -52,7 +52,7 @@ def test_overlap_area_of_same_and_far_samples() -> None:
 
 def test_oa_of_a_set_against_itself_is_high() -> None:
     rng = np.random.default_rng(1)
-    pieces = [piece([[(int(o), int(p)) for o, p in zip(rng.integers(0, 47, 6), rng.integers(55, 80, 6))]
+    pieces = [piece([[(int(o), int(p)) for o, p in zip(rng.integers(0, 47, 6), rng.integers(55, 80, 6), strict=True)]
                      for _ in range(4)]) for _ in range(12)]
     oa = m.overlapping_areas(pieces[:6], pieces[6:])
     assert set(oa) == set(m.OA_FEATURES)

@@ -11,9 +11,9 @@ import pytest
 
 from engine import grammar as g
 from engine.checkpoint import load_checkpoint
+from tests.helpers import REPO
 from training.ngram import NGram
 from training.train import preset, train
-from tests.helpers import REPO
 
 
 def test_chorus_train_tiny_prints_progress_and_writes_a_checkpoint(fixture_dataset: Path, tmp_path: Path) -> None:
