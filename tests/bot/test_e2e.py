@@ -101,3 +101,20 @@ def test_malicious_checkpoint_archives_are_refused(harness: Harness) -> None:
     assert "unsafe path" in follow["json"]["content"]
     assert not (harness.tmp / "outside.txt").exists() and not (harness.ckdir.parent / "outside.txt").exists()
     assert sorted(p.name for p in harness.ckdir.iterdir()) == ["jazz", "jazz-v2"]
+
+
+def test_continue_with_chorus_continues_a_posted_midi(harness: Harness) -> None:
+    att = harness.standin.add_attachment("posted.mid", combo_midi())
+    message = harness.standin.add_message(None, harness.users[0], "my tune", attachments=[att])
+    rec = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", message, harness.users[4]))
+    fields = {f["name"]: f["value"] for f in harness.clip_of(rec)["json"]["embeds"][0]["fields"]}
+    assert fields["Continuation"] == "starts at bar 5" and fields["Style"] == "jazz"
+    plain = harness.standin.add_message(None, harness.users[0], "no file here")
+    rec = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", plain, harness.users[4]))
+    assert "no .mid attachment" in ephemeral_text(harness, rec)
+
+
+def test_styles_lists_the_active_checkpoints(harness: Harness) -> None:
+    rec = harness.lt.run(harness.standin.send_slash_command("styles", [], harness.users[1]))
+    text = ephemeral_text(harness, rec)
+    assert text.startswith("**jazz**: jazz") and "NLL" in text
