@@ -76,7 +76,7 @@ PRESETS: dict[str, TrainConfig] = {
 # forms of 12, 16 and 32 bars bring the chord-progression irregularity to the real solos' level).
 SAMPLING: dict[str, dict[str, Any]] = {
     "jazz": {"temperature": 1.0, "top_p": 0.95, "forms": [12, 16, 32]},
-    "folk": {"temperature": 1.0, "top_p": 0.95, "forms": [8, 16]},
+    "folk": {"temperature": 1.0, "top_p": 0.95, "forms": [8, 8, 16]},
 }
 
 
