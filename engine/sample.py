@@ -212,12 +212,13 @@ def sample(
     model = model.to(dev).eval()
     runs = [_Run(r) for r in requests]
     bos, pad = g.TOKEN_ID["BOS"], g.TOKEN_ID["PAD"]
-    tokens = torch.full((len(runs), 1), bos, dtype=torch.long)
-    feats = torch.tensor([[r.state.features()] for r in runs], dtype=torch.long)
+    tokens = torch.full((len(runs),), bos, dtype=torch.long)
+    feats = torch.tensor([r.state.features() for r in runs], dtype=torch.long)
     hidden = None
+    step_fn = model.stepper()
     for step in range(max_steps):
-        logits, hidden = model(tokens.to(dev), feats.to(dev), hidden)
-        logits = logits[:, -1].float().cpu().numpy()
+        logits, hidden = step_fn(tokens.to(dev), feats.to(dev), hidden)
+        logits = logits.float().cpu().numpy()
         next_tokens, next_feats = [], []
         for i, run in enumerate(runs):
             tid = pad
@@ -239,8 +240,8 @@ def sample(
             progress(step + 1)
         if all(r.done for r in runs):
             break
-        tokens = torch.tensor(next_tokens, dtype=torch.long).unsqueeze(1)
-        feats = torch.tensor(next_feats, dtype=torch.long).unsqueeze(1)
+        tokens = torch.tensor(next_tokens, dtype=torch.long)
+        feats = torch.tensor(next_feats, dtype=torch.long)
     else:
         raise EngineError(f"sampling did not finish within {max_steps} steps")
     return [[g.VOCAB[t] for t in r.out] for r in runs]
