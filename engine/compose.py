@@ -198,7 +198,7 @@ class Composer:
         say("rendering")
         midi = write_midi(score)
         lap("midi")
-        renderer = get_renderer(self.settings.soundfont)
+        renderer = get_renderer(self.settings.soundfont, self.settings.sample_rate, self.settings.synth_threads)
         # The picture is drawn while FluidSynth and ffmpeg work (both leave the GIL): the stages
         # overlap, so "total" is the wall time, less than the sum of the stages.
         drawn: dict[str, object] = {}

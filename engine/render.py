@@ -97,7 +97,7 @@ class Renderer:
     """
 
     def __init__(self, soundfont: Path | str = DEFAULT_SOUNDFONT, sample_rate: int = 44100,
-                 gain: float = 0.5, tail_s: float = 1.0, max_s: float = 600.0) -> None:
+                 gain: float = 0.5, tail_s: float = 1.0, max_s: float = 600.0, cpu_cores: int = 1) -> None:
         if not 8000 <= sample_rate <= 192000:
             raise RenderError(f"sample rate {sample_rate} Hz is outside 8000-192000 Hz")
         if not 0.0 < gain <= 10.0:
@@ -111,6 +111,7 @@ class Renderer:
         self.gain = float(gain)
         self.tail_s = float(tail_s)
         self.max_s = float(max_s)
+        self.cpu_cores = max(1, int(cpu_cores))  # FluidSynth renders voices on this many threads
         self._lock = threading.Lock()
         self._fluidsynth: Any = None  # the pyfluidsynth module, imported on first render
         self._lib: Any = None  # its ctypes handle on libfluidsynth
@@ -196,7 +197,7 @@ class Renderer:
     def _new_synth(self) -> Any:
         """A fresh synthesizer (GM defaults on every channel) using the loaded SoundFont."""
         synth = self._fluidsynth.Synth(gain=self.gain, samplerate=self.sample_rate,
-                                       channels=_MIDI_CHANNELS)
+                                       channels=_MIDI_CHANNELS, **{"synth.cpu-cores": self.cpu_cores})
         if self._lib.fluid_synth_add_sfont(synth.synth, self._sfont) < 0:
             synth.delete()
             raise RenderError(f"FluidSynth refused the loaded SoundFont {self.soundfont}")
@@ -318,12 +319,12 @@ _renderers: dict[tuple[str, int], Renderer] = {}
 _renderers_lock = threading.Lock()
 
 
-def get_renderer(soundfont: Path | str = DEFAULT_SOUNDFONT, sample_rate: int = 44100) -> Renderer:
-    """The process-wide Renderer for (soundfont, sample_rate); created on first use."""
-    key = (str(Path(soundfont).expanduser().resolve()), int(sample_rate))
+def get_renderer(soundfont: Path | str = DEFAULT_SOUNDFONT, sample_rate: int = 44100, cpu_cores: int = 1) -> Renderer:
+    """The process-wide Renderer for (soundfont, sample_rate, cpu_cores); created on first use."""
+    key = (str(Path(soundfont).expanduser().resolve()), int(sample_rate), int(cpu_cores))
     with _renderers_lock:
         if key not in _renderers:
-            _renderers[key] = Renderer(soundfont, sample_rate)
+            _renderers[key] = Renderer(soundfont, sample_rate, cpu_cores=cpu_cores)
         return _renderers[key]
 
 

@@ -43,6 +43,8 @@ class Settings:
     corpus_dir: Path = field(default=Path("../shared/corpus"), metadata={"env": "CHORUS_CORPUS_DIR"})
     checkpoints_dir: Path = field(default=Path("checkpoints"), metadata={"env": "CHORUS_CHECKPOINTS_DIR"})
     soundfont: Path = field(default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), metadata={"env": "CHORUS_SOUNDFONT"})
+    sample_rate: int = field(default=32000, metadata={"env": "CHORUS_SAMPLE_RATE", "min": 8000})
+    synth_threads: int = field(default=2, metadata={"env": "CHORUS_SYNTH_THREADS", "min": 1})
     db_path: Path = field(default=Path("chorus.db"), metadata={"env": "CHORUS_DB_PATH"})
     data_dir: Path = field(default=Path(".chorus"), metadata={"env": "CHORUS_DATA_DIR"})
     queue: str = field(default="local", metadata={"env": "CHORUS_QUEUE", "choices": ("local", "celery")})
