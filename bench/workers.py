@@ -1,0 +1,162 @@
+"""Throughput and queue overhead: the local backend vs. Celery with 1 and 2 worker processes.
+
+For each backend it warms the workers up (checkpoint and SoundFont loaded), then submits N jobs at
+once and prints clips per minute; then runs a few jobs one at a time and prints the queue's
+overhead per job: the time from submit to the clip's files in the bot's folder, less the
+worker's own compose time (for Celery split into submit -> task start and task end -> bot).
+Celery runs against a throwaway redis-server and real ``chorus worker`` processes (CPU).
+
+Usage: python bench/workers.py [--checkpoint checkpoints/jazz] [--jobs 12] [--length 10] [--sequential 4]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bot.celery_queue import CeleryQueue  # noqa: E402
+from bot.queue import JobEvent, JobQueue, LocalQueue, WorkItem, out_dir_for  # noqa: E402
+from engine.checkpoint import read_meta  # noqa: E402
+from engine.settings import Settings  # noqa: E402
+from tests.bot.test_celery import RedisServer, Workers  # noqa: E402
+
+
+class Runner:
+    """Submits jobs to a queue and records when each was submitted and finished."""
+
+    def __init__(self, queue: JobQueue, settings: Settings, ck_hash: str, seconds: float) -> None:
+        self.queue, self.settings, self.ck_hash, self.seconds = queue, settings, ck_hash, seconds
+        self.submitted: dict[str, float] = {}
+        self.finished: dict[str, tuple[float, JobEvent]] = {}
+        self.changed = asyncio.Event()
+        self.count = 0
+        queue.on_event = self.on_event
+
+    async def on_event(self, e: JobEvent) -> None:
+        if e.kind in ("done", "failed") and e.job_id not in self.finished:
+            self.finished[e.job_id] = (time.time(), e)
+            self.changed.set()
+
+    async def submit(self, n: int) -> list[str]:
+        ids = []
+        for _ in range(n):
+            self.count += 1
+            job_id = f"bench-{self.count:04d}"
+            item = WorkItem(job_id, {"style": "jazz", "seconds": self.seconds, "seed": self.count}, "jazz", self.ck_hash,
+                            str(out_dir_for(self.settings.data_dir, job_id)))
+            self.submitted[job_id] = time.time()
+            await self.queue.submit(item)
+            ids.append(job_id)
+        return ids
+
+    async def wait(self, ids: list[str], timeout: float = 1800) -> None:
+        async def all_done() -> None:
+            while not all(i in self.finished for i in ids):
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(all_done(), timeout)
+        failed = [self.finished[i][1].error for i in ids if self.finished[i][1].kind != "done"]
+        if failed:
+            raise SystemExit(f"{len(failed)} jobs failed, e.g.: {failed[0]}")
+
+    async def throughput(self, n: int) -> tuple[float, float]:
+        """(clips per minute, wall seconds) for n jobs submitted at once."""
+        t = time.time()
+        ids = await self.submit(n)
+        await self.wait(ids)
+        wall = max(self.finished[i][0] for i in ids) - t
+        return n / wall * 60, wall
+
+    async def overhead(self, n: int) -> dict[str, float]:
+        """Medians over n jobs run one at a time (seconds)."""
+        rows: dict[str, list[float]] = {"e2e": [], "compose": [], "overhead": [], "to_start": [], "to_bot": []}
+        for _ in range(n):
+            [job_id] = await self.submit(1)
+            await self.wait([job_id])
+            end, event = self.finished[job_id]
+            result: dict[str, Any] = event.result or {}
+            e2e = end - self.submitted[job_id]
+            worker = result.get("worker")
+            compose = float(result["timings"]["total"])  # the engine's own time, the same for both backends
+            rows["e2e"].append(e2e)
+            rows["compose"].append(compose)
+            rows["overhead"].append(e2e - compose)
+            if worker:
+                rows["to_start"].append(worker["started_at"] - self.submitted[job_id])
+                rows["to_bot"].append(end - worker["finished_at"])
+        return {k: statistics.median(v) for k, v in rows.items() if v}
+
+
+async def measure(queue: JobQueue, settings: Settings, ck_hash: str, args: argparse.Namespace,
+                  warm: int) -> tuple[float, float, dict[str, float]]:
+    runner = Runner(queue, settings, ck_hash, args.length)
+    await queue.start()
+    try:
+        await runner.wait(await runner.submit(warm))  # load the checkpoint and SoundFont everywhere
+        per_min, wall = await runner.throughput(args.jobs)
+        over = await runner.overhead(args.sequential)
+    finally:
+        await queue.stop()
+    return per_min, wall, over
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints/jazz"))
+    ap.add_argument("--jobs", type=int, default=12)
+    ap.add_argument("--length", type=float, default=10.0, help="clip length in seconds")
+    ap.add_argument("--sequential", type=int, default=4, help="jobs run one at a time for the overhead")
+    args = ap.parse_args()
+    ck = args.checkpoint.resolve()
+    ck_hash = str(read_meta(ck)["content_hash"])
+    results = []
+    with tempfile.TemporaryDirectory(prefix="chorus-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "checkpoints").mkdir()
+        (tmp / "checkpoints" / "jazz").symlink_to(ck)
+        base = dataclasses.replace(Settings.from_env(), checkpoints_dir=tmp / "checkpoints", data_dir=tmp / "data",
+                                   job_timeout_s=600)
+        local = LocalQueue(base, workers=1, job_timeout_s=600)
+        results.append(("local", 1, *asyncio.run(measure(local, base, ck_hash, args, warm=1))))
+
+        server = RedisServer(tmp)
+        server.start()
+        try:
+            settings = dataclasses.replace(base, redis_url=server.url)
+            for count in (1, 2):
+                wdir = tmp / f"celery-{count}"
+                wdir.mkdir()
+                workers = Workers(wdir, server.url, CHORUS_JOB_TIMEOUT_S="600",
+                                  CHORUS_TORCH_THREADS=str(base.torch_threads))
+                try:
+                    workers.start(count)
+                    queue = CeleryQueue(settings)
+                    results.append(("celery", count, *asyncio.run(measure(queue, settings, ck_hash, args, warm=count))))
+                finally:
+                    workers.close()
+        finally:
+            server.stop()
+
+    print(f"checkpoint {args.checkpoint}, {args.jobs} jobs of {args.length:g} s clips, {os.cpu_count()} CPUs, "
+          f"{base.torch_threads} torch thread(s) per worker")
+    print(f"\n{'backend':<10}{'workers':>8}{'clips/min':>11}{'wall s':>9}")
+    for name, count, per_min, wall, _ in results:
+        print(f"{name:<10}{count:>8}{per_min:>11.1f}{wall:>9.1f}")
+    print(f"\nper job, {args.sequential} jobs one at a time (medians, seconds)")
+    print(f"{'backend':<10}{'workers':>8}{'submit->clip':>14}{'compose':>9}{'overhead':>10}{'->start':>9}{'end->bot':>10}")
+    for name, count, _, _, over in results:
+        split = (f"{over['to_start']:>9.3f}{over['to_bot']:>10.3f}") if "to_start" in over else f"{'-':>9}{'-':>10}"
+        print(f"{name:<10}{count:>8}{over['e2e']:>14.3f}{over['compose']:>9.3f}{over['overhead']:>10.3f}{split}")
+
+
+if __name__ == "__main__":
+    main()
