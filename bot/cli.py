@@ -23,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     engine_cli.add_parsers(sub)
     serve = sub.add_parser("serve", help="run the Discord bot (settings from the environment and .env)")
     serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run a Celery worker composing clips for the bot (CHORUS_QUEUE=celery)")
+    worker.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: CHORUS_DEVICE)")
+    worker.add_argument("--concurrency", type=int, default=1,
+                        help="jobs at once: 1 runs the solo pool, more run threads sharing one model (default 1)")
+    worker.add_argument("--name", default=None, help="the worker's node name (default chorus-<pid>@<host>)")
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 
@@ -34,6 +40,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     serve(settings)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from bot.celery_app import check_device, run_worker
+    from engine.settings import Settings
+
+    settings = Settings.from_env()
+    if args.device:
+        settings = dataclasses.replace(settings, device=check_device(args.device))
+    logging.getLogger().setLevel(settings.log_level)
+    run_worker(settings, concurrency=args.concurrency, node=args.name)
     return 0
 
 

@@ -17,7 +17,13 @@ from bot.db import Job
 
 log = logging.getLogger(__name__)
 TOKEN_LIFE_S = 14.5 * 60
-STAGES = {"composing": "🎼 Composing…", "rendering": "🎧 Rendering…", "retrying": "🔁 Retrying after a worker restart…"}
+STAGES = {
+    "composing": "🎼 Composing…",
+    "rendering": "🎧 Rendering…",
+    "retrying": "🔁 Retrying after a worker restart…",
+    "offline": "📴 The composer is offline; your request is saved and will run when it is back…",
+    "resumed": "⏳ The composer is back; your request is queued again…",
+}
 
 
 def clip_embed(job: Job) -> discord.Embed:

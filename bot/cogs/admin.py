@@ -71,7 +71,7 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         lines = [f"{'⏸ paused' if q['paused'] else '▶ accepting'} · pending {q['pending']} · running {q['running']}"
                  f" · open jobs {q['accepted_open']}"]
         for w in q["workers"]:
-            state = f"job {w['job']} for {w['busy_s']} s" if w.get("job") else "idle"
+            state = f"job {w['job']} for {w['busy_s']} s" if w.get("job") else (w.get("error") or "idle")
             lines.append(f"worker {w['worker']}: {'alive' if w.get('alive') else 'down'}, {state}, restarts {w.get('restarts', 0)}")
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
