@@ -15,6 +15,7 @@ Rendering and encoding block for up to a few seconds: call them off the event lo
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import logging
@@ -178,7 +179,10 @@ class Renderer:
         if not self.soundfont.is_file():
             raise RenderError(f"SoundFont not found: {self.soundfont} (set CHORUS_SOUNDFONT)")
         try:
-            import fluidsynth
+            # pyfluidsynth prints where it found the library when CI is set: keep stdout clean
+            # (chorus compose --json prints one JSON object there).
+            with contextlib.redirect_stdout(io.StringIO()):
+                import fluidsynth
         except (ImportError, OSError) as exc:
             raise RenderError(f"FluidSynth library not available: {exc} "
                               "(install fluidsynth and pyfluidsynth)") from exc
