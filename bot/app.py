@@ -27,7 +27,8 @@ def make_queue(settings: Settings) -> JobQueue:
         return CeleryQueue(settings)
     if settings.queue != "local":
         raise SettingsError(f"CHORUS_QUEUE must be local or celery, got {settings.queue!r}")
-    return LocalQueue(settings, workers=settings.workers, job_timeout_s=settings.job_timeout_s)
+    return LocalQueue(settings, workers=settings.workers, job_timeout_s=settings.job_timeout_s,
+                      batch_max=settings.batch_max)
 
 
 def point_at_api(settings: Settings) -> None:

@@ -3,7 +3,9 @@
 `JobQueue` is what the service uses: ``submit``, ``status``, ``cancel`` and progress events
 delivered to one callback. `LocalQueue` runs jobs in worker *processes* on this machine (they
 load checkpoints once and keep the synthesizer loaded); the event loop only passes messages.
-A worker that dies is restarted and its job retried once; a job past its timeout is killed.
+Jobs already waiting when a worker frees up go to it together (up to ``batch_max``), so their
+sampling runs as one batch. A worker that dies is restarted and its jobs retried once; a job
+past its timeout is stopped.
 """
 from __future__ import annotations
 
@@ -129,9 +131,10 @@ class _Worker:
 class LocalQueue:
     """Jobs run by worker processes on this machine."""
 
-    def __init__(self, settings: dict[str, Any], workers: int = 1, job_timeout_s: float = 120.0) -> None:
+    def __init__(self, settings: Any, workers: int = 1, job_timeout_s: float = 120.0, batch_max: int = 4) -> None:
         self.settings = settings
         self.job_timeout_s = job_timeout_s
+        self.batch_max = max(1, batch_max)
         self.on_event: EventHandler | None = None
         self._pending: asyncio.Queue[WorkItem] = asyncio.Queue()
         self._cancelled: set[str] = set()
@@ -180,46 +183,57 @@ class LocalQueue:
 
     async def _run(self, w: _Worker) -> None:
         while True:
-            item = await self._pending.get()
-            if item.job_id in self._cancelled:
+            batch = [await self._pending.get()]
+            while len(batch) < self.batch_max and not self._pending.empty():
+                batch.append(self._pending.get_nowait())  # jobs already waiting share one sampling batch
+            batch = [i for i in batch if i.job_id not in self._cancelled]
+            if not batch:
                 continue
-            w.job, w.since = item, time.monotonic()
+            w.job, w.since = batch[0], time.monotonic()
             try:
-                await self._one(w, item)
+                await self._batch(w, batch)
             finally:
                 w.job = None
 
-    async def _one(self, w: _Worker, item: WorkItem) -> None:
+    async def _batch(self, w: _Worker, items: list[WorkItem]) -> None:
+        """Run jobs on one worker; each job has ``job_timeout_s`` from the previous one's end."""
+        open_items = {i.job_id: i for i in items}
+        current = items[0]
         deadline = time.monotonic() + self.job_timeout_s
         try:
-            w.conn.send(("job", item))
-            while True:
-                msg = await w.receive(max(0.01, deadline - time.monotonic()))
-                kind = msg[0]
+            w.conn.send(("jobs", items))
+            while open_items:
+                kind, job_id, payload = await w.receive(max(0.01, deadline - time.monotonic()))
+                if job_id not in open_items:
+                    continue
                 if kind == "progress":
-                    await self._emit(JobEvent(item.job_id, "progress", stage=msg[2]))
-                elif kind == "done":
-                    await self._emit(JobEvent(item.job_id, "done", result=msg[2]))
-                    return
-                elif kind == "error":
-                    await self._emit(JobEvent(item.job_id, "failed", error=msg[2]))
-                    return
+                    current = w.job = open_items[job_id]
+                    await self._emit(JobEvent(job_id, "progress", stage=payload))
+                    continue
+                del open_items[job_id]
+                deadline = time.monotonic() + self.job_timeout_s
+                await self._emit(JobEvent(job_id, "done", result=payload) if kind == "done"
+                                 else JobEvent(job_id, "failed", error=payload))
         except TimeoutError:  # before OSError: TimeoutError is one
-            log.warning("job %s passed its %.0f s timeout; restarting worker %d", item.job_id, self.job_timeout_s, w.index)
+            log.warning("job %s passed its %.0f s timeout; restarting worker %d", current.job_id, self.job_timeout_s, w.index)
             w.kill()
             w.start()
-            await self._emit(JobEvent(item.job_id, "failed",
+            open_items.pop(current.job_id, None)
+            await self._emit(JobEvent(current.job_id, "failed",
                                       error=f"this request took longer than {self.job_timeout_s:.0f} s and was stopped"))
+            for item in open_items.values():  # the others did nothing wrong: run them again
+                await self._pending.put(item)
         except (WorkerDied, OSError, EOFError, BrokenPipeError) as exc:
-            log.warning("worker %d died on job %s (%s); restarting it", w.index, item.job_id, exc)
+            log.warning("worker %d died on jobs %s (%s); restarting it", w.index, list(open_items), exc)
             w.kill()
             w.start()
-            item.attempts += 1
-            if item.attempts < 2:
-                await self._pending.put(item)
-                await self._emit(JobEvent(item.job_id, "progress", stage="retrying"))
-            else:
-                await self._emit(JobEvent(item.job_id, "failed", error="the composer crashed twice on this request"))
+            for item in open_items.values():
+                item.attempts += 1
+                if item.attempts < 2:
+                    await self._pending.put(item)
+                    await self._emit(JobEvent(item.job_id, "progress", stage="retrying"))
+                else:
+                    await self._emit(JobEvent(item.job_id, "failed", error="the composer crashed twice on this request"))
 
 
 def out_dir_for(root: Path, job_id: str) -> Path:

@@ -10,7 +10,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from engine import grammar as g
 from engine.arrange import Arranger
 from engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_meta
 from engine.chords import PITCH_NAMES, Chord
+from engine.errors import EngineError
 from engine.leadsheet import LeadSheet, Note
 from engine.midi import write_midi
 from engine.request import ComposeRequest, RequestError
@@ -50,6 +51,25 @@ STYLES: dict[str, StyleDefaults] = {
     "jazz": StyleDefaults((130, 200), g.PitchRange(55, 84, 43, 96), (8, 12, 16), ((4, 4),), "maj7", "min6"),
     "folk": StyleDefaults((90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min"),
 }
+
+
+@dataclass
+class _Plan:
+    """A prepared request: everything decided before sampling."""
+
+    req: ComposeRequest
+    ck: Checkpoint
+    defaults: StyleDefaults
+    seed: int
+    tempo: float
+    meter: tuple[int, int]
+    primer_piece: g.QPiece | None
+    n_primer: int
+    sreq: Any
+    say: Progress
+    started: float
+    timings: dict[str, float]
+    tokens: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -130,28 +150,56 @@ class Composer:
         Raises:
             EngineError: a bad seed file, a broken checkpoint or a render failure, with a short reason.
         """
-        from engine.picture import piano_roll
-        from engine.render import encode, get_renderer
-        from engine.sample import SampleRequest, sample
+        out = next(self.compose_many([(req, checkpoint, progress)]))
+        if isinstance(out, EngineError):
+            raise out
+        return out
+
+    def compose_many(self, jobs: list[tuple[ComposeRequest, Path | None, Progress | None]]
+                     ) -> Iterator[ComposeResult | EngineError]:
+        """Compose several clips, sampling all that share a checkpoint in one batch.
+
+        Yields, in order, each job's result or the `EngineError` that stopped it (one bad request
+        does not stop the others); results come as soon as each clip is rendered.
+        """
+        from engine.sample import sample
+
+        plans: list[_Plan | EngineError] = []
+        for req, checkpoint, progress in jobs:
+            try:
+                plans.append(self._prepare(req, checkpoint, progress))
+            except EngineError as exc:
+                plans.append(exc)
+        groups: dict[Path, list[_Plan]] = {}
+        for plan in plans:
+            if isinstance(plan, _Plan):
+                groups.setdefault(plan.ck.path, []).append(plan)
+        for group in groups.values():
+            t = time.perf_counter()
+            tokens = sample(group[0].ck.model, [p.sreq for p in group])
+            spent = round(time.perf_counter() - t, 4)
+            for plan, toks in zip(group, tokens, strict=True):
+                plan.tokens, plan.timings["sample"] = toks, spent
+        for plan in plans:
+            if isinstance(plan, EngineError):
+                yield plan
+                continue
+            try:
+                yield self._finish(plan)
+            except EngineError as exc:
+                yield exc
+
+    def _prepare(self, req: ComposeRequest, checkpoint: Path | None, progress: Progress | None) -> _Plan:
+        from engine.sample import SampleRequest
         from engine.seed import SeedLimits, read_seed
 
+        started = time.perf_counter()
         say = progress or (lambda _stage: None)
-        timings: dict[str, float] = {}
-        clock = started = time.perf_counter()
-
-        def lap(name: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[name] = round(now - clock, 4)
-            clock = now
-
         say("composing")
         ck = self.checkpoint(checkpoint or self.settings.checkpoints_dir / req.style)
         defaults = STYLES.get(ck.style, STYLES.get(req.style, STYLES["jazz"]))
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         rnd = random.Random(seed)
-        lap("load")
-
         seed_sheet: LeadSheet | None = None
         if req.seed_midi is not None:
             seed_sheet = read_seed(req.seed_midi, SeedLimits(max_bytes=self.settings.max_seed_bytes))
@@ -165,9 +213,7 @@ class Composer:
         else:
             tempo = float(round(rnd.uniform(*defaults.tempo)))
         bar_units = g.bar_units(meter)
-        bar_beats = bar_units / g.GRID
-        bars_wanted = max(2, round(req.seconds / (bar_beats * 60 / tempo)))
-
+        bars_wanted = max(2, round(req.seconds / (bar_units / g.GRID * 60 / tempo)))
         primer_piece, primer = None, ()
         if seed_sheet is not None:
             kept = seed_sheet.measures[-8:]
@@ -175,27 +221,39 @@ class Composer:
                 kept = kept[1:]
             if not kept:
                 raise RequestError("the seed has no melody notes in its last bars")
-            sub = LeadSheet("seed", seed_sheet.tempo, list(kept))
-            primer_piece = g.quantize(sub)
+            primer_piece = g.quantize(LeadSheet("seed", seed_sheet.tempo, list(kept)))
             primer = tuple(g.encode(primer_piece))
-        temperature = req.temperature or ck.meta.get("sampling", {}).get("temperature", 1.0)
-        top_p = ck.meta.get("sampling", {}).get("top_p", 0.95)
-        forms = ck.meta.get("sampling", {}).get("forms") or defaults.forms
+        sampling = ck.meta.get("sampling", {})
+        temperature = req.temperature or sampling.get("temperature", 1.0)
+        forms = sampling.get("forms") or defaults.forms
         changes = None
         if req.changes:
             changes = tuple(tuple((round(i * bar_units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar))
                             for bar in req.changes)
-        sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature, top_p=top_p, seed=seed,
-                             changes=changes, primer=primer, form=None if changes else rnd.choice(forms),
-                             consonant_strong_beats=True)
-        lap("prepare")
-        tokens = sample(ck.model, [sreq])[0]
-        lap("sample")
+        sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature,
+                             top_p=sampling.get("top_p", 0.95), seed=seed, changes=changes, primer=primer,
+                             form=None if changes else rnd.choice(forms), consonant_strong_beats=True)
+        return _Plan(req, ck, defaults, seed, tempo, meter, primer_piece, len(primer), sreq, say, started,
+                     {"prepare": round(time.perf_counter() - started, 4)})
 
-        result = self._realise(tokens, primer_piece, len(primer), meter, tempo, seed, defaults, req)
-        score, key_name, changes_text, cont_bar = result
+    def _finish(self, plan: _Plan) -> ComposeResult:
+        from engine.picture import piano_roll
+        from engine.render import encode, get_renderer
+
+        timings = plan.timings
+        clock = finish_start = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round(now - clock, 4)
+            clock = now
+
+        req = plan.req
+        score, key_name, changes_text, cont_bar = self._realise(plan.tokens, plan.primer_piece, plan.n_primer,
+                                                                plan.meter, plan.tempo, plan.seed, plan.defaults, req)
         lap("decode_arrange")
-        say("rendering")
+        plan.say("rendering")
         midi = write_midi(score)
         lap("midi")
         renderer = get_renderer(self.settings.soundfont, self.settings.sample_rate, self.settings.synth_threads)
@@ -210,18 +268,19 @@ class Composer:
         lap("encode")
         painter.join()
         picture, timings["picture"] = drawn["png"]
-        timings["total"] = round(time.perf_counter() - started, 4)
+        # this job's own wall time: preparing, its (possibly shared) sampling batch, and finishing
+        timings["total"] = round(timings["prepare"] + timings.get("sample", 0.0) + time.perf_counter() - finish_start, 4)
         summary = {
             "style": req.style,
-            "checkpoint": ck.name,
-            "checkpoint_hash": ck.content_hash[:12],
-            "tempo": round(tempo, 2),
-            "meter": f"{meter[0]}/{meter[1]}",
+            "checkpoint": plan.ck.name,
+            "checkpoint_hash": plan.ck.content_hash[:12],
+            "tempo": round(plan.tempo, 2),
+            "meter": f"{plan.meter[0]}/{plan.meter[1]}",
             "key": key_name,
             "changes": changes_text,
             "bars": len(score.bars),
-            "seed": seed,
-            "temperature": temperature,
+            "seed": plan.seed,
+            "temperature": plan.sreq.temperature,
             "seconds": round(len(pcm) / renderer.sample_rate, 3),
             "continuation_starts_bar": cont_bar,
             "parts": [p.name for p in score.parts],

@@ -50,6 +50,7 @@ class Settings:
     queue: str = field(default="local", metadata={"env": "CHORUS_QUEUE", "choices": ("local", "celery")})
     redis_url: Secret = field(default=Secret("redis://127.0.0.1:6379/0"), metadata={"env": "CHORUS_REDIS_URL", "secret": True})
     workers: int = field(default=1, metadata={"env": "CHORUS_WORKERS", "min": 1})
+    batch_max: int = field(default=4, metadata={"env": "CHORUS_BATCH_MAX", "min": 1})
     device: str = field(default="auto", metadata={"env": "CHORUS_DEVICE"})
     torch_threads: int = field(default=1, metadata={"env": "CHORUS_TORCH_THREADS", "min": 1})
     min_seconds: float = field(default=5.0, metadata={"env": "CHORUS_MIN_SECONDS", "min": 1})

@@ -57,6 +57,8 @@ def test_jobs_run_in_worker_processes_with_progress(tiny_checkpoint: Path, tmp_p
         assert Path(events["a"][-1].result["files"]["audio"]).stat().st_size > 1000
         assert events["bad"][-1].kind == "failed" and "'Xq7'" in events["bad"][-1].error
         assert events["b"][-1].kind == "done"
+        # waiting jobs went to the worker together: a and b were sampled in one batch
+        assert events["a"][-1].result["timings"]["sample"] == events["b"][-1].result["timings"]["sample"]
 
     asyncio.run(run())
 

@@ -171,3 +171,15 @@ def test_cli_bad_input_gets_one_line_and_exit_2(tiny_checkpoint: Path, tmp_path:
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0 and message in out.stderr
+
+
+def test_a_batch_composes_each_job_as_alone_and_keeps_going_past_a_bad_one(composer: Composer, tiny_checkpoint: Path) -> None:
+    from engine.seed import SeedMidiError
+
+    jobs = [(build("8s", seed=s, tempo=150), tiny_checkpoint, None) for s in (21, 22)]
+    jobs.insert(1, (build("8s", seed=5, seed_midi=b"MThd" + b"\0" * 30), tiny_checkpoint, None))
+    out = list(composer.compose_many(jobs))
+    assert isinstance(out[1], SeedMidiError)
+    for result, seed in ((out[0], 21), (out[2], 22)):
+        alone = composer.compose(build("8s", seed=seed, tempo=150), checkpoint=tiny_checkpoint)
+        assert result.midi == alone.midi
