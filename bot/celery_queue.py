@@ -51,7 +51,7 @@ from bot.celery_app import (
     make_app,
     unpack_files,
 )
-from bot.queue import EventHandler, JobEvent, QueueStatus, WorkItem
+from bot.queue import EventEmitter, EventHandler, JobEvent, QueueStatus, WorkItem
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class _Watched:
     told_offline: bool = False
 
 
-class CeleryQueue:
+class CeleryQueue(EventEmitter):
     """Jobs run by Celery workers fed through Redis (see the module docstring)."""
 
     def __init__(self, settings: Settings, poll_s: float = POLL_S) -> None:
@@ -288,13 +288,6 @@ class CeleryQueue:
 
     def _watch(self, item: WorkItem) -> None:
         self._watched.setdefault(item.job_id, _Watched(item))
-
-    async def _emit(self, event: JobEvent) -> None:
-        if self.on_event is not None:
-            try:
-                await self.on_event(event)
-            except Exception:  # the loop must go on whatever a handler does
-                log.exception("event handler failed for job %s", event.job_id)
 
     async def _ping(self) -> bool:
         try:

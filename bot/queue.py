@@ -55,6 +55,19 @@ class QueueStatus:
     workers: list[dict[str, Any]]
 
 
+class EventEmitter:
+    """Hands events to the queue's ``on_event`` handler; a failing handler never stops the queue."""
+
+    on_event: EventHandler | None = None
+
+    async def _emit(self, event: JobEvent) -> None:
+        if self.on_event is not None:
+            try:
+                await self.on_event(event)
+            except Exception:  # the loop must go on whatever a handler does
+                log.exception("event handler failed for job %s", event.job_id)
+
+
 class JobQueue(Protocol):
     """The interface every backend implements."""
 
@@ -128,7 +141,7 @@ class _Worker:
             loop.remove_reader(sentinel)
 
 
-class LocalQueue:
+class LocalQueue(EventEmitter):
     """Jobs run by worker processes on this machine."""
 
     def __init__(self, settings: Any, workers: int = 1, job_timeout_s: float = 120.0, batch_max: int = 4) -> None:
@@ -173,13 +186,6 @@ class LocalQueue:
     async def cancel(self, job_id: str) -> bool:
         self._cancelled.add(job_id)
         return True
-
-    async def _emit(self, event: JobEvent) -> None:
-        if self.on_event is not None:
-            try:
-                await self.on_event(event)
-            except Exception:  # the loop must go on whatever a handler does
-                log.exception("event handler failed for job %s", event.job_id)
 
     async def _run(self, w: _Worker) -> None:
         while True:
