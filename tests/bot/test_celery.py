@@ -27,7 +27,7 @@ from bot.queue import JobEvent, WorkItem
 from engine.checkpoint import read_meta
 from engine.settings import Settings
 
-JOB_TIMEOUT_S = 3  # a 6 s clip composes in ~0.7 s; the slow test asks for ~8 s of work
+JOB_TIMEOUT_S = 6  # a 6 s clip composes in ~0.7 s; the slow test asks for ~25 s of work
 
 
 def redis_binary() -> str:
@@ -85,6 +85,7 @@ class Workers:
         self.redis_url = redis_url
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "CHORUS_REDIS_URL": redis_url,
                     "CHORUS_JOB_TIMEOUT_S": str(JOB_TIMEOUT_S), "CHORUS_TORCH_THREADS": "1",
+                    "CHORUS_MAX_SECONDS": "480",  # lets the time-limit test ask for far more work than the limit
                     "CHORUS_LOG_LEVEL": "INFO", "PYTHONWARNINGS": "ignore", **env}
         self.procs: list[subprocess.Popen] = []
         self.data_dirs: list[Path] = []
@@ -336,7 +337,7 @@ def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(tmp_path: Path, 
         rec = Recorder(q)
         await q.start()
         try:
-            await q.submit(item(tmp_path, "slow", h, seconds=180, tempo=320))
+            await q.submit(item(tmp_path, "slow", h, seconds=480, tempo=320))
             await rec.wait("slow", timeout=60, linger=0)
             await q.submit(item(tmp_path, "next", h))
             await rec.wait("next")
