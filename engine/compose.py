@@ -39,6 +39,7 @@ MIDI_KEYS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 @dataclass(frozen=True)
 class StyleDefaults:
+    name: str
     tempo: tuple[float, float]
     pitch_range: g.PitchRange
     forms: tuple[int, ...]
@@ -48,8 +49,8 @@ class StyleDefaults:
 
 
 STYLES: dict[str, StyleDefaults] = {
-    "jazz": StyleDefaults((130, 200), g.PitchRange(55, 84, 43, 96), (8, 12, 16), ((4, 4),), "maj7", "min6"),
-    "folk": StyleDefaults((90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min"),
+    "jazz": StyleDefaults("jazz", (130, 200), g.PitchRange(55, 84, 43, 96), (8, 12, 16), ((4, 4),), "maj7", "min6"),
+    "folk": StyleDefaults("folk", (90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min"),
 }
 
 
@@ -316,7 +317,7 @@ class Composer:
         bars = [(s / g.GRID, bar_units / g.GRID) for s in starts]
         key_name = f"{PITCH_NAMES[tonic]} {mode}"
         midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
-        arranger = Arranger(defaults_style(defaults), seed, req.parts)
+        arranger = Arranger(defaults.name, seed, req.parts)
         score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}")
         changes_text = " | ".join(
             " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
@@ -328,8 +329,3 @@ def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     t = time.perf_counter()
     out = fn(*args)
     return out, round(time.perf_counter() - t, 4)
-
-
-def defaults_style(defaults: StyleDefaults) -> str:
-    return next(name for name, d in STYLES.items() if d is defaults)
-

@@ -54,7 +54,7 @@ from engine.chords import (
     token_name,
 )
 from engine.errors import GrammarError
-from engine.leadsheet import ChordSpan, LeadSheet, Measure, Note
+from engine.leadsheet import LeadSheet
 
 GRID = 12  # units per quarter-note beat
 DURATIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 18, 20, 21, 24, 30, 32, 36, 42, 48)
@@ -437,38 +437,6 @@ def decode(
     return piece
 
 
-def to_leadsheet(piece: QPiece, title: str = "", tempo: float = 120.0) -> LeadSheet:
-    """Convert a grid piece to a lead sheet (notes crossing bar lines are kept whole in their bar)."""
-    measures: list[Measure] = []
-    ci = 0
-    current = Chord(None, NO_CHORD)
-    notes = sorted(piece.notes, key=lambda n: n.onset)
-    ni = 0
-    for start, meter in piece.bars:
-        length = bar_units(meter)
-        spans: list[tuple[int, Chord]] = [(0, current)]
-        while ci < len(piece.changes) and piece.changes[ci][0] < start + length:
-            t, c = piece.changes[ci]
-            rel = max(0, t - start)
-            if rel == spans[-1][0]:
-                spans[-1] = (rel, c)
-            else:
-                spans.append((rel, c))
-            current = c
-            ci += 1
-        chord_spans = tuple(
-            ChordSpan(o / GRID, ((spans[i + 1][0] if i + 1 < len(spans) else length) - o) / GRID, c)
-            for i, (o, c) in enumerate(spans)
-        )
-        bar_notes = []
-        while ni < len(notes) and notes[ni].onset < start + length:
-            n = notes[ni]
-            bar_notes.append(Note((n.onset - start) / GRID, n.dur / GRID, n.pitch, n.velocity))
-            ni += 1
-        measures.append(Measure(meter, tuple(bar_notes), chord_spans))
-    return LeadSheet(title=title, tempo=tempo, measures=measures)
-
-
 # ---------------------------------------------------------------------------------------------
 # Checking
 
@@ -569,16 +537,8 @@ def grammar_errors(tokens: list[str], complete: bool = True) -> float:
     return len(bad) / len(tokens)
 
 
-def describe_vocab() -> str:
-    """A human-readable summary of the vocabulary (for docs and ``chorus corpus stats``)."""
-    kinds: dict[str, int] = {}
-    for t in VOCAB:
-        kinds[parse_token(t).kind] = kinds.get(parse_token(t).kind, 0) + 1
-    return ", ".join(f"{k}: {v}" for k, v in kinds.items()) + f" (total {len(VOCAB)})"
-
-
 __all__ = [
     "GRID", "DURATIONS", "METERS", "NOTE_TYPES", "INTERVALS", "VOCAB", "TOKEN_ID", "PITCH_NAMES",
     "PitchRange", "QNote", "QPiece", "Token", "check", "decode", "encode", "grammar_errors",
-    "note_type", "parse_token", "quantize", "split_duration", "to_leadsheet",
+    "note_type", "parse_token", "quantize", "split_duration",
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
 
 import numpy as np
 from scipy.stats import gaussian_kde
@@ -178,6 +177,3 @@ def within(generated: float, reference: float, tolerance: float = 0.15) -> bool:
     """Whether a generated value lies within ``tolerance`` (relative) of the reference value."""
     return abs(generated - reference) <= tolerance * abs(reference)
 
-
-def chord_histogram(pieces: list[QPiece]) -> Counter:
-    return Counter(c.token for p in pieces for _, c in p.changes)
