@@ -108,7 +108,7 @@ def read_wjazzd_charts(root: Path) -> tuple[list[Chart], list[str]]:
     charts, skipped = [], []
     for row in csv.DictReader((root / "solos_metadata.csv").open(newline="")):
         info = index.get(row.get("melid", ""), {})
-        name = row.get("filename_solo") or row.get("base_name") or row.get("melid", "?")
+        name = row.get("base_name") or row.get("melid", "?")
         key = parse_key(info.get("key") or row.get("key") or "")
         if key is None:
             skipped.append(f"{name}: no key")
