@@ -1,0 +1,233 @@
+"""Training the harmony model (`engine.harmony`) on chord charts, and its teacher-forced check.
+
+``chorus train-harmony --style jazz --into checkpoints/jazz`` reads the style's charts (jazz: the
+WJazzD tune charts and the Metheny file's inferred chords; folk: the Nottingham chords), holds out
+one tune in ten by a hash of its title, trains, and writes the harmony model into the style's
+checkpoint folder beside its melody model (one ``model.safetensors``, ``meta.json["harmony"]``).
+
+The check: on the held-out tunes, the model's NLL of each chord change at its place (renormalised
+over "a new chord comes here", so it is comparable with a bigram that predicts the next distinct
+chord) against a transposition-invariant chord bigram P(root interval, family | family) fitted on
+the training tunes with add-0.1 smoothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.chords import FAMILY_NAMES
+from engine.harmony import (
+    BOS,
+    HOLD,
+    N_FAM,
+    N_OUT,
+    HarmonyConfig,
+    HarmonyLSTM,
+    chord_token,
+    degree_index,
+    key_weights_table,
+    position,
+)
+from training.corpus.charts import Chart, chart_from_sheet, read_wjazzd_charts
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class HarmonyTrainConfig:
+    epochs: int = 40
+    batch: int = 16
+    lr: float = 2e-3
+    patience: int = 6
+    era_dropout: float = 0.3
+    seed: int = 1234
+    time_budget_s: float = 1200.0
+    config: HarmonyConfig = HarmonyConfig()
+
+
+def held_out_title(title: str) -> bool:
+    """One tune in ten is held out, by the sha1 of its normalised title."""
+    norm = re.sub(r"[^a-z0-9]", "", re.sub(r"\bthe\b", "", title.lower()))
+    return int(hashlib.sha1(norm.encode()).hexdigest(), 16) % 10 == 0
+
+
+def encode_chart(chart: Chart) -> tuple[list[int], list[list[int]]]:
+    """(target tokens, input features per step) of one chart, one step per half bar; the input
+    token at step t is the target at t-1 (BOS first). No-chord spans keep the previous chord."""
+    era = chart.meta.get("style", "")
+    targets, feats, chord, seen = [], [], None, set()
+    for si, section in enumerate(chart.sections):
+        repeat = section.label in seen
+        seen.add(section.label)
+        for bar, cells in enumerate(section.bars):
+            halves = (cells[0], cells[len(cells) // 2] if len(cells) > 1 else cells[0])
+            for slot, c in enumerate(halves):
+                feats.append([degree_index(chart.tonic, chord), *position(
+                    slot, bar, len(section.bars), section.label, si, len(chart.sections), repeat, chart.mode, era)])
+                if c.is_nc or (chord is not None and c.reduced == chord):
+                    targets.append(HOLD if chord is not None else chord_token(chart.tonic, _tonic_chord(chart)))
+                else:
+                    targets.append(chord_token(chord.root if chord else chart.tonic, c))
+                if targets[-1] != HOLD:
+                    chord = c.reduced if not c.is_nc else _tonic_chord(chart)
+    return targets, feats
+
+
+def _tonic_chord(chart: Chart):
+    from engine.chords import Chord
+
+    return Chord(chart.tonic, "maj" if chart.mode == "major" else "min")
+
+
+def read_charts(style: str, corpus_dir: Path, say: Say) -> list[Chart]:
+    """The style's training charts, deduplicated by their chords."""
+    from engine.compose import estimate_key
+    from training.corpus import Source, read_sources
+
+    charts: list[Chart] = []
+    sheets = []
+    if style == "jazz":
+        wj, skipped = read_wjazzd_charts(corpus_dir / "wjazzd")
+        say(f"WJazzD charts: {len(wj)} read, {len(skipped)} skipped")
+        charts += wj
+        sheets = read_sources([Source.parse(f"midi={corpus_dir / 'deepjazz_metheny'}")]).sheets
+    elif style == "folk":
+        sheets = read_sources([Source.parse(f"nottingham={corpus_dir / 'nottingham'}")]).sheets
+    for sheet in sheets:
+        if sheet.time_signature[0] % 2 and style == "jazz":
+            continue
+        melody, changes, t = [], [], 0.0
+        for m in sheet.measures:
+            melody += [type(n)(t + n.onset, n.duration, n.pitch) for n in m.notes]
+            changes += [(t + span.onset, span.chord) for span in m.chords]
+            t += m.beats
+        tonic, mode = estimate_key(melody, changes, t)
+        chart = chart_from_sheet(sheet, tonic, mode)
+        if chart.sections:
+            charts.append(chart)
+    seen, out = set(), []
+    for c in charts:
+        key = (c.title, tuple(ch.token for b in c.bars for ch in b))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    say(f"{style}: {len(out)} distinct charts")
+    return out
+
+
+def _batches(data: list[tuple[list[int], list[list[int]]]], size: int, rnd: random.Random, shuffle: bool):
+    order = list(range(len(data)))
+    if shuffle:
+        rnd.shuffle(order)
+    for i in range(0, len(order), size):
+        chunk = [data[j] for j in order[i:i + size]]
+        t = max(len(x[0]) for x in chunk)
+        tokens = torch.full((len(chunk), t), BOS, dtype=torch.long)
+        targets = torch.full((len(chunk), t), -100, dtype=torch.long)
+        feats = torch.zeros((len(chunk), t, len(chunk[0][1][0])), dtype=torch.long)
+        for b, (tg, ft) in enumerate(chunk):
+            n = len(tg)
+            targets[b, :n] = torch.tensor(tg)
+            tokens[b, 1:n] = torch.tensor(tg[:-1])
+            feats[b, :n] = torch.tensor(ft)
+        yield tokens, feats, targets
+
+
+def _nll(model: HarmonyLSTM, data, batch: int) -> float:
+    model.eval()
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for tokens, feats, targets in _batches(data, batch, random.Random(0), False):
+            logits, _ = model(tokens, feats)
+            total += float(nn.functional.cross_entropy(logits.reshape(-1, N_OUT), targets.reshape(-1),
+                                                       ignore_index=-100, reduction="sum"))
+            n += int((targets != -100).sum())
+    return total / max(n, 1)
+
+
+def train_harmony(charts: list[Chart], cfg: HarmonyTrainConfig, say: Say) -> tuple[HarmonyLSTM, dict[str, Any]]:
+    """Train on the charts not held out; early stopping on the held-out ones."""
+    torch.manual_seed(cfg.seed)
+    rnd = random.Random(cfg.seed)
+    train_c = [c for c in charts if not held_out_title(c.title)]
+    valid_c = [c for c in charts if held_out_title(c.title)]
+    train, valid = [encode_chart(c) for c in train_c], [encode_chart(c) for c in valid_c]
+    model = HarmonyLSTM(cfg.config)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    best, best_state, bad, started = math.inf, None, 0, time.monotonic()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        for tokens, feats, targets in _batches(train, cfg.batch, rnd, True):
+            feats = feats.clone()
+            drop = torch.rand(feats.shape[0]) < cfg.era_dropout
+            feats[drop, :, -1] = 0
+            logits, _ = model(tokens, feats)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, N_OUT), targets.reshape(-1), ignore_index=-100)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+        v = _nll(model, valid, cfg.batch)
+        say(f"harmony epoch {epoch}: validation NLL {v:.4f} nats/step")
+        if v < best - 1e-4:
+            best, bad = v, 0
+            best_state = {k: t.clone() for k, t in model.state_dict().items()}
+        else:
+            bad += 1
+        if bad >= cfg.patience or time.monotonic() - started > cfg.time_budget_s:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    report = {"train_charts": len(train_c), "valid_charts": len(valid_c), "valid_nll_per_step": best,
+              "epochs": epoch, "minutes": round((time.monotonic() - started) / 60, 2),
+              **teacher_forced(model, train_c, valid_c)}
+    report["key_weights"] = key_weights_table([(c.tonic, c.mode) for c in train_c])
+    return model, report
+
+
+def _changes(chart: Chart) -> list[tuple[int, int]]:
+    """(family index, root) of each distinct chord in order (NC left out)."""
+    out: list[tuple[int, int]] = []
+    for bar in chart.bars:
+        for c in bar:
+            if not c.is_nc and (not out or out[-1] != (FAMILY_NAMES.index(c.family), c.root)):
+                out.append((FAMILY_NAMES.index(c.family), c.root))
+    return out
+
+
+def teacher_forced(model: HarmonyLSTM, train: list[Chart], valid: list[Chart]) -> dict[str, float]:
+    """Mean NLL per chord change on the held-out charts: the model vs a chord bigram."""
+    counts = np.full((N_FAM, 12 * N_FAM), 0.1)
+    for c in train:
+        ch = _changes(c)
+        for (f0, r0), (f1, r1) in zip(ch, ch[1:], strict=False):
+            counts[f0, ((r1 - r0) % 12) * N_FAM + f1] += 1
+    bigram = np.log(counts / counts.sum(axis=1, keepdims=True))
+    m_total, b_total, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for chart in valid:
+            targets, feats = encode_chart(chart)
+            tokens = torch.tensor([[BOS, *targets[:-1]]])
+            logits, _ = model(tokens, torch.tensor([feats]))
+            logp = torch.log_softmax(logits[0, :, 1:], dim=-1).numpy()  # renormalised without HOLD
+            prev_fam = None
+            for t, tok in enumerate(targets):
+                if tok == HOLD:
+                    continue
+                if prev_fam is not None:
+                    m_total -= float(logp[t, tok - 1])
+                    b_total -= float(bigram[prev_fam, tok - 1])
+                    n += 1
+                prev_fam = (tok - 1) % N_FAM
+    return {"chord_nll_model": m_total / max(n, 1), "chord_nll_bigram": b_total / max(n, 1), "chord_changes": n}
