@@ -32,6 +32,7 @@ META = "meta.json"
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
 MAX_META_BYTES = 4 * 1024 * 1024
 NGRAM_PREFIX = "ngram."
+HARMONY_PREFIX = "harmony."
 
 
 class CheckpointError(EngineError):
@@ -46,6 +47,7 @@ class Checkpoint:
     meta: dict[str, Any]
     model: ChorusLSTM
     extra: dict[str, torch.Tensor]
+    harmony: Any = None  # engine.harmony.HarmonyLSTM, when the checkpoint has one
 
     @property
     def name(self) -> str:
@@ -69,7 +71,7 @@ def sha256_file(path: Path) -> str:
 
 
 def save_checkpoint(path: Path, model: ChorusLSTM, meta: dict[str, Any],
-                    extra: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+                    extra: dict[str, torch.Tensor] | None = None, harmony: Any = None) -> dict[str, Any]:
     """Write ``model.safetensors`` and ``meta.json`` into ``path`` (atomically per file).
 
     ``meta`` gets the format fields, vocabulary, model config, version and content hash filled in.
@@ -81,6 +83,10 @@ def save_checkpoint(path: Path, model: ChorusLSTM, meta: dict[str, Any],
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for k, v in (extra or {}).items():
         tensors[NGRAM_PREFIX + k] = v.detach().cpu().contiguous()
+    if harmony is not None:  # the style's harmony model (engine.harmony), described in meta["harmony"]
+        for k, v in harmony.state_dict().items():
+            tensors[HARMONY_PREFIX + k] = v.detach().cpu().contiguous()
+        meta = {**meta, "harmony": {**meta.get("harmony", {}), "config": harmony.config.to_dict()}}
     data = st_save(tensors, metadata={"format": FORMAT})
     tmp = path / (WEIGHTS + ".tmp")
     tmp.write_bytes(data)
@@ -172,7 +178,8 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
         raise CheckpointError(f"checkpoint {path.name}: model_config.vocab_size {config.vocab_size} != {len(grammar.VOCAB)}")
     tensors = _read_weights(path, str(meta["content_hash"]))
     extra = {k[len(NGRAM_PREFIX):]: v for k, v in tensors.items() if k.startswith(NGRAM_PREFIX)}
-    weights = {k: v for k, v in tensors.items() if not k.startswith(NGRAM_PREFIX)}
+    harmony = _harmony(path, meta, {k[len(HARMONY_PREFIX):]: v for k, v in tensors.items() if k.startswith(HARMONY_PREFIX)})
+    weights = {k: v for k, v in tensors.items() if not k.startswith((NGRAM_PREFIX, HARMONY_PREFIX))}
     model = ChorusLSTM(config)
     try:
         model.load_state_dict(weights, strict=True)
@@ -181,7 +188,21 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
         detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
         raise CheckpointError(f"checkpoint {path.name}: weights do not match the model config ({detail[:160]})") from exc
     model.to(device).eval()
-    return Checkpoint(path, meta, model, extra)
+    return Checkpoint(path, meta, model, extra, harmony)
+
+
+def _harmony(path: Path, meta: dict[str, Any], weights: dict[str, torch.Tensor]) -> Any:
+    """The harmony model stored beside the melody model, or None when the checkpoint has none."""
+    if not weights:
+        return None
+    from engine.harmony import HarmonyConfig, HarmonyLSTM
+
+    try:
+        model = HarmonyLSTM(HarmonyConfig(**meta["harmony"]["config"]))
+        model.load_state_dict(weights, strict=True)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path.name}: the harmony model does not match its description ({exc})"[:240]) from exc
+    return model.eval()
 
 
 def main(argv: list[str] | None = None) -> int:

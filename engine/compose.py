@@ -25,7 +25,9 @@ from engine.errors import EngineError
 from engine.leadsheet import LeadSheet, Note
 from engine.midi import write_midi
 from engine.request import ComposeRequest, RequestError
+from engine.motif import MelodicForm, shape_melody
 from engine.score import Score
+from engine.song import plan_song
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,13 @@ class StyleDefaults:
     meters: tuple[tuple[int, int], ...]
     major_tonic: str
     minor_tonic: str
+    melodic_form: MelodicForm = MelodicForm()
 
 
 STYLES: dict[str, StyleDefaults] = {
     "jazz": StyleDefaults("jazz", (130, 200), g.PitchRange(55, 84, 43, 96), (8, 12, 16), ((4, 4),), "maj7", "min6"),
-    "folk": StyleDefaults("folk", (90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min"),
+    "folk": StyleDefaults("folk", (90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min",
+                          MelodicForm("strains")),
 }
 
 
@@ -67,6 +71,7 @@ class _Plan:
     primer_piece: g.QPiece | None
     n_primer: int
     sreq: Any
+    song: Any
     say: Progress
     started: float
     timings: dict[str, float]
@@ -227,14 +232,20 @@ class Composer:
         sampling = ck.meta.get("sampling", {})
         temperature = req.temperature or sampling.get("temperature", 1.0)
         forms = sampling.get("forms") or defaults.forms
+        song, given = None, req.changes
+        if ck.harmony is not None or req.changes:
+            song = plan_song(ck.harmony, ck.meta.get("harmony", {}), rnd, seed, meter,
+                             tuple(ck.meta.get("harmony", {}).get("forms", ())) or defaults.forms,
+                             req.changes, req.changes_text, getattr(req, "form", None), getattr(req, "key", None))
+            given = song.chorus
         changes = None
-        if req.changes:
+        if given:
             changes = tuple(tuple((round(i * bar_units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar))
-                            for bar in req.changes)
+                            for bar in given)
         sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature,
                              top_p=sampling.get("top_p", 0.95), seed=seed, changes=changes, primer=primer,
                              form=None if changes else rnd.choice(forms), consonant_strong_beats=True)
-        return _Plan(req, ck, defaults, seed, tempo, meter, primer_piece, len(primer), sreq, say, started,
+        return _Plan(req, ck, defaults, seed, tempo, meter, primer_piece, len(primer), sreq, song, say, started,
                      {"prepare": round(time.perf_counter() - started, 4)})
 
     def _finish(self, plan: _Plan) -> ComposeResult:
@@ -251,8 +262,7 @@ class Composer:
             clock = now
 
         req = plan.req
-        score, key_name, changes_text, cont_bar = self._realise(plan.tokens, plan.primer_piece, plan.n_primer,
-                                                                plan.meter, plan.tempo, plan.seed, plan.defaults, req)
+        score, key_name, changes_text, cont_bar = self._realise(plan, req)
         lap("decode_arrange")
         plan.say("rendering")
         midi = write_midi(score)
@@ -278,6 +288,7 @@ class Composer:
             "tempo": round(plan.tempo, 2),
             "meter": f"{plan.meter[0]}/{plan.meter[1]}",
             "key": key_name,
+            "form": plan.song.form if plan.song else None,
             "changes": changes_text,
             "bars": len(score.bars),
             "seed": plan.seed,
@@ -288,9 +299,11 @@ class Composer:
         }
         return ComposeResult(audio, req.audio_format, midi, picture, summary, timings, score)
 
-    def _realise(self, tokens: list[str], primer_piece: g.QPiece | None, n_primer: int, meter: tuple[int, int],
-                 tempo: float, seed: int, defaults: StyleDefaults, req: ComposeRequest):
-        """Decode the tokens, add the ending on the tonic, and arrange the band."""
+    def _realise(self, plan: _Plan, req: ComposeRequest):
+        """Decode the tokens, shape the melody to the form, add the ending on the tonic, and
+        arrange the band."""
+        tokens, primer_piece, n_primer, meter = plan.tokens, plan.primer_piece, plan.n_primer, plan.meter
+        tempo, seed, defaults, song = plan.tempo, plan.seed, plan.defaults, plan.song
         cont_tokens = tokens[n_primer:]
         prev_pitch = primer_piece.notes[-1].pitch if primer_piece and primer_piece.notes else None
         offset = primer_piece.end if primer_piece else 0
@@ -301,11 +314,14 @@ class Composer:
             melody = [Note(n.onset / g.GRID, n.dur / g.GRID, n.pitch, n.velocity) for n in primer_piece.notes] + melody
             changes = [(t / g.GRID, c) for t, c in primer_piece.changes] + changes
         end_units = offset + draft.end
-        tonic, mode = estimate_key(melody, changes, end_units / g.GRID)
+        bar_units = g.bar_units(meter)
+        if song is not None and song.sections and not primer_piece:
+            melody = shape_melody(melody, song.sections, len(song.chorus), draft.end // bar_units,
+                                  bar_units / g.GRID, defaults.melodic_form, seed)
+        tonic, mode = (song.tonic, song.mode) if song else estimate_key(melody, changes, end_units / g.GRID)
         family = defaults.major_tonic if mode == "major" else defaults.minor_tonic
         final = Chord(tonic, family)
         # The ending: one more bar, the tonic chord held under a long tonic note.
-        bar_units = g.bar_units(meter)
         last_pitch = melody[-1].pitch if melody else 67
         target = min((p for p in range(defaults.pitch_range.low, defaults.pitch_range.high + 1) if p % 12 == tonic),
                      key=lambda p: abs(p - last_pitch))

@@ -13,6 +13,7 @@ progressions (``blues``, ``minor blues``, ``rhythm``, ``ii-V-I``) are plain chor
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from engine.errors import EngineError
@@ -118,3 +119,20 @@ def get_form(name: str, mode: str = "major") -> Form:
 def progression(name: str) -> tuple[str, str] | None:
     """(mode, chord text in C) of a named progression, or None when ``name`` is not one."""
     return PROGRESSIONS.get(" ".join((name or "").strip().lower().replace("–", "-").split()))
+
+
+_KEY_NAME_RE = re.compile(r"^([a-g])([#b]?)\s*(m|min|minor|maj|major)?$")
+_LETTER = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+def parse_key_name(text: str) -> tuple[int, str]:
+    """``Bb`` -> (10, "major"); ``F minor``, ``Fm``, ``f# min`` -> minor keys.
+
+    Raises:
+        FormError: not a key, with examples.
+    """
+    m = _KEY_NAME_RE.match(" ".join((text or "").strip().lower().split()))
+    if not m:
+        raise FormError(f"key {text!r} is not a key like C, Bb, F# minor or Ebm")
+    pc = (_LETTER[m.group(1)] + {"#": 1, "b": -1, "": 0}[m.group(2)]) % 12
+    return pc, "minor" if m.group(3) in ("m", "min", "minor") else "major"

@@ -42,6 +42,29 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
     tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     tr.set_defaults(func=cmd_train)
+    add_harmony_parser(sub)
+
+
+def add_harmony_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-harmony", help="train a style's harmony model into its checkpoint")
+    p.add_argument("--style", choices=("folk", "jazz"), required=True)
+    p.add_argument("--into", required=True, type=Path, help="the style's checkpoint folder (its melody model is kept)")
+    p.add_argument("--corpus-dir", type=Path, default=None, help="corpora folder (default CHORUS_CORPUS_DIR)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--time-budget-s", type=float, default=1800.0)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature stored as the default")
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.set_defaults(func=cmd_train_harmony)
+
+
+def cmd_train_harmony(args: argparse.Namespace) -> int:
+    from engine.settings import Settings
+    from training.harmony import train_into
+
+    train_into(args.style, args.into, args.corpus_dir or Settings.from_env().corpus_dir, args.epochs,
+               args.time_budget_s, args.seed, args.temperature, args.top_p, say=print)
+    return 0
 
 
 def add_eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +76,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--top-p", type=float, default=None, help="default: the checkpoint's")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--clips", type=int, default=None,
+                    help="clips composed for the harmony and form metrics (default 30 jazz, 20 folk; 0 skips them)")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -65,8 +90,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     console = _stderr_console()
     result = evaluate(ck, report.sheets, EvalSettings(args.samples, args.temperature, args.top_p, args.seed),
                       say=lambda line: console.print(line, highlight=False))
-    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    result["harmony"] = _harmony(ck, report.sheets, args.clips, console)
+    text = format_report(result)
+    if not args.json and result["harmony"]:
+        from training.harmony_eval import format_harmony
+
+        text += "\n" + "\n".join(format_harmony(result["harmony"]))
+    print(json.dumps(result, indent=2) if args.json else text)
     return 0
+
+
+def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
+    """The harmony and form block, or None without a harmony model or the reference charts."""
+    from engine.settings import Settings
+    from training.corpus.reference_charts import IREAL_FILE
+    from training.evaluate import held_out
+    from training.harmony_eval import harmony_block
+
+    corpus = Settings.from_env().corpus_dir
+    clips = {"jazz": 30, "folk": 20}.get(ck.style, 20) if clips is None else clips
+    if ck.harmony is None or clips <= 0 or not (corpus / IREAL_FILE).is_file():
+        return None
+    console.print(f"composing {clips} {ck.style} clips for the harmony and form metrics", highlight=False)
+    return harmony_block(ck, ck.style, held_out(ck, sheets)[0], corpus, clips)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -231,3 +231,44 @@ def teacher_forced(model: HarmonyLSTM, train: list[Chart], valid: list[Chart]) -
                     n += 1
                 prev_fam = (tok - 1) % N_FAM
     return {"chord_nll_model": m_total / max(n, 1), "chord_nll_bigram": b_total / max(n, 1), "chord_changes": n}
+
+
+# Default forms per style, drawn by the seed (a name listed twice is drawn twice as often).
+STYLE_FORMS = {"jazz": ["aaba", "aaba", "blues", "16", "abac"], "folk": ["aabb"]}
+# Licences of the chord sources, recorded in meta.json["harmony"]["corpus"].
+SOURCES = {
+    "jazz": {"wjazzd": "Weimar Jazz Database tune charts (solos_metadata.csv chord_changes), ODbL 1.0",
+             "deepjazz_metheny": "chords inferred from Pat Metheny 'And Then I Knew' (fan sequence, no licence stated)"},
+    "folk": {"nottingham": "Nottingham folk tunes (Jukedeck cleaned) chord tracks, GPL-3.0"},
+}
+
+
+def install_harmony(checkpoint: Path, style: str, model: HarmonyLSTM, report: dict[str, Any],
+                    temperature: float = 1.0, top_p: float = 0.95) -> dict[str, Any]:
+    """Write the harmony model into the style's checkpoint folder beside its melody model (the
+    melody weights are kept as they are; the content hash covers both)."""
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    meta = {k: v for k, v in ck.meta.items() if k not in ("content_hash", "size_bytes", "model_config", "vocab")}
+    meta["harmony"] = {
+        "key_weights": report["key_weights"],
+        "forms": STYLE_FORMS.get(style, ["free"]),
+        "temperature": temperature,
+        "top_p": top_p,
+        "corpus": SOURCES.get(style, {}),
+        "training": {k: v for k, v in report.items() if k != "key_weights"},
+    }
+    return save_checkpoint(checkpoint, ck.model, meta, ck.extra, harmony=model)
+
+
+def train_into(style: str, into: Path, corpus_dir: Path, epochs: int, time_budget_s: float, seed: int,
+               temperature: float, top_p: float, say: Say) -> dict[str, Any]:
+    """``chorus train-harmony``: train the style's harmony model and write it into its checkpoint."""
+    charts = read_charts(style, Path(corpus_dir), say)
+    model, report = train_harmony(charts, HarmonyTrainConfig(epochs=epochs, time_budget_s=time_budget_s, seed=seed), say)
+    say(f"teacher-forced chord NLL on {report['valid_charts']} held-out tunes: model "
+        f"{report['chord_nll_model']:.4f}, chord bigram {report['chord_nll_bigram']:.4f} nats/chord")
+    meta = install_harmony(Path(into), style, model, report, temperature, top_p)
+    say(f"harmony model written into {into} (content hash {meta['content_hash'][:12]})")
+    return meta
