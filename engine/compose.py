@@ -24,11 +24,11 @@ from engine.chords import PITCH_NAMES, Chord
 from engine.errors import EngineError
 from engine.leadsheet import LeadSheet, Note
 from engine.midi import write_midi
-from engine.request import ComposeRequest, RequestError
 from engine.motif import MelodicForm, shape_melody
+from engine.request import ComposeRequest, RequestError
 from engine.score import Score
-from engine.song import plan_song
 from engine.settings import Settings
+from engine.song import plan_song
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
