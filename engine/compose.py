@@ -27,6 +27,7 @@ from engine.midi import write_midi
 from engine.request import ComposeRequest, RequestError
 from engine.score import Score
 from engine.settings import Settings
+from engine.styles import STYLES, Style, StyleError, get_style
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -37,30 +38,13 @@ _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3
 MIDI_KEYS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
-@dataclass(frozen=True)
-class StyleDefaults:
-    name: str
-    tempo: tuple[float, float]
-    pitch_range: g.PitchRange
-    forms: tuple[int, ...]
-    meters: tuple[tuple[int, int], ...]
-    major_tonic: str
-    minor_tonic: str
-
-
-STYLES: dict[str, StyleDefaults] = {
-    "jazz": StyleDefaults("jazz", (130, 200), g.PitchRange(55, 84, 43, 96), (8, 12, 16), ((4, 4),), "maj7", "min6"),
-    "folk": StyleDefaults("folk", (90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min"),
-}
-
-
 @dataclass
 class _Plan:
     """A prepared request: everything decided before sampling."""
 
     req: ComposeRequest
     ck: Checkpoint
-    defaults: StyleDefaults
+    style: Style
     seed: int
     tempo: float
     meter: tuple[int, int]
@@ -198,7 +182,8 @@ class Composer:
         say = progress or (lambda _stage: None)
         say("composing")
         ck = self.checkpoint(checkpoint or self.settings.checkpoints_dir / req.style)
-        defaults = STYLES.get(ck.style, STYLES.get(req.style, STYLES["jazz"]))
+        style = _style_of(ck)
+        defaults = style.sampling
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         rnd = random.Random(seed)
         seed_sheet: LeadSheet | None = None
@@ -225,16 +210,16 @@ class Composer:
             primer_piece = g.quantize(LeadSheet("seed", seed_sheet.tempo, list(kept)))
             primer = tuple(g.encode(primer_piece))
         sampling = ck.meta.get("sampling", {})
-        temperature = req.temperature or sampling.get("temperature", 1.0)
+        temperature = req.temperature or sampling.get("temperature", defaults.temperature)
         forms = sampling.get("forms") or defaults.forms
         changes = None
         if req.changes:
             changes = tuple(tuple((round(i * bar_units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar))
                             for bar in req.changes)
         sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature,
-                             top_p=sampling.get("top_p", 0.95), seed=seed, changes=changes, primer=primer,
+                             top_p=sampling.get("top_p", defaults.top_p), seed=seed, changes=changes, primer=primer,
                              form=None if changes else rnd.choice(forms), consonant_strong_beats=True)
-        return _Plan(req, ck, defaults, seed, tempo, meter, primer_piece, len(primer), sreq, say, started,
+        return _Plan(req, ck, style, seed, tempo, meter, primer_piece, len(primer), sreq, say, started,
                      {"prepare": round(time.perf_counter() - started, 4)})
 
     def _finish(self, plan: _Plan) -> ComposeResult:
@@ -252,7 +237,7 @@ class Composer:
 
         req = plan.req
         score, key_name, changes_text, cont_bar = self._realise(plan.tokens, plan.primer_piece, plan.n_primer,
-                                                                plan.meter, plan.tempo, plan.seed, plan.defaults, req)
+                                                                plan.meter, plan.tempo, plan.seed, plan.style, req)
         lap("decode_arrange")
         plan.say("rendering")
         midi = write_midi(score)
@@ -289,8 +274,9 @@ class Composer:
         return ComposeResult(audio, req.audio_format, midi, picture, summary, timings, score)
 
     def _realise(self, tokens: list[str], primer_piece: g.QPiece | None, n_primer: int, meter: tuple[int, int],
-                 tempo: float, seed: int, defaults: StyleDefaults, req: ComposeRequest):
+                 tempo: float, seed: int, style: Style, req: ComposeRequest):
         """Decode the tokens, add the ending on the tonic, and arrange the band."""
+        defaults = style.sampling
         cont_tokens = tokens[n_primer:]
         prev_pitch = primer_piece.notes[-1].pitch if primer_piece and primer_piece.notes else None
         offset = primer_piece.end if primer_piece else 0
@@ -317,12 +303,25 @@ class Composer:
         bars = [(s / g.GRID, bar_units / g.GRID) for s in starts]
         key_name = f"{PITCH_NAMES[tonic]} {mode}"
         midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
-        arranger = Arranger(defaults.name, seed, req.parts)
+        arranger = Arranger(style, seed, req.parts)
         score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}")
         changes_text = " | ".join(
             " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
         cont_bar = (offset // bar_units) + 1 if primer_piece else None
         return score, key_name, changes_text, cont_bar
+
+
+def _style_of(ck: Checkpoint) -> Style:
+    """The registered style a checkpoint was trained for (its meta's ``style``).
+
+    Raises:
+        StyleError: the checkpoint's style is missing or not registered.
+    """
+    try:
+        return get_style(ck.style)
+    except StyleError as exc:
+        raise StyleError(f"checkpoint {ck.name} is for style {ck.style!r}, which is not registered; "
+                         f"registered styles: {', '.join(sorted(STYLES))}") from exc
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
