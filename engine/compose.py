@@ -223,8 +223,9 @@ class Composer:
                      {"prepare": round(time.perf_counter() - started, 4)})
 
     def _finish(self, plan: _Plan) -> ComposeResult:
+        from engine.encode import encode
         from engine.picture import piano_roll
-        from engine.render import encode, get_renderer
+        from engine.render import get_renderer
 
         timings = plan.timings
         clock = finish_start = time.perf_counter()
