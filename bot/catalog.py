@@ -8,18 +8,16 @@ engine's loader in a separate process before it is listed. Nothing is ever unpic
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import re
 import shutil
 import sys
-import tarfile
 import uuid
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from engine.archive import ArchiveError, copy_capped, members, safe_parts
 from engine.checkpoint import META, WEIGHTS, CheckpointError, read_meta
 
 log = logging.getLogger(__name__)
@@ -123,62 +121,36 @@ class Catalog:
 
 
 def _safe_name(raw: str) -> str:
-    p = PurePosixPath(raw.replace("\\", "/"))
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise CatalogError(f"the archive holds an unsafe path: {raw!r}")
-    parts = [x for x in p.parts if x not in (".", "")]
-    if len(parts) != 1:  # a flat archive, or one folder holding the two files
-        if len(parts) == 2:
-            return parts[1]
+    try:
+        parts = safe_parts(raw)
+    except ArchiveError as exc:
+        raise CatalogError(f"the archive holds an {exc}") from exc
+    if len(parts) > 2:  # a flat archive, or one folder holding the two files
         raise CatalogError(f"the archive holds an unexpected path: {raw!r}")
-    return parts[0]
+    return parts[-1]
 
 
 def _unpack(data: bytes, filename: str, dest: Path) -> list[str]:
     names: list[str] = []
-    buf = io.BytesIO(data)
-    if zipfile.is_zipfile(buf):
-        with zipfile.ZipFile(buf) as zf:
-            for info in zf.infolist():
-                if info.is_dir():
-                    continue
-                mode = (info.external_attr >> 16) & 0o170000
-                if mode and mode != 0o100000:
-                    raise CatalogError(f"the archive holds a link or special file: {info.filename!r}")
-                name = _safe_name(info.filename)
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise CatalogError(f"{name} is too large ({info.file_size / 1e6:.1f} MB)")
-                _copy_capped(zf.open(info), dest / name)
-                names.append(name)
-        return names
-    buf.seek(0)
     try:
-        with tarfile.open(fileobj=buf, mode="r:*") as tf:
-            for member in tf:
-                if member.isdir():
-                    continue
-                if not member.isfile():
-                    raise CatalogError(f"the archive holds a link or special file: {member.name!r}")
-                name = _safe_name(member.name)
-                if member.size > MAX_MEMBER_BYTES:
-                    raise CatalogError(f"{name} is too large ({member.size / 1e6:.1f} MB)")
-                _copy_capped(tf.extractfile(member), dest / name)
-                names.append(name)
-    except tarfile.TarError as exc:
-        raise CatalogError(f"{filename} is not a zip or tar archive") from exc
+        for member in members(data):
+            if member.kind == "dir":
+                continue
+            if member.kind != "file":
+                raise CatalogError(f"the archive holds a link or special file: {member.name!r}")
+            name = _safe_name(member.name)
+            if member.size > MAX_MEMBER_BYTES:
+                raise CatalogError(f"{name} is too large ({member.size / 1e6:.1f} MB)")
+            if (dest / name).exists():
+                raise CatalogError(f"the archive holds {name} twice")
+            src = member.open()
+            if src is None:
+                raise CatalogError(f"cannot read {name} in the archive")
+            copy_capped(src, dest / name, MAX_MEMBER_BYTES)
+            names.append(name)
+    except ArchiveError as exc:
+        raise CatalogError(f"{filename}: {exc}") from exc
     return names
-
-
-def _copy_capped(src, target: Path) -> None:
-    if target.exists():
-        raise CatalogError(f"the archive holds {target.name} twice")
-    written = 0
-    with target.open("wb") as out:
-        while block := src.read(1 << 20):
-            written += len(block)
-            if written > MAX_MEMBER_BYTES:
-                raise CatalogError(f"{target.name} is too large")
-            out.write(block)
 
 
 async def _validate(folder: Path, timeout: float = 120.0) -> None:

@@ -1,55 +1,28 @@
 """Arrangement: a melody over chords becomes a small band, one MIDI track and channel per part.
 
-jazz
-    lead on jazz guitar (GM 26); piano comping (GM 0) with rootless and shell voicings moved by
-    the smallest step and a comping rhythm drawn from a small book of patterns; a walking bass
-    (GM 32) that plays the root on each chord's first beat, chord tones on strong beats and
-    approaches the next root by a semitone or a scale step; swing drums (ride pattern, pedal
-    hi-hat on 2 and 4, light kick on 1, ghosted snare comping). Offbeat eighths are swung to the
-    triplet, and timing and velocity are humanised (seeded).
-folk
-    lead on flute (GM 73), strummed steel guitar chords (GM 25), a simple root-fifth bass (GM 32),
-    no drums, straight time.
+What the band plays comes from the style's `engine.styles.Band`; the arranger never looks at a
+style's name. Comping is either ``book`` (voicings moved by the smallest step, a rhythm per bar
+from a small book of patterns, every chord change struck) or ``strum`` (steady strummed chords);
+the bass either ``walking`` (the root on each chord's first beat, chord tones on strong beats, the
+next root approached by a semitone or a scale step) or ``root_fifth`` (root and fifth on the strong
+beats). Drums, where the band has them, are a swing kit: ride pattern, pedal hi-hat on 2 and 4,
+light kick on 1, ghosted snare comping. A swinging band moves offbeat eighths to the triplet;
+timing and velocity are humanised (seeded). The registered bands are described in `engine.styles`.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 from engine.chords import Chord, chord_tones, scale_tones
 from engine.leadsheet import Note
 from engine.score import Part, Score, ScoreNote
+from engine.styles import VOICINGS, Style
 
 PARTS = ("lead", "comping", "bass", "drums")
 RIDE, PEDAL_HAT, KICK, SNARE, CRASH = 51, 44, 36, 38, 49
 LEGATO_GAP = 0.5  # beats: a lead note is held over a gap this short to the next note
 
 
-@dataclass(frozen=True)
-class BandStyle:
-    lead_program: int
-    comp_program: int
-    bass_program: int
-    drums: bool
-    swing: bool
-    comp_range: tuple[int, int]
-
-
-BANDS = {
-    "jazz": BandStyle(lead_program=26, comp_program=0, bass_program=32, drums=True, swing=True, comp_range=(50, 72)),
-    "folk": BandStyle(lead_program=73, comp_program=25, bass_program=32, drums=False, swing=False, comp_range=(52, 72)),
-}
-
-# Rootless / shell voicings as intervals above the root, by chord family.
-VOICINGS: dict[str, list[tuple[int, ...]]] = {
-    "maj7": [(4, 7, 11, 14), (11, 14, 16, 19)], "6": [(4, 9, 14), (9, 14, 16)],
-    "maj": [(4, 7, 12), (7, 12, 16)], "7": [(4, 9, 10, 14), (10, 14, 16, 21)],
-    "7alt": [(4, 10, 13, 15), (10, 15, 16, 20)], "7sus": [(5, 10, 14), (10, 14, 17)],
-    "sus": [(5, 7, 12)], "min7": [(3, 7, 10, 14), (10, 14, 15, 19)], "min": [(3, 7, 12), (7, 12, 15)],
-    "min6": [(3, 9, 14), (9, 14, 15)], "minmaj7": [(3, 7, 11, 14)], "m7b5": [(3, 6, 10), (10, 15, 18)],
-    "dim7": [(3, 6, 9), (6, 9, 15)], "dim": [(3, 6, 12)], "aug": [(4, 8, 12)], "aug7": [(4, 8, 10)],
-}
-FOLK_VOICINGS = {"maj": [(0, 4, 7)], "min": [(0, 3, 7)], "7": [(0, 4, 10)]}
 # Comping rhythms within a 4-beat bar: (onset beat, length beats)
 COMP_PATTERNS = [
     [(0.0, 1.5), (1.5, 0.5)],  # Charleston
@@ -97,9 +70,8 @@ def swing(beat: float, ratio: float = 2 / 3) -> float:
 class Arranger:
     """Builds the band parts of a clip. Deterministic for a given seed."""
 
-    def __init__(self, style: str, seed: int, parts: frozenset[str] = frozenset(PARTS)) -> None:
-        self.band = BANDS.get(style, BANDS["jazz"])
-        self.style = style if style in BANDS else "jazz"
+    def __init__(self, style: Style, seed: int, parts: frozenset[str] = frozenset(PARTS)) -> None:
+        self.band = style.band
         self.rng = random.Random(seed)
         self.parts = parts
 
@@ -146,8 +118,7 @@ class Arranger:
         return part
 
     def _voicing(self, chord: Chord, previous: list[int] | None) -> list[int]:
-        table = FOLK_VOICINGS if self.style == "folk" else VOICINGS
-        options = table.get(chord.family) or VOICINGS.get(chord.family) or [(0, 4, 7)]
+        options = self.band.voicings.get(chord.family) or VOICINGS.get(chord.family) or [(0, 4, 7)]
         lo, hi = self.band.comp_range
         best, best_cost = None, None
         center = (lo + hi) / 2
@@ -171,15 +142,7 @@ class Arranger:
         for start, length in bars:
             if last_bar and start == last_bar[0]:
                 continue
-            if self.style == "folk":
-                step = 1.5 if length % 1.5 == 0 and length % 2 else 1.0
-                hits = [(k * step, step * 0.9) for k in range(int(length / step))]
-            else:
-                hits = [(b, d) for b, d in self.rng.choice(COMP_PATTERNS) if b < length]
-                for t, _ in changes:  # make sure every chord change is struck
-                    rel = t - start
-                    if 0 < rel < length and all(abs(b - rel) > 0.6 for b, _ in hits):
-                        hits.append((rel, 0.75))
+            hits = self._strum_hits(length) if self.band.comping == "strum" else self._book_hits(changes, start, length)
             for b, d in sorted(hits):
                 chord = _chord_at(changes, start + b + 1e-6)
                 if chord is None or chord.is_nc:
@@ -188,14 +151,34 @@ class Arranger:
                 previous = voicing
                 onset = self._human(self._time(start + b))
                 for k, p in enumerate(voicing):
-                    strum = 0.012 * k if self.style == "folk" else 0.0
-                    part.notes.append(ScoreNote(onset + strum, d, p, self._vel(62 if self.style == "jazz" else 66)))
+                    part.notes.append(ScoreNote(onset + self.band.strum_beats * k, d, p, self._vel(self.band.comp_velocity)))
         if last_bar:
             chord = _chord_at(changes, last_bar[0] + 1e-6)
             if chord and not chord.is_nc:
                 for p in self._voicing(chord, previous):
                     part.notes.append(ScoreNote(last_bar[0], last_bar[1], p, 60))
         return part
+
+    @staticmethod
+    def _strum_hits(length: float) -> list[tuple[float, float]]:
+        """Steady strokes (onset, length in beats): dotted quarters in a compound meter, else quarters."""
+        step = 1.5 if length % 1.5 == 0 and length % 2 else 1.0
+        return [(k * step, step * 0.9) for k in range(int(length / step))]
+
+    def _book_hits(self, changes: list[tuple[float, Chord]], start: float, length: float) -> list[tuple[float, float]]:
+        """A rhythm from the comping book (onset, length in beats), plus a stroke on every chord change."""
+        hits = [(b, d) for b, d in self.rng.choice(COMP_PATTERNS) if b < length]
+        for t, _ in changes:  # make sure every chord change is struck
+            rel = t - start
+            if 0 < rel < length and all(abs(b - rel) > 0.6 for b, _ in hits):
+                hits.append((rel, 0.75))
+        return hits
+
+    def _bass_step(self, length: float) -> float:
+        """Beats between bass notes in a bar of ``length`` beats."""
+        if self.band.bass == "walking":
+            return 1.0
+        return 1.5 if length % 1.5 == 0 and length % 2 else 2.0 if length >= 4 else 1.0
 
     def _bass(self, changes: list[tuple[float, Chord]], bars: list[tuple[float, float]],
               last_bar: tuple[float, float] | None) -> Part:
@@ -206,7 +189,7 @@ class Arranger:
         for start, length in bars:
             if last_bar and start == last_bar[0]:
                 continue
-            step = 1.0 if self.style == "jazz" else (1.5 if length % 1.5 == 0 and length % 2 else 2.0 if length >= 4 else 1.0)
+            step = self._bass_step(length)
             b = 0.0
             while b < length - 1e-6:
                 beats.append((start + b, _chord_at(changes, start + b + 1e-6),
@@ -217,7 +200,7 @@ class Arranger:
                 continue
             new_chord = i == 0 or beats[i - 1][1] != chord
             tones = sorted(chord_tones(chord.root, chord.family))
-            if new_chord or self.style == "folk":
+            if new_chord or self.band.bass == "root_fifth":
                 pcs = [chord.root] if new_chord or i % 2 == 0 else [(chord.root + 7) % 12]
             elif downbeat:
                 pcs = tones  # a chord tone on every bar's first beat
@@ -232,8 +215,7 @@ class Arranger:
             pitch = min(cands, key=lambda p: (abs(p - prev) if abs(p - prev) > 0 else 3) + abs(p - 40) * 0.15
                         + self.rng.random() * 0.5)
             prev = pitch
-            length = 0.95 if self.style == "jazz" else 1.3
-            part.notes.append(ScoreNote(self._human(beat, 0.008), length, pitch, self._vel(84 if new_chord else 76, 5)))
+            part.notes.append(ScoreNote(self._human(beat, 0.008), self.band.bass_beats, pitch, self._vel(84 if new_chord else 76, 5)))
         if last_bar:
             chord = _chord_at(changes, last_bar[0] + 1e-6)
             if chord and not chord.is_nc:

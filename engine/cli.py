@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from engine.arrange import PARTS
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("compose", help="compose a clip: audio, MIDI and a piano-roll picture")
@@ -17,7 +19,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--changes", default=None, help="chords per bar, e.g. 'Dm7 G7 Cmaj7 Cmaj7' or 'Dm7 G7 | Cmaj7'")
     c.add_argument("--seed-midi", type=Path, default=None, help="a MIDI file to continue")
     c.add_argument("--format", default="ogg", help="ogg, mp3 or flac")
-    c.add_argument("--no", action="append", default=[], choices=["lead", "comping", "bass", "drums"],
+    c.add_argument("--no", action="append", default=[], choices=list(PARTS),
                    help="leave a part out (repeatable)")
     c.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint folder (default: checkpoints/STYLE)")
     c.add_argument("--out", type=Path, default=Path("out"), help="folder for clip.<fmt>, clip.mid, clip.png")
@@ -30,7 +32,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from engine.arrange import PARTS
     from engine.compose import Composer
     from engine.request import ComposeRequest, RequestError
     from engine.settings import Settings

@@ -24,11 +24,12 @@ from engine.chords import PITCH_NAMES, Chord
 from engine.errors import EngineError
 from engine.leadsheet import LeadSheet, Note
 from engine.midi import write_midi
-from engine.motif import MelodicForm, shape_melody
+from engine.motif import shape_melody
 from engine.request import ComposeRequest, RequestError
 from engine.score import Score
 from engine.settings import Settings
 from engine.song import plan_song
+from engine.styles import STYLES, Style, StyleError, get_style
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -39,32 +40,13 @@ _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3
 MIDI_KEYS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
-@dataclass(frozen=True)
-class StyleDefaults:
-    name: str
-    tempo: tuple[float, float]
-    pitch_range: g.PitchRange
-    forms: tuple[int, ...]
-    meters: tuple[tuple[int, int], ...]
-    major_tonic: str
-    minor_tonic: str
-    melodic_form: MelodicForm = MelodicForm()
-
-
-STYLES: dict[str, StyleDefaults] = {
-    "jazz": StyleDefaults("jazz", (130, 200), g.PitchRange(55, 84, 43, 96), (8, 12, 16), ((4, 4),), "maj7", "min6"),
-    "folk": StyleDefaults("folk", (90, 130), g.PitchRange(62, 88, 55, 98), (8, 16), ((4, 4), (6, 8), (3, 4)), "maj", "min",
-                          MelodicForm("strains")),
-}
-
-
 @dataclass
 class _Plan:
     """A prepared request: everything decided before sampling."""
 
     req: ComposeRequest
     ck: Checkpoint
-    defaults: StyleDefaults
+    style: Style
     seed: int
     tempo: float
     meter: tuple[int, int]
@@ -203,7 +185,8 @@ class Composer:
         say = progress or (lambda _stage: None)
         say("composing")
         ck = self.checkpoint(checkpoint or self.settings.checkpoints_dir / req.style)
-        defaults = STYLES.get(ck.style, STYLES.get(req.style, STYLES["jazz"]))
+        style = _style_of(ck)
+        defaults = style.sampling
         seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
         rnd = random.Random(seed)
         seed_sheet: LeadSheet | None = None
@@ -230,12 +213,12 @@ class Composer:
             primer_piece = g.quantize(LeadSheet("seed", seed_sheet.tempo, list(kept)))
             primer = tuple(g.encode(primer_piece))
         sampling = ck.meta.get("sampling", {})
-        temperature = req.temperature or sampling.get("temperature", 1.0)
+        temperature = req.temperature or sampling.get("temperature", defaults.temperature)
         forms = sampling.get("forms") or defaults.forms
         song, given = None, req.changes
         if ck.harmony is not None or req.changes:
             song = plan_song(ck.harmony, ck.meta.get("harmony", {}), rnd, seed, meter,
-                             tuple(ck.meta.get("harmony", {}).get("forms", ())) or defaults.forms,
+                             tuple(ck.meta.get("harmony", {}).get("forms", ())) or defaults.song_forms,
                              req.changes, req.changes_text, getattr(req, "form", None), getattr(req, "key", None))
             given = song.chorus
         changes = None
@@ -243,14 +226,15 @@ class Composer:
             changes = tuple(tuple((round(i * bar_units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar))
                             for bar in given)
         sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature,
-                             top_p=sampling.get("top_p", 0.95), seed=seed, changes=changes, primer=primer,
+                             top_p=sampling.get("top_p", defaults.top_p), seed=seed, changes=changes, primer=primer,
                              form=None if changes else rnd.choice(forms), consonant_strong_beats=True)
-        return _Plan(req, ck, defaults, seed, tempo, meter, primer_piece, len(primer), sreq, song, say, started,
+        return _Plan(req, ck, style, seed, tempo, meter, primer_piece, len(primer), sreq, song, say, started,
                      {"prepare": round(time.perf_counter() - started, 4)})
 
     def _finish(self, plan: _Plan) -> ComposeResult:
+        from engine.encode import encode
         from engine.picture import piano_roll
-        from engine.render import encode, get_renderer
+        from engine.render import get_renderer
 
         timings = plan.timings
         clock = finish_start = time.perf_counter()
@@ -303,7 +287,8 @@ class Composer:
         """Decode the tokens, shape the melody to the form, add the ending on the tonic, and
         arrange the band."""
         tokens, primer_piece, n_primer, meter = plan.tokens, plan.primer_piece, plan.n_primer, plan.meter
-        tempo, seed, defaults, song = plan.tempo, plan.seed, plan.defaults, plan.song
+        tempo, seed, style, song = plan.tempo, plan.seed, plan.style, plan.song
+        defaults = style.sampling
         cont_tokens = tokens[n_primer:]
         prev_pitch = primer_piece.notes[-1].pitch if primer_piece and primer_piece.notes else None
         offset = primer_piece.end if primer_piece else 0
@@ -333,12 +318,25 @@ class Composer:
         bars = [(s / g.GRID, bar_units / g.GRID) for s in starts]
         key_name = f"{PITCH_NAMES[tonic]} {mode}"
         midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
-        arranger = Arranger(defaults.name, seed, req.parts)
+        arranger = Arranger(style, seed, req.parts)
         score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}")
         changes_text = " | ".join(
             " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
         cont_bar = (offset // bar_units) + 1 if primer_piece else None
         return score, key_name, changes_text, cont_bar
+
+
+def _style_of(ck: Checkpoint) -> Style:
+    """The registered style a checkpoint was trained for (its meta's ``style``).
+
+    Raises:
+        StyleError: the checkpoint's style is missing or not registered.
+    """
+    try:
+        return get_style(ck.style)
+    except StyleError as exc:
+        raise StyleError(f"checkpoint {ck.name} is for style {ck.style!r}, which is not registered; "
+                         f"registered styles: {', '.join(sorted(STYLES))}") from exc
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:

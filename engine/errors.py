@@ -16,3 +16,7 @@ class GrammarError(EngineError, ValueError):
 
 class MidiReadError(EngineError):
     """A MIDI file could not be read as a lead sheet."""
+
+
+class RenderError(EngineError):
+    """Audio could not be rendered, encoded or probed (missing FluidSynth/SoundFont/ffmpeg, bad MIDI)."""

@@ -39,133 +39,35 @@ Canonical form
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import numpy as np
 
-from engine.chords import (
-    FAMILIES,
-    NO_CHORD,
-    PITCH_NAMES,
-    Chord,
-    chord_tones,
-    parse_chord,
-    scale_tones,
-    token_name,
-)
+from engine.chords import NO_CHORD, PITCH_NAMES, Chord
 from engine.errors import GrammarError
+from engine.grammar_check import check, grammar_errors
 from engine.leadsheet import LeadSheet
-
-GRID = 12  # units per quarter-note beat
-DURATIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 18, 20, 21, 24, 30, 32, 36, 42, 48)
-_DUR_DESC = tuple(sorted(DURATIONS, reverse=True))
-METERS: tuple[tuple[int, int], ...] = tuple((n, 4) for n in range(1, 13)) + (
-    (2, 2), (3, 2), (4, 2), (3, 8), (5, 8), (6, 8), (7, 8), (9, 8), (12, 8),
+from engine.tokens import (
+    BUCKET_RANGE,
+    DURATIONS,
+    GAP_ABSORB,
+    GRID,
+    INTERVALS,
+    METERS,
+    NOTE_TYPES,
+    PHRASE_GAP,
+    SPECIALS,
+    TOKEN_ID,
+    VOCAB,
+    Token,
+    bar_units,
+    interval_bucket,
+    note_type,
+    parse_token,
+    split_duration,
+    type_pcs,
 )
-NOTE_TYPES = ("C", "S", "A", "X")
-INTERVALS = ("~", "0", "u1", "u3", "u5", "u8", "u13", "d1", "d3", "d5", "d8", "d13")
-_BUCKET_RANGE = {"1": (1, 2), "3": (3, 4), "5": (5, 7), "8": (8, 12), "13": (13, 127)}
-PHRASE_GAP = 2 * GRID  # silence (units) after which the next note starts a phrase
-GAP_ABSORB = 3  # a gap shorter than this (units) between notes is absorbed into the first note
-SPECIALS = ("PAD", "BOS", "EOS")
 
-
-def _chord_token_names() -> list[str]:
-    names = [f"CH:{token_name(r, f)}" for r in range(12) for f in FAMILIES]
-    return names + [f"CH:{NO_CHORD}"]
-
-
-def _build_vocab() -> tuple[str, ...]:
-    out = list(SPECIALS)
-    out += [f"BAR:{n}/{d}" for n, d in METERS]
-    out += _chord_token_names()
-    out += [f"{t}:{d}:{iv}" for t in NOTE_TYPES for d in DURATIONS for iv in INTERVALS]
-    out += [f"R:{d}" for d in DURATIONS] + [f"H:{d}" for d in DURATIONS]
-    return tuple(out)
-
-
-VOCAB: tuple[str, ...] = _build_vocab()
-TOKEN_ID: dict[str, int] = {t: i for i, t in enumerate(VOCAB)}
-
-
-@dataclass(frozen=True)
-class Token:
-    """A parsed token. ``kind`` is one of special, bar, chord, note, rest, hold."""
-
-    kind: str
-    text: str
-    meter: tuple[int, int] | None = None
-    chord: Chord | None = None
-    ntype: str = ""
-    dur: int = 0
-    iv: str = ""
-
-
-@cache
-def parse_token(text: str) -> Token:
-    """Parse a token name. Raises GrammarError for a name outside `VOCAB`."""
-    if text not in TOKEN_ID:
-        raise GrammarError(f"unknown token {text!r}")
-    head, _, rest = text.partition(":")
-    if head in SPECIALS:
-        return Token("special", text)
-    if head == "BAR":
-        n, d = rest.split("/")
-        return Token("bar", text, meter=(int(n), int(d)))
-    if head == "CH":
-        return Token("chord", text, chord=parse_chord(rest).reduced)
-    if head in ("R", "H"):
-        return Token("rest" if head == "R" else "hold", text, dur=int(rest))
-    dur, _, iv = rest.partition(":")
-    return Token("note", text, ntype=head, dur=int(dur), iv=iv)
-
-
-def bar_units(meter: tuple[int, int]) -> int:
-    num, den = meter
-    return num * 4 * GRID // den
-
-
-def split_duration(units: int) -> list[int]:
-    """Greedy decomposition of a span into duration tokens (the canonical form)."""
-    out = []
-    while units > 0:
-        d = next(x for x in _DUR_DESC if x <= units)
-        out.append(d)
-        units -= d
-    return out
-
-
-@cache
-def note_type(pc: int, root: int | None, family: str) -> str:
-    """Type of a pitch class against a chord: C, S, A or X (see module doc)."""
-    chord = chord_tones(root, family)
-    if pc in chord:
-        return "C"
-    if pc in scale_tones(root, family):
-        return "S"
-    if (pc + 1) % 12 in chord or (pc - 1) % 12 in chord:
-        return "A"
-    return "X"
-
-
-@cache
-def type_pcs(root: int | None, family: str, ntype: str) -> frozenset[int]:
-    """Pitch classes of one type under a chord (cached: the decoder's hot path)."""
-    return frozenset(pc for pc in range(12) if note_type(pc, root, family) == ntype)
-
-
-def interval_bucket(prev: int | None, pitch: int) -> str:
-    if prev is None:
-        return "~"
-    step = pitch - prev
-    if step == 0:
-        return "0"
-    size = abs(step)
-    name = next(k for k, (lo, hi) in _BUCKET_RANGE.items() if lo <= size <= hi)
-    return ("u" if step > 0 else "d") + name
-
-
-# ---------------------------------------------------------------------------------------------
 # Quantised pieces: the exact content of a token sequence, in absolute grid units.
 
 
@@ -321,7 +223,7 @@ def _transitions(prange: PitchRange) -> dict[str, np.ndarray]:
         if bucket == "0":
             inside = step == 0
         else:
-            lo, hi = _BUCKET_RANGE[bucket[1:]]
+            lo, hi = BUCKET_RANGE[bucket[1:]]
             signed = step if bucket[0] == "u" else -step
             inside = (signed >= lo) & (signed <= hi)
         out[bucket] = np.where(inside, 1.0 / (1.0 + np.abs(step)), 0.0)
@@ -437,108 +339,8 @@ def decode(
     return piece
 
 
-# ---------------------------------------------------------------------------------------------
-# Checking
-
-
-def check(tokens: list[str], complete: bool = True) -> list[tuple[int, str]]:
-    """List the grammar violations of a token sequence as (index, reason).
-
-    Rules: the sequence opens with a bar line (after an optional BOS); a bar line is followed by
-    its chord; no redundant chord change; a bar is filled exactly (``complete``: the last one too);
-    a hold follows a note; a note type must exist under its chord; the interval is ``~`` exactly at
-    a phrase start; notes, holds and rests are in canonical (greedy) form between boundaries.
-    """
-    errors: list[tuple[int, str]] = []
-    bar_len = None
-    pos = 0
-    chord: Chord | None = None
-    sounding = False
-    silence = PHRASE_GAP
-    run: list[int] = []  # durations of the current note+holds or rests since the last boundary
-    run_kind = ""
-    run_start = 0
-    started = False
-
-    def close_run() -> None:
-        nonlocal run, run_kind
-        if run and split_duration(sum(run)) != run:
-            errors.append((run_start, "duration not in canonical form"))
-        run, run_kind = [], ""
-
-    for i, text in enumerate(tokens):
-        try:
-            tok = parse_token(text)
-        except GrammarError:
-            errors.append((i, f"unknown token {text!r}"))
-            continue
-        if tok.kind == "special":
-            if text == "BOS" and i == 0:
-                continue
-            if text == "EOS" and i == len(tokens) - 1:
-                continue
-            errors.append((i, f"{text} out of place"))
-            continue
-        if not started and tok.kind != "bar":
-            errors.append((i, "sequence must open with a bar line"))
-        prev = tokens[i - 1] if i else ""
-        if tok.kind == "bar":
-            close_run()
-            if bar_len is not None and pos != bar_len:
-                errors.append((i, f"bar filled {pos} of {bar_len} units"))
-            started, bar_len, pos = True, bar_units(tok.meter), 0
-            continue
-        if prev.startswith("BAR:") and tok.kind != "chord":
-            errors.append((i, "a bar line must be followed by its chord"))
-        if tok.kind == "chord":
-            close_run()
-            if not prev.startswith("BAR:") and tok.chord == chord:
-                errors.append((i, "redundant chord change"))
-            chord = tok.chord
-            continue
-        if bar_len is None:
-            continue
-        if pos + tok.dur > bar_len:
-            errors.append((i, "duration runs past the bar line"))
-        if tok.kind == "note":
-            close_run()
-            run_kind, run_start = "note", i
-            if chord is not None and not type_pcs(chord.root, chord.family, tok.ntype):
-                errors.append((i, f"no {tok.ntype} tone exists under {chord.token}"))
-            phrase_start = silence >= PHRASE_GAP
-            if phrase_start != (tok.iv == "~"):
-                errors.append((i, "interval bucket does not match the phrase position"))
-            sounding, silence = True, 0
-        elif tok.kind == "hold":
-            if not sounding:
-                errors.append((i, "hold without a sounding note"))
-                silence += tok.dur
-            if run_kind != "note":
-                run_kind, run_start = "note", i
-        else:  # rest
-            if run_kind != "rest":
-                close_run()
-                run_kind, run_start = "rest", i
-            sounding = False
-            silence += tok.dur
-        run.append(tok.dur)
-        pos += tok.dur
-    close_run()
-    if complete and bar_len is not None and pos != bar_len:
-        errors.append((len(tokens) - 1, f"last bar filled {pos} of {bar_len} units"))
-    return errors
-
-
-def grammar_errors(tokens: list[str], complete: bool = True) -> float:
-    """Fraction of tokens that break the grammar (0.0 for a valid sequence)."""
-    if not tokens:
-        return 0.0
-    bad = {i for i, _ in check(tokens, complete)}
-    return len(bad) / len(tokens)
-
-
 __all__ = [
-    "GRID", "DURATIONS", "METERS", "NOTE_TYPES", "INTERVALS", "VOCAB", "TOKEN_ID", "PITCH_NAMES",
-    "PitchRange", "QNote", "QPiece", "Token", "check", "decode", "encode", "grammar_errors",
-    "note_type", "parse_token", "quantize", "split_duration",
+    "GRID", "DURATIONS", "METERS", "NOTE_TYPES", "INTERVALS", "VOCAB", "TOKEN_ID", "PITCH_NAMES", "SPECIALS",
+    "PHRASE_GAP", "GAP_ABSORB", "PitchRange", "QNote", "QPiece", "Token", "bar_units", "check", "decode", "encode",
+    "grammar_errors", "interval_bucket", "note_type", "parse_token", "quantize", "split_duration", "type_pcs",
 ]

@@ -7,16 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.chords import Chord
+from engine.leadsheet import Note
 
 
-@dataclass(frozen=True)
-class ScoreNote:
-    """``start`` and ``duration`` in quarter-note beats from the top of the piece."""
+class ScoreNote(Note):
+    """A `Note` of a part, validated the same way; its onset, ``start``, is in quarter-note beats
+    from the top of the piece (not of its measure)."""
 
-    start: float
-    duration: float
-    pitch: int
-    velocity: int = 90
+    @property
+    def start(self) -> float:
+        return self.onset
 
 
 @dataclass

@@ -34,7 +34,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train a model from a tokenised dataset")
-    tr.add_argument("--preset", required=True, help="jazz, folk or tiny")
+    from engine.styles import STYLES
+
+    tr.add_argument("--preset", required=True, help=f"a style ({', '.join(STYLES)}) or tiny")
     tr.add_argument("--data", required=True, type=Path, help="dataset from chorus corpus build")
     tr.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     tr.add_argument("--resume", type=Path, default=None, help="continue an interrupted run from this folder")

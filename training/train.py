@@ -29,6 +29,7 @@ from engine import state as st
 from engine.checkpoint import save_checkpoint
 from engine.errors import EngineError
 from engine.model import ChorusLSTM, ModelConfig
+from engine.styles import STYLES, Style
 from training.dataset import Dataset
 from training.ngram import NGram
 
@@ -62,22 +63,20 @@ class TrainConfig:
         return d
 
 
-PRESETS: dict[str, TrainConfig] = {
-    "tiny": TrainConfig(name="tiny", style="test", model=ModelConfig(token_dim=16, chord_dim=8, pos_dim=8, hidden=32, layers=1, dropout=0.0),
-                        batch_size=8, seq_len=48, lr=5e-3, max_epochs=3, patience=2, ngram_orders=(2, 3)),
-    "jazz": TrainConfig(name="jazz", style="jazz", model=ModelConfig(hidden=384, layers=2, dropout=0.25),
-                        batch_size=32, seq_len=192, lr=2e-3, max_epochs=40, patience=4, max_minutes=38.0),
-    "folk": TrainConfig(name="folk", style="folk", model=ModelConfig(token_dim=96, hidden=256, layers=2, dropout=0.2),
-                        batch_size=32, seq_len=192, lr=2e-3, max_epochs=30, patience=4, max_minutes=25.0),
-}
+def style_preset(style: Style) -> TrainConfig:
+    """The training preset a registered style carries (`engine.styles.Style.training`)."""
+    fields = dict(style.training)
+    model = ModelConfig(**dict(fields.pop("model", {})))
+    return TrainConfig(name=style.name, style=style.name, model=model, **fields)
 
 
-# Sampling defaults written into each checkpoint (chosen on the validation split with chorus eval:
-# forms of 12, 16 and 32 bars bring the chord-progression irregularity to the real solos' level).
-SAMPLING: dict[str, dict[str, Any]] = {
-    "jazz": {"temperature": 1.0, "top_p": 0.95, "forms": [12, 16, 32]},
-    "folk": {"temperature": 1.0, "top_p": 0.95, "forms": [8, 8, 16]},
-}
+# The tiny CPU preset for tests; every other preset is a registered style's (engine/styles.py).
+TINY = TrainConfig(name="tiny", style="test", model=ModelConfig(token_dim=16, chord_dim=8, pos_dim=8, hidden=32, layers=1,
+                                                                dropout=0.0),
+                   batch_size=8, seq_len=48, lr=5e-3, max_epochs=3, patience=2, ngram_orders=(2, 3))
+PRESETS: dict[str, TrainConfig] = {"tiny": TINY, **{name: style_preset(s) for name, s in STYLES.items()}}
+# Sampling defaults of a checkpoint whose style is not registered (the tiny preset's "test").
+DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 1.0, "top_p": 0.95, "forms": [16]}
 
 
 @dataclass
@@ -293,7 +292,7 @@ def _meta(cfg: TrainConfig, ds: Dataset, info: dict, ngram_nll: float | None, ng
         "corpus": {"sources": ds.sources, "fingerprint": ds.fingerprint,
                    "train_recordings": sorted({p.recording for p in train}),
                    "valid_recordings": sorted({p.recording for p in ds.split("valid")})},
-        "sampling": SAMPLING.get(cfg.style, {"temperature": 1.0, "top_p": 0.95, "forms": [16]}),
+        "sampling": STYLES[cfg.style].sampling.to_meta() if cfg.style in STYLES else dict(DEFAULT_SAMPLING),
     }
 
 

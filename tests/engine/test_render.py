@@ -10,21 +10,14 @@ import mido
 import numpy as np
 import pytest
 
-from engine.errors import EngineError
-from engine.render import (
-    DEFAULT_SOUNDFONT,
-    FORMATS,
-    PEAK_CEILING_DBFS,
-    TARGET_RMS_DBFS,
-    Renderer,
-    RenderError,
-    duration_s,
-    encode,
-    get_renderer,
-    probe,
-)
+from engine.encode import FORMATS, PEAK_CEILING_DBFS, TARGET_RMS_DBFS, encode
+from engine.errors import EngineError, RenderError
+from engine.probe import duration_s, probe
+from engine.render import Renderer, get_renderer
+from engine.settings import Settings
 from tests.helpers import REPO, midi_bytes
 
+SOUNDFONT = Settings().soundfont
 RATE = 44100
 TAIL_S = 1.0
 DISCORD_LIMIT = 10 * 1024 * 1024  # bytes
@@ -96,7 +89,7 @@ def decode(encoded: bytes) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(DEFAULT_SOUNDFONT, sample_rate=RATE, tail_s=TAIL_S)
+    return Renderer(SOUNDFONT, sample_rate=RATE, tail_s=TAIL_S)
 
 
 @pytest.fixture(scope="module")
@@ -195,5 +188,5 @@ def test_bad_input_is_a_render_error(renderer: Renderer) -> None:
 
 
 def test_one_renderer_per_soundfont_and_rate() -> None:
-    assert get_renderer(DEFAULT_SOUNDFONT, RATE) is get_renderer(str(DEFAULT_SOUNDFONT), RATE)
-    assert get_renderer(DEFAULT_SOUNDFONT, 48000) is not get_renderer(DEFAULT_SOUNDFONT, RATE)
+    assert get_renderer(SOUNDFONT, RATE) is get_renderer(str(SOUNDFONT), RATE)
+    assert get_renderer(SOUNDFONT, 48000) is not get_renderer(SOUNDFONT, RATE)

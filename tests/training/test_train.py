@@ -62,3 +62,14 @@ def test_ngram_baseline_is_stored_in_the_checkpoint(tiny_checkpoint: Path) -> No
     ck = load_checkpoint(tiny_checkpoint)
     ngram = NGram.from_tensors(ck.extra)
     assert ngram.vocab_size == len(g.VOCAB) and ngram.order == ck.meta["metrics"]["ngram_order"]
+
+
+@pytest.mark.parametrize("style", ["jazz", "folk"])
+def test_the_shipped_checkpoints_were_trained_with_their_styles_preset(style: str) -> None:
+    from engine.styles import get_style
+    from training.train import PRESETS
+
+    meta = load_checkpoint(REPO / "checkpoints" / style).meta
+    assert meta["style"] == style
+    assert meta["training"]["config"] == json.loads(json.dumps(PRESETS[style].to_dict()))
+    assert meta["sampling"] == get_style(style).sampling.to_meta()

@@ -14,20 +14,20 @@ import http.client
 import logging
 import re
 import shutil
-import stat
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 
+from engine.archive import ArchiveError, copy_capped, members, safe_parts
 from training.corpus.base import CorpusError
 
 log = logging.getLogger(__name__)
@@ -226,22 +226,6 @@ def _download(url: str, path: Path, max_bytes: int, opener: Opener,
     return digest.hexdigest(), done
 
 
-def _members(path: Path, kind: str) -> Iterator[tuple[str, str, Callable[[], IO[bytes] | None]]]:
-    """Yield (name, type, open) per archive member; type is "file", "dir", "link" or "other"."""
-    if kind == "zip":
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                mode = info.external_attr >> 16
-                kind_ = "dir" if info.is_dir() else "link" if stat.S_ISLNK(mode) else "file"
-                yield info.filename, kind_, lambda info=info: zf.open(info)
-    else:
-        with tarfile.open(path, "r:gz") as tf:
-            for m in tf:
-                kind_ = ("dir" if m.isdir() else "file" if m.isreg() else
-                         "link" if m.issym() or m.islnk() else "other")
-                yield m.name, kind_, lambda m=m: tf.extractfile(m)
-
-
 def _route(parts: tuple[str, ...], members: tuple[tuple[str, str], ...]) -> PurePosixPath | None:
     """Where a member goes under dest, or None when no recipe pattern selects it."""
     for pattern, target in members:
@@ -255,31 +239,28 @@ def _unpack(archive: Path, recipe: Recipe, out: Path, url: str) -> None:
     """Unpack the selected members of ``archive`` into ``out``, refusing anything unsafe."""
     total = 0
     try:
-        for name, kind, open_member in _members(archive, recipe.kind):
-            parts = PurePosixPath(name).parts
-            if not parts or name.startswith(("/", "\\")) or ".." in parts or "\0" in name:
-                raise FetchError(f"refusing unsafe path {name!r} in {url}")
+        for member in members(archive):
+            try:
+                parts = safe_parts(member.name)
+            except ArchiveError as exc:
+                raise FetchError(f"refusing {exc} in {url}") from exc
             rel = _route(parts, recipe.members)
-            if rel is None or kind == "dir":
+            if rel is None or member.kind == "dir":
                 continue
-            if kind != "file":
-                raise FetchError(f"refusing {kind} member {name!r} in {url}")
-            if recipe.suffixes and not name.lower().endswith(recipe.suffixes):
+            if member.kind != "file":
+                raise FetchError(f"refusing {member.kind} member {member.name!r} in {url}")
+            if recipe.suffixes and not member.name.lower().endswith(recipe.suffixes):
                 continue
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            src = open_member()
+            src = member.open()
             if src is None:
-                raise FetchError(f"cannot read member {name!r} of {url}")
-            with src, target.open("wb") as dst:
-                size = 0
-                while chunk := src.read(CHUNK):
-                    size += len(chunk)
-                    total += len(chunk)
-                    if size > MAX_MEMBER_BYTES or total > MAX_UNPACKED_BYTES:
-                        raise FetchError(f"member {name!r} of {url} unpacks past the size cap")
-                    dst.write(chunk)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+                raise FetchError(f"cannot read member {member.name!r} of {url}")
+            try:
+                total += copy_capped(src, target, min(MAX_MEMBER_BYTES, MAX_UNPACKED_BYTES - total))
+            except ArchiveError as exc:
+                raise FetchError(f"member {member.name!r} of {url} unpacks past the size cap") from exc
+    except (ArchiveError, zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise FetchError(f"could not unpack {url}: {exc}") from exc
     if not any(p.is_file() for p in out.rglob("*")):
         raise FetchError(f"{url} holds nothing under {', '.join(p for p, _ in recipe.members)}")

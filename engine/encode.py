@@ -1,0 +1,185 @@
+"""Encoding: 16-bit PCM to an OGG Vorbis (default), MP3 or FLAC clip with ffmpeg, after a short
+fade-out and loudness normalisation (gated RMS to `TARGET_RMS_DBFS`, peaks limited to
+`PEAK_CEILING_DBFS`).
+
+Encoding blocks for up to a few seconds: call it off the event loop.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import RenderError
+
+FORMATS = ("ogg", "mp3", "flac")
+
+# Loudness: RMS (full-scale square wave = 0 dBFS) measured over 100 ms blocks, ignoring blocks
+# below -70 dBFS and blocks 20 dB below the level of the rest (BS.1770-style gating without
+# K-weighting), so silence and fades do not pull the level down. Peaks stay under -1 dBFS,
+# the headroom lossy codecs need to avoid inter-sample clipping when decoded.
+TARGET_RMS_DBFS = -16.0
+PEAK_CEILING_DBFS = -1.0
+MAX_GAIN_DB = 40.0  # the most a quiet clip is raised; near-silence is not blown up to noise
+FADE_OUT_S = 1.5  # at most a quarter of the clip
+
+# ffmpeg settings per format: container (-f) and codec arguments. Vorbis q4 is ~128 kbit/s and
+# MP3 160 kbit/s CBR: a 180 s clip is ~2.9 MB and 3.6 MB, well under Discord's 10 MiB limit.
+# FLAC is lossless (~0.85 Mbit/s measured on a 4-part GM render): only clips up to ~90 s fit
+# in 10 MiB, so the caller must check the size before offering FLAC for long clips.
+_CODECS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ogg": ("ogg", ("-c:a", "libvorbis", "-q:a", "4")),
+    "mp3": ("mp3", ("-c:a", "libmp3lame", "-b:a", "160k")),
+    "flac": ("flac", ("-c:a", "flac", "-compression_level", "5")),
+}
+_FFMPEG_TIMEOUT_S = 120.0  # a 180 s clip encodes in ~2 s; this only catches a hung ffmpeg
+
+
+def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg") -> bytes:
+    """Fade out, loudness-normalise and encode 16-bit stereo PCM into an audio file.
+
+    Args:
+        pcm: (frames, 2) int16.
+        sample_rate: rate of `pcm` in Hz (kept in the output).
+        fmt: one of FORMATS: "ogg" (Vorbis q4), "mp3" (160 kbit/s) or "flac".
+
+    Returns:
+        The encoded file's bytes.
+
+    Raises:
+        RenderError: unknown format, malformed PCM, or ffmpeg missing or failing.
+    """
+    container, codec_args = codec(fmt)
+    if not isinstance(pcm, np.ndarray) or pcm.ndim != 2 or pcm.shape[1] != 2 or pcm.dtype != np.int16:
+        shape = getattr(pcm, "shape", None)
+        dtype = getattr(pcm, "dtype", type(pcm).__name__)
+        raise RenderError(f"PCM must be (frames, 2) int16, got shape {shape} dtype {dtype}")
+    if pcm.shape[0] == 0:
+        raise RenderError("PCM is empty: nothing to encode")
+    if sample_rate <= 0:
+        raise RenderError(f"sample rate {sample_rate} Hz must be positive")
+    audio = pcm.astype(np.float32) / 32768.0
+    audio = fade_out(audio, sample_rate)
+    audio = normalize_loudness(audio, sample_rate)
+    raw = np.rint(audio * 32767.0).astype("<i2").tobytes()
+    ffmpeg = tool("ffmpeg")
+    with tempfile.TemporaryDirectory(prefix="chorus-enc-") as tmp:
+        # A file rather than a pipe, so the muxer can seek back to write FLAC's STREAMINFO
+        # and the MP3 Xing/LAME header (exact duration for players).
+        out = Path(tmp) / f"clip.{fmt}"
+        cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "s16le", "-ar", str(sample_rate), "-ac", "2", "-i", "pipe:0",
+               "-map_metadata", "-1", *codec_args, "-f", container, str(out)]
+        run(cmd, raw, _FFMPEG_TIMEOUT_S, f"ffmpeg could not encode {fmt}")
+        return out.read_bytes()
+
+
+def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = FADE_OUT_S) -> np.ndarray:
+    """Fade the end of (frames, 2) float audio to silence over min(seconds, length / 4).
+
+    The curve is a half cosine (gentle start, ends at exactly 0). Returns a new array.
+    """
+    frames = min(round(seconds * sample_rate), audio.shape[0] // 4)
+    out = audio.copy()
+    if frames > 0:
+        ramp = 0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, frames, dtype=np.float64)))
+        out[-frames:] *= ramp.astype(out.dtype)[:, None]
+    return out
+
+
+def gated_rms_dbfs(audio: np.ndarray, sample_rate: int) -> float:
+    """Loudness of (frames, 2) float audio in dBFS: RMS over 100 ms blocks, ignoring blocks
+    under -70 dBFS and blocks 20 dB quieter than the rest. -inf for silence."""
+    block = max(1, sample_rate // 10)
+    n = audio.shape[0] // block
+    if n == 0:
+        ms = np.array([np.mean(np.square(audio, dtype=np.float64))]) if audio.size else np.zeros(1)
+    else:
+        ms = np.mean(np.square(audio[: n * block], dtype=np.float64).reshape(n, -1), axis=1)
+    ms = ms[ms > 10 ** (-70 / 10)]
+    if ms.size == 0:
+        return float("-inf")
+    ms = ms[ms > np.mean(ms) * 10 ** (-20 / 10)]
+    return float(10 * np.log10(np.mean(ms)))
+
+
+def normalize_loudness(audio: np.ndarray, sample_rate: int, target_dbfs: float = TARGET_RMS_DBFS,
+                       ceiling_dbfs: float = PEAK_CEILING_DBFS) -> np.ndarray:
+    """Scale (frames, 2) float audio to `target_dbfs` gated RMS with peaks under `ceiling_dbfs`.
+
+    Gain is raised by at most MAX_GAIN_DB; peaks above the ceiling are pulled down by a
+    look-around limiter (gain per ~6 ms block, held over ±45 ms, interpolated between blocks).
+    The limiter takes some loudness away, so a second pass makes up what it can. Silence is
+    returned unchanged.
+    """
+    out = audio.astype(np.float32, copy=True)
+    ceiling = 10 ** (ceiling_dbfs / 20)
+    for _ in range(2):
+        level = gated_rms_dbfs(out, sample_rate)
+        if not np.isfinite(level):
+            return out
+        gain_db = min(target_dbfs - level, MAX_GAIN_DB)
+        if abs(gain_db) < 0.05:
+            break
+        out *= np.float32(10 ** (gain_db / 20))
+        out = _limit(out, ceiling)
+    return np.clip(out, -ceiling, ceiling)
+
+
+def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -> np.ndarray:
+    """Pull peaks of (frames, 2) float32 audio down to `ceiling` (linear) with a smooth gain.
+
+    Each block of `block` frames (~6 ms) gets the gain its peak needs; that gain is held
+    `hold` blocks (~45 ms) either side, so it ramps in before a peak and releases after it.
+    At each block boundary the gain is the lower of the two blocks' and it moves linearly
+    in between, so no sample gets more gain than its own block allows: none ends above the
+    ceiling, and the gain never jumps.
+    """
+    frames = audio.shape[0]
+    n = -(-frames // block)
+    padded = np.zeros((n * block, 2), np.float32)
+    padded[:frames] = audio
+    peaks = np.abs(padded.reshape(n, 2 * block)).max(axis=1)  # (n,) block peaks, both channels
+    if frames == 0 or float(peaks.max()) <= ceiling:
+        return audio
+    need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
+    window = np.lib.stride_tricks.sliding_window_view(
+        np.pad(need, hold, constant_values=1.0), 2 * hold + 1)
+    gain = window.min(axis=1)  # (n,)
+    edges = np.minimum(np.r_[gain[0], gain], np.r_[gain, gain[-1]]).astype(np.float32)  # (n + 1,)
+    ramp = np.arange(block, dtype=np.float32) / block
+    curve = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * ramp  # (n, block)
+    padded *= curve.reshape(-1, 1)
+    return padded[:frames]
+
+
+def codec(fmt: str) -> tuple[str, tuple[str, ...]]:
+    """The ffmpeg container and codec arguments of ``fmt``; `RenderError` names the offered formats."""
+    if fmt not in _CODECS:
+        raise RenderError(f"unknown audio format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return _CODECS[fmt]
+
+
+def tool(name: str) -> str:
+    """The path of an ffmpeg tool (``ffmpeg``, ``ffprobe``) on PATH, or a `RenderError`."""
+    path = shutil.which(name)
+    if path is None:
+        raise RenderError(f"{name} not found on PATH (install ffmpeg)")
+    return path
+
+
+def run(cmd: list[str], stdin: bytes | None, timeout_s: float, what: str) -> bytes:
+    """Run a command with a time limit; returns stdout or raises RenderError with stderr's end."""
+    try:
+        done = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"{what}: timed out after {timeout_s:.0f} s") from exc
+    except OSError as exc:
+        raise RenderError(f"{what}: {exc}") from exc
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise RenderError(f"{what}: {tail[0]}")
+    return done.stdout

@@ -1,0 +1,177 @@
+"""The style registry: everything that makes jazz jazz and folk folk, in one place.
+
+A `Style` holds its band (what the arranger plays: instruments, comping, bass, drums, swing), its
+sampling defaults (tempo and pitch range, meters, harmony forms, the final chord's family) and its
+training preset (the hyperparameters ``chorus train --preset NAME`` uses). The arranger, the
+compose service and training ask the style and never compare style names.
+
+jazz
+    lead on jazz guitar (GM 26); piano comping (GM 0) with rootless and shell voicings and a
+    rhythm from the comping book; a walking bass (GM 32); swing drums; swung eighths.
+folk
+    lead on flute (GM 73), strummed steel guitar triads (GM 25), a root-fifth bass (GM 32), no
+    drums, straight time; 4/4, 6/8 or 3/4.
+
+Adding a style: add a `Style` to `STYLES` below and train its checkpoint (``chorus train --preset
+NAME``), whose meta then carries ``"style": NAME``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from engine.errors import EngineError
+from engine.grammar import PitchRange
+
+Voicings = Mapping[str, list[tuple[int, ...]]]
+
+# Rootless and shell voicings as intervals above the root (semitones), by chord family. Also the
+# fallback for a family a style's own table does not list.
+VOICINGS: Voicings = MappingProxyType({
+    "maj7": [(4, 7, 11, 14), (11, 14, 16, 19)], "6": [(4, 9, 14), (9, 14, 16)],
+    "maj": [(4, 7, 12), (7, 12, 16)], "7": [(4, 9, 10, 14), (10, 14, 16, 21)],
+    "7alt": [(4, 10, 13, 15), (10, 15, 16, 20)], "7sus": [(5, 10, 14), (10, 14, 17)],
+    "sus": [(5, 7, 12)], "min7": [(3, 7, 10, 14), (10, 14, 15, 19)], "min": [(3, 7, 12), (7, 12, 15)],
+    "min6": [(3, 9, 14), (9, 14, 15)], "minmaj7": [(3, 7, 11, 14)], "m7b5": [(3, 6, 10), (10, 15, 18)],
+    "dim7": [(3, 6, 9), (6, 9, 15)], "dim": [(3, 6, 12)], "aug": [(4, 8, 12)], "aug7": [(4, 8, 10)],
+})
+# Close triads in root position, strummed (semitones above the root).
+TRIADS: Voicings = MappingProxyType({"maj": [(0, 4, 7)], "min": [(0, 3, 7)], "7": [(0, 4, 10)]})
+
+COMPING_KINDS = ("book", "strum")  # book: a rhythm from the comping book per bar; strum: steady beats
+BASS_KINDS = ("walking", "root_fifth")
+
+
+class StyleError(EngineError, LookupError):
+    """A style name (asked for, or carried by a checkpoint) is not registered."""
+
+
+@dataclass(frozen=True)
+class Band:
+    """What the arranger plays for a style.
+
+    Attributes:
+        lead_program, comp_program, bass_program: General MIDI programs (0-based).
+        drums: whether the style has a drum part at all.
+        swing: offbeat eighths are swung to the triplet.
+        comp_range: lowest and highest MIDI pitch of a comping voicing.
+        comping: ``"book"`` (a pattern from the comping book per bar, every chord change struck)
+            or ``"strum"`` (steady strokes on each beat, dotted quarters in compound meters).
+        voicings: voicing shapes by chord family (intervals above the root); `VOICINGS` fills gaps.
+        strum_beats: beats between successive notes of a chord (0: struck together).
+        comp_velocity: MIDI velocity of a comping stroke.
+        bass: ``"walking"`` (a note per beat, chord tones and approaches to the next root) or
+            ``"root_fifth"`` (root and fifth on the strong beats).
+        bass_beats: length of a bass note in beats.
+    """
+
+    lead_program: int
+    comp_program: int
+    bass_program: int
+    drums: bool
+    swing: bool
+    comp_range: tuple[int, int]
+    comping: str
+    voicings: Voicings
+    strum_beats: float
+    comp_velocity: int
+    bass: str
+    bass_beats: float
+
+    def __post_init__(self) -> None:
+        if self.comping not in COMPING_KINDS:
+            raise StyleError(f"comping {self.comping!r} is not one of {', '.join(COMPING_KINDS)}")
+        if self.bass not in BASS_KINDS:
+            raise StyleError(f"bass {self.bass!r} is not one of {', '.join(BASS_KINDS)}")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling defaults of a style; a checkpoint stores `to_meta` and its stored values win.
+
+    Attributes:
+        tempo: quarter-note bpm range a tempo is drawn from when the request gives none.
+        pitch_range: the melody's preferred and hard MIDI pitch limits.
+        meters: time signatures a meter is drawn from (uniformly) when there is no seed file.
+        forms: harmony form lengths in bars, drawn uniformly (repeat a value to weight it).
+        major_tonic, minor_tonic: chord family of the final chord in a major or minor key.
+        temperature, top_p: sampling temperature and nucleus mass.
+        song_forms: the song forms (`engine.forms`) the harmony model writes, drawn uniformly
+            when the request names none (repeat a name to weight it).
+        melodic_form: how the melody follows the form (`engine.motif`): strains or motifs.
+    """
+
+    tempo: tuple[float, float]
+    pitch_range: PitchRange
+    meters: tuple[tuple[int, int], ...]
+    forms: tuple[int, ...]
+    major_tonic: str
+    minor_tonic: str
+    temperature: float = 1.0
+    top_p: float = 0.95
+    song_forms: tuple[str, ...] = ("free",)
+    melodic_form: MelodicForm = MelodicForm("none")
+
+    def to_meta(self) -> dict[str, Any]:
+        """The ``sampling`` entry of a checkpoint's meta."""
+        return {"temperature": self.temperature, "top_p": self.top_p, "forms": list(self.forms)}
+
+
+@dataclass(frozen=True)
+class Style:
+    """A registered style: its band, sampling defaults and training preset.
+
+    ``training`` holds `training.train.TrainConfig` fields (``model`` as `ModelConfig` fields);
+    it is plain data so that the engine does not import the training code or torch.
+    """
+
+    name: str
+    band: Band
+    sampling: Sampling
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType({k: _frozen(v) if isinstance(v, dict) else v for k, v in d.items()})
+
+
+# Sampling defaults chosen on the validation split with chorus eval: forms of 12, 16 and 32 bars
+# bring the chord-progression irregularity to the real solos' level; folk is mostly 8-bar strains.
+STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
+    Style(
+        "jazz",
+        band=Band(lead_program=26, comp_program=0, bass_program=32, drums=True, swing=True, comp_range=(50, 72),
+                  comping="book", voicings=VOICINGS, strum_beats=0.0, comp_velocity=62,
+                  bass="walking", bass_beats=0.95),
+        sampling=Sampling(tempo=(130, 200), pitch_range=PitchRange(55, 84, 43, 96), meters=((4, 4),),
+                          forms=(12, 16, 32), major_tonic="maj7", minor_tonic="min6",
+                          song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs")),
+        training=_frozen({"model": {"hidden": 384, "layers": 2, "dropout": 0.25}, "batch_size": 32, "seq_len": 192,
+                          "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0}),
+    ),
+    Style(
+        "folk",
+        band=Band(lead_program=73, comp_program=25, bass_program=32, drums=False, swing=False, comp_range=(52, 72),
+                  comping="strum", voicings=TRIADS, strum_beats=0.012, comp_velocity=66,
+                  bass="root_fifth", bass_beats=1.3),
+        sampling=Sampling(tempo=(90, 130), pitch_range=PitchRange(62, 88, 55, 98), meters=((4, 4), (6, 8), (3, 4)),
+                          forms=(8, 8, 16), major_tonic="maj", minor_tonic="min",
+                          song_forms=("aabb",), melodic_form=MelodicForm("strains", ending_bars=1)),
+        training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.2}, "batch_size": 32,
+                          "seq_len": 192, "lr": 2e-3, "max_epochs": 30, "patience": 4, "max_minutes": 25.0}),
+    ),
+)})
+
+
+def get_style(name: str) -> Style:
+    """The registered style called ``name``.
+
+    Raises:
+        StyleError: no such style; the message lists the registered ones.
+    """
+    try:
+        return STYLES[name]
+    except KeyError as exc:
+        raise StyleError(f"style {name!r} is not registered; registered styles: {', '.join(sorted(STYLES))}") from exc
