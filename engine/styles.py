@@ -24,6 +24,7 @@ from typing import Any
 
 from engine.errors import EngineError
 from engine.grammar import PitchRange
+from engine.motif import MelodicForm
 
 Voicings = Mapping[str, list[tuple[int, ...]]]
 
