@@ -3,15 +3,19 @@
 A job is `bot.queue.WorkItem.to_payload` less the bot's output folder (which stays with the
 bot); its request is `engine.request.ComposeRequest.to_payload`, unchanged. A worker answers
 ``{"result": ComposeResult.to_payload(), "worker": {...}}`` (the clip's bytes inline, base64,
-size-capped: workers may run on other machines) or ``{"error": line}``. The bot saves the clip
+size-capped: workers may run on other machines) or ``{"error": line}``. Workers' heartbeats
+(JSON under ``WORKER_KEY``) become `bot.policy.WorkerRow` rows in `worker_rows`. The bot saves the clip
 with `bot.policy.save_clip`, like the local backend.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from bot import policy
+from bot.celery_app import HEARTBEAT_S
+from bot.policy import WorkerRow
 from bot.queue import WorkItem
 
 
@@ -61,3 +65,23 @@ def unpack_result(info: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     result = ComposeResult.from_payload(packed)
     worker = info.get("worker")
     return policy.save_clip(out_dir, result, {"worker": worker} if isinstance(worker, dict) else None)
+
+
+def worker_rows(beats: dict[str, dict[str, Any]], active: dict[str, list[dict[str, Any]]]) -> list[WorkerRow]:
+    """One row per worker node: alive when it answered ``inspect`` or its heartbeat is fresh.
+
+    A ``solo`` worker busy with a job cannot answer ``inspect`` until the job ends; its heartbeat
+    (a thread) still tells what it runs.
+    """
+    now = time.time()
+    rows = []
+    for node in sorted(set(beats) | set(active)):
+        beat = beats.get(node, {})
+        jobs = dict(beat.get("jobs") or {})
+        for task in active.get(node, []):
+            jobs.setdefault(str(task.get("id")), now)  # its time_start is the worker's monotonic clock
+        first = min(jobs, key=jobs.get) if jobs else None
+        alive = node in active or now - float(beat.get("at", 0)) < HEARTBEAT_S * 3
+        rows.append(WorkerRow(node, alive, first, round(now - jobs[first], 1) if first else 0.0, 0, tuple(sorted(jobs)),
+                              beat.get("device"), beat.get("pid"), node in active))
+    return rows

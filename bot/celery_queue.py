@@ -40,7 +40,6 @@ from redis.retry import Retry
 from bot import checkpoint_sync
 from bot.celery_app import (
     ATTEMPTS_KEY,
-    HEARTBEAT_S,
     QUEUE,
     RESULT_TTL_S,
     SENT_KEY,
@@ -48,7 +47,7 @@ from bot.celery_app import (
     WORKER_KEY,
     make_app,
 )
-from bot.celery_payload import encode_item, unpack_result
+from bot.celery_payload import encode_item, unpack_result, worker_rows
 from bot.policy import WorkerRow
 from bot.queue import EventEmitter, EventHandler, JobEvent, QueueStatus, WorkItem
 from bot.settings import BotSettings
@@ -155,7 +154,7 @@ class CeleryQueue(EventEmitter):
                 except (TimeoutError, *DOWN) as exc:  # the heartbeats still tell who is alive
                     log.info("status: no answer to inspect (%s)", exc)
                     active = {}
-                workers = _merge_workers(beats, active)
+                workers = worker_rows(beats, active)
                 return QueueStatus(pending + held, sum(len(w.jobs) for w in workers), workers)
         down = WorkerRow("redis", False, error="Redis is unreachable; requests are held by the bot")
         return QueueStatus(held + len(self._watched), 0, [down])
@@ -426,23 +425,3 @@ class CeleryQueue(EventEmitter):
 def _is_consumed(meta: dict[str, Any]) -> bool:
     result = meta.get("result")
     return meta.get("status") == "SUCCESS" and isinstance(result, dict) and bool(result.get("consumed"))
-
-
-def _merge_workers(beats: dict[str, dict[str, Any]], active: dict[str, list[dict[str, Any]]]) -> list[WorkerRow]:
-    """One row per worker node: alive when it answered ``inspect`` or its heartbeat is fresh.
-
-    A ``solo`` worker busy with a job cannot answer ``inspect`` until the job ends; its heartbeat
-    (a thread) still tells what it runs.
-    """
-    now = time.time()
-    rows = []
-    for node in sorted(set(beats) | set(active)):
-        beat = beats.get(node, {})
-        jobs = dict(beat.get("jobs") or {})
-        for task in active.get(node, []):
-            jobs.setdefault(str(task.get("id")), now)  # its time_start is the worker's monotonic clock
-        first = min(jobs, key=jobs.get) if jobs else None
-        alive = node in active or now - float(beat.get("at", 0)) < HEARTBEAT_S * 3
-        rows.append(WorkerRow(node, alive, first, round(now - jobs[first], 1) if first else 0.0, 0, tuple(sorted(jobs)),
-                              beat.get("device"), beat.get("pid"), node in active))
-    return rows
