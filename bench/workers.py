@@ -23,16 +23,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.celery_queue import CeleryQueue  # noqa: E402
+from bot.localparts import RedisServer, Workers  # noqa: E402
 from bot.queue import JobEvent, JobQueue, LocalQueue, WorkItem, out_dir_for  # noqa: E402
+from bot.settings import BotSettings, Secret  # noqa: E402
 from engine.checkpoint import read_meta  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from tests.bot.test_celery import RedisServer, Workers  # noqa: E402
+from engine.request import ComposeRequest  # noqa: E402
 
 
 class Runner:
     """Submits jobs to a queue and records when each was submitted and finished."""
 
-    def __init__(self, queue: JobQueue, settings: Settings, ck_hash: str, seconds: float) -> None:
+    def __init__(self, queue: JobQueue, settings: BotSettings, ck_hash: str, seconds: float) -> None:
         self.queue, self.settings, self.ck_hash, self.seconds = queue, settings, ck_hash, seconds
         self.submitted: dict[str, float] = {}
         self.finished: dict[str, tuple[float, JobEvent]] = {}
@@ -50,8 +51,8 @@ class Runner:
         for _ in range(n):
             self.count += 1
             job_id = f"bench-{self.count:04d}"
-            item = WorkItem(job_id, {"style": "jazz", "seconds": self.seconds, "seed": self.count}, "jazz", self.ck_hash,
-                            str(out_dir_for(self.settings.data_dir, job_id)))
+            request = ComposeRequest("jazz", self.seconds, seed=self.count)
+            item = WorkItem(job_id, request, "jazz", self.ck_hash, str(out_dir_for(self.settings.data_dir, job_id)))
             self.submitted[job_id] = time.time()
             await self.queue.submit(item)
             ids.append(job_id)
@@ -96,7 +97,7 @@ class Runner:
         return {k: statistics.median(v) for k, v in rows.items() if v}
 
 
-async def measure(queue: JobQueue, settings: Settings, ck_hash: str, args: argparse.Namespace,
+async def measure(queue: JobQueue, settings: BotSettings, ck_hash: str, args: argparse.Namespace,
                   warm: int) -> tuple[float, float, dict[str, float]]:
     runner = Runner(queue, settings, ck_hash, args.length)
     await queue.start()
@@ -123,7 +124,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         (tmp / "checkpoints").mkdir()
         (tmp / "checkpoints" / "jazz").symlink_to(ck)
-        base = dataclasses.replace(Settings.from_env(), checkpoints_dir=tmp / "checkpoints", data_dir=tmp / "data",
+        base = dataclasses.replace(BotSettings.from_env(), checkpoints_dir=tmp / "checkpoints", data_dir=tmp / "data",
                                    job_timeout_s=600)
         local = LocalQueue(base, workers=1, job_timeout_s=600)
         results.append(("local", 1, *asyncio.run(measure(local, base, ck_hash, args, warm=1))))
@@ -131,11 +132,11 @@ def main() -> None:
         server = RedisServer(tmp)
         server.start()
         try:
-            settings = dataclasses.replace(base, redis_url=server.url)
+            settings = dataclasses.replace(base, redis_url=Secret(server.url))
             for count in (1, 2):
                 wdir = tmp / f"celery-{count}"
                 wdir.mkdir()
-                workers = Workers(wdir, server.url, CHORUS_JOB_TIMEOUT_S="600",
+                workers = Workers(wdir, server.url, job_timeout_s=600,
                                   CHORUS_TORCH_THREADS=str(base.torch_threads))
                 try:
                     workers.start(count)

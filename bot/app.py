@@ -12,15 +12,15 @@ from bot.cogs.admin import AdminCog
 from bot.cogs.compose import ComposeCog
 from bot.db import Store
 from bot.delivery import DiscordDeliverer
-from bot.errors import ChorusTree
 from bot.queue import JobQueue, LocalQueue
 from bot.service import ComposeService
-from engine.settings import Settings, SettingsError
+from bot.settings import BotSettings, SettingsError
+from bot.tree import ChorusTree
 
 log = logging.getLogger(__name__)
 
 
-def make_queue(settings: Settings) -> JobQueue:
+def make_queue(settings: BotSettings) -> JobQueue:
     if settings.queue == "celery":
         from bot.celery_queue import CeleryQueue
 
@@ -31,7 +31,7 @@ def make_queue(settings: Settings) -> JobQueue:
                       batch_max=settings.batch_max)
 
 
-def point_at_api(settings: Settings) -> None:
+def point_at_api(settings: BotSettings) -> None:
     """Use another Discord API (the tests' stand-in) when the settings say so."""
     if settings.discord_api_base:
         import yarl
@@ -65,7 +65,7 @@ class LoopMonitor:
 
 
 class ChorusBot(commands.Bot):
-    def __init__(self, settings: Settings, **kwargs: object) -> None:
+    def __init__(self, settings: BotSettings, **kwargs: object) -> None:
         intents = discord.Intents.default()
         intents.message_content = False  # context menus and options carry what we need
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=ChorusTree,
@@ -80,7 +80,7 @@ class ChorusBot(commands.Bot):
         s.data_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(s.db_path)
         queue = make_queue(s)
-        service = ComposeService(s, store, queue, Catalog(s.checkpoints_dir), s.data_dir)
+        service = ComposeService(s, store, queue, Catalog(s.checkpoints_dir, s.max_checkpoint_bytes), s.data_dir)
         await service.load_state()
         service.deliverer = DiscordDeliverer(self, s.upload_limit_bytes)
         self.service = service
@@ -106,7 +106,7 @@ class ChorusBot(commands.Bot):
         await super().close()
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: BotSettings) -> None:
     """Run the bot until interrupted (``chorus serve``)."""
     settings.require("discord_token")
     point_at_api(settings)

@@ -17,17 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.errors import CatalogError
 from engine.archive import ArchiveError, copy_capped, members, safe_parts
 from engine.checkpoint import META, WEIGHTS, CheckpointError, read_meta
 
 log = logging.getLogger(__name__)
-MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
 MAX_MEMBER_BYTES = 48 * 1024 * 1024
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
-
-
-class CatalogError(Exception):
-    """A user-facing refusal about checkpoints (one line)."""
 
 
 @dataclass
@@ -52,8 +48,9 @@ class Installed:
 class Catalog:
     """The checkpoints folder and which checkpoint serves each style."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_archive_bytes: int) -> None:
         self.root = Path(root)
+        self.max_archive_bytes = max_archive_bytes  # the settings' max_checkpoint_bytes
         self.active: dict[str, str] = {}  # style -> checkpoint name (admin choices, from the database)
 
     def installed(self) -> list[Installed]:
@@ -92,8 +89,8 @@ class Catalog:
 
     async def install(self, data: bytes, filename: str, name: str | None = None) -> Installed:
         """Unpack and validate an uploaded checkpoint archive. Raises CatalogError."""
-        if len(data) > MAX_ARCHIVE_BYTES:
-            raise CatalogError(f"the archive is {len(data) / 1e6:.1f} MB; at most {MAX_ARCHIVE_BYTES / 1e6:.0f} MB")
+        if len(data) > self.max_archive_bytes:
+            raise CatalogError(f"the archive is {len(data) / 1e6:.1f} MB; at most {self.max_archive_bytes / 1e6:.0f} MB")
         if name is not None and not NAME_RE.match(name):
             raise CatalogError("a checkpoint name uses lowercase letters, digits, '-', '_' or '.' (at most 41)")
         self.root.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ After a clip is saved here, its large result in Redis is replaced by a small "co
 from __future__ import annotations
 
 import asyncio
-import binascii
 import json
 import logging
 import threading
@@ -41,18 +40,18 @@ from redis.retry import Retry
 from bot import checkpoint_sync
 from bot.celery_app import (
     ATTEMPTS_KEY,
-    HEARTBEAT_S,
     QUEUE,
     RESULT_TTL_S,
     SENT_KEY,
     TASK,
     WORKER_KEY,
-    encode_item,
     make_app,
-    unpack_files,
 )
+from bot.celery_payload import encode_item, unpack_result, worker_rows
+from bot.policy import WorkerRow
 from bot.queue import EventEmitter, EventHandler, JobEvent, QueueStatus, WorkItem
-from engine.settings import Settings
+from bot.settings import BotSettings
+from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,7 +78,7 @@ class _Watched:
 class CeleryQueue(EventEmitter):
     """Jobs run by Celery workers fed through Redis (see the module docstring)."""
 
-    def __init__(self, settings: Settings, poll_s: float = POLL_S) -> None:
+    def __init__(self, settings: BotSettings, poll_s: float = POLL_S) -> None:
         self.settings = settings
         self.poll_s = poll_s
         self.app = make_app(settings, role="bot")
@@ -155,10 +154,9 @@ class CeleryQueue(EventEmitter):
                 except (TimeoutError, *DOWN) as exc:  # the heartbeats still tell who is alive
                     log.info("status: no answer to inspect (%s)", exc)
                     active = {}
-                workers = _merge_workers(beats, active)
-                return QueueStatus(pending + held, sum(len(w["jobs"]) for w in workers), workers)
-        down = {"worker": "redis", "alive": False, "job": None, "busy_s": 0.0, "jobs": [],
-                "error": "Redis is unreachable; requests are held by the bot"}
+                workers = worker_rows(beats, active)
+                return QueueStatus(pending + held, sum(len(w.jobs) for w in workers), workers)
+        down = WorkerRow("redis", False, error="Redis is unreachable; requests are held by the bot")
         return QueueStatus(held + len(self._watched), 0, [down])
 
     async def cancel(self, job_id: str) -> bool:
@@ -412,8 +410,8 @@ class CeleryQueue(EventEmitter):
             await self._emit(JobEvent(job_id, "failed", error=str(info["error"])))
             return
         try:
-            summary = await asyncio.to_thread(unpack_files, info, Path(w.item.out_dir))
-        except (ValueError, KeyError, TypeError, binascii.Error, OSError) as exc:
+            summary = await asyncio.to_thread(unpack_result, info, Path(w.item.out_dir))
+        except (EngineError, ValueError, OSError) as exc:
             log.error("job %s: could not save the clip: %s", job_id, exc)
             await self._emit(JobEvent(job_id, "failed", error="the finished clip could not be saved"))
             return
@@ -427,24 +425,3 @@ class CeleryQueue(EventEmitter):
 def _is_consumed(meta: dict[str, Any]) -> bool:
     result = meta.get("result")
     return meta.get("status") == "SUCCESS" and isinstance(result, dict) and bool(result.get("consumed"))
-
-
-def _merge_workers(beats: dict[str, dict[str, Any]], active: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per worker node: alive when it answered ``inspect`` or its heartbeat is fresh.
-
-    A ``solo`` worker busy with a job cannot answer ``inspect`` until the job ends; its heartbeat
-    (a thread) still tells what it runs.
-    """
-    now = time.time()
-    rows = []
-    for node in sorted(set(beats) | set(active)):
-        beat = beats.get(node, {})
-        jobs = dict(beat.get("jobs") or {})
-        for task in active.get(node, []):
-            jobs.setdefault(str(task.get("id")), now)  # its time_start is the worker's monotonic clock
-        first = min(jobs, key=jobs.get) if jobs else None
-        rows.append({"worker": node, "alive": node in active or now - float(beat.get("at", 0)) < HEARTBEAT_S * 3,
-                     "answers_inspect": node in active, "job": first,
-                     "busy_s": round(now - jobs[first], 1) if first else 0.0, "jobs": sorted(jobs),
-                     "device": beat.get("device"), "pid": beat.get("pid"), "restarts": 0})
-    return rows

@@ -1,5 +1,10 @@
 """The ``chorus`` command: one tool, subcommands from each layer, imported only when used.
 
+This is the one place where ``bot`` imports ``training``: the ``corpus``, ``train`` and ``eval``
+subcommands are `training.cli`'s, registered here so Chorus has a single entry point. The import
+is lazy (inside `build_parser`) and `training.cli` itself imports torch only inside its commands,
+so ``chorus serve`` never loads it; nothing else in ``bot`` may import ``training``.
+
 Errors the layers raise on purpose (`engine.errors.EngineError` and its kinds) end as one line on
 stderr with exit code 2; anything else is a bug and keeps its traceback.
 """
@@ -34,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from bot.app import serve
-    from engine.settings import Settings
+    from bot.settings import BotSettings
 
-    settings = Settings.from_env()
+    settings = BotSettings.from_env()
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     serve(settings)
@@ -46,10 +51,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from bot.celery_app import check_device, run_worker
-    from engine.settings import Settings
+    from bot.celery_worker import check_device, run_worker
+    from bot.settings import BotSettings
 
-    settings = Settings.from_env()
+    settings = BotSettings.from_env()
     if args.device:
         settings = dataclasses.replace(settings, device=check_device(args.device))
     logging.getLogger().setLevel(settings.log_level)

@@ -6,6 +6,7 @@ across a restart.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from engine.arrange import PARTS
+from engine.request import PAYLOAD_VERSION, ComposeRequest
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ class Job:
     user_id: int
     guild_id: int | None
     channel_id: int | None
-    request: dict[str, Any]
+    request: dict[str, Any]  # `ComposeRequest.to_payload` (older rows: the unversioned dict, seed beside it)
     style: str
     checkpoint: str
     checkpoint_hash: str
@@ -87,11 +91,26 @@ class Job:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     delivered_at: float | None = None
-    seed_midi: bytes | None = field(default=None, repr=False)
+    seed_midi: bytes | None = field(default=None, repr=False)  # only rows from before payloads had a version
 
     @staticmethod
     def new_id() -> str:
         return uuid.uuid4().hex[:16]
+
+    def compose_request(self) -> ComposeRequest:
+        """The job's request, as accepted.
+
+        Raises:
+            RequestError: the stored request is malformed.
+        """
+        payload = self.request
+        if "v" not in payload:  # accepted before requests were versioned payloads
+            seed = base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None
+            payload = {"v": PAYLOAD_VERSION, "style": payload.get("style", self.style), "seconds": payload.get("seconds"),
+                       "tempo": payload.get("tempo"), "seed": payload.get("seed"),
+                       "temperature": payload.get("temperature"), "changes": payload.get("changes"),
+                       "seed_midi": seed, "format": payload.get("format", "ogg"), "parts": sorted(PARTS)}
+        return ComposeRequest.from_payload(payload)
 
 
 def _row_to_job(row: aiosqlite.Row) -> Job:

@@ -43,15 +43,23 @@ def clip_embed(job: Job) -> discord.Embed:
         embed.add_field(name="Continuation", value=f"starts at bar {s['continuation_starts_bar']}", inline=False)
     took = time.time() - job.created_at
     embed.add_field(name="Time", value=f"{timings.get('total', 0):.1f} s composing, {took:.1f} s in all", inline=False)
-    r = job.request
-    again = f"/compose style:{job.style} length:{r.get('seconds', 0):g}s seed:{s.get('seed', '')} tempo:{s.get('tempo', 0):g}"
-    if r.get("changes"):
-        again += f" changes:{r['changes']}"
-    embed.set_footer(text=f"Reproduce: {again}")
+    embed.set_footer(text=f"Reproduce: {reproduce(job)}")
     files = s.get("files", {})
     if files.get("picture"):
         embed.set_image(url="attachment://clip.png")
     return embed
+
+
+def reproduce(job: Job) -> str:
+    """The /compose line that makes the same clip again (the seed and tempo the clip used)."""
+    s = job.result or {}
+    req = job.compose_request()
+    again = f"/compose style:{job.style} length:{req.seconds:g}s seed:{s.get('seed', '')} tempo:{s.get('tempo', 0):g}"
+    if req.temperature is not None:
+        again += f" temperature:{req.temperature:g}"
+    if req.changes_text:
+        again += f" changes:{req.changes_text}"
+    return again
 
 
 class DiscordDeliverer:

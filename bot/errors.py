@@ -1,44 +1,19 @@
-"""The bot's one error path: domain errors become a short ephemeral reply; the rest are logged."""
+"""The bot's error base. Every refusal the bot raises on purpose derives from `BotError`.
+
+The tree-level handler (`bot.tree.ChorusTree`) maps `BotError` and the engine's
+`engine.errors.EngineError` to a short ephemeral reply, and logs anything else with its traceback.
+This module imports nothing, so workers and the service can raise these without loading discord.
+"""
 from __future__ import annotations
 
-import logging
 
-import discord
-from discord import app_commands
-
-from bot.catalog import CatalogError
-from bot.service import ServiceError
-from engine.errors import EngineError
-
-log = logging.getLogger(__name__)
+class BotError(Exception):
+    """A user-facing refusal from the bot (one line)."""
 
 
-class AdminOnly(app_commands.CheckFailure):
-    """A non-admin called an admin command."""
+class ServiceError(BotError):
+    """A refusal from the compose service, e.g. a full queue or a cooldown."""
 
 
-async def reply(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral one-line reply, whether or not the interaction was answered already."""
-    text = text.splitlines()[0][:1900] if text else "something went wrong"
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
-    except discord.HTTPException as exc:
-        log.warning("could not reply to interaction %s: %s", interaction.id, exc)
-
-
-class ChorusTree(app_commands.CommandTree):
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        if isinstance(cause, AdminOnly):
-            await reply(interaction, "⛔ This command is for Chorus admins.")
-        elif isinstance(cause, EngineError | ServiceError | CatalogError):
-            await reply(interaction, f"⚠️ {cause}")
-        elif isinstance(cause, app_commands.TransformerError | app_commands.CheckFailure):
-            await reply(interaction, f"⚠️ {cause}")
-        else:
-            log.error("unexpected error in /%s", interaction.command.qualified_name if interaction.command else "?",
-                      exc_info=cause)
-            await reply(interaction, "⚠️ Something went wrong on our side; it has been logged.")
+class CatalogError(BotError):
+    """A refusal about checkpoints (install, swap, unknown name)."""

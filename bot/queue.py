@@ -14,24 +14,49 @@ import logging
 import multiprocessing as mp
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from bot import policy
+from bot.policy import WorkerRow
+from engine.request import ComposeRequest, RequestError
+from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class WorkItem:
-    """What a worker needs to compose one job."""
+    """What a worker needs to compose one job: the request exactly as validated at the edge."""
 
     job_id: str
-    request: dict[str, Any]
+    request: ComposeRequest
     checkpoint: str  # folder name under the checkpoints directory
     checkpoint_hash: str
-    out_dir: str
-    seed_midi: bytes | None = field(default=None, repr=False)
-    attempts: int = 0
+    out_dir: str  # the bot's folder for the job's files (a Celery worker writes none)
+    attempts: int = 0  # starts that ended with a dead worker
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe data for a worker (both backends): the request is `ComposeRequest.to_payload`."""
+        return {"job_id": self.job_id, "request": self.request.to_payload(), "checkpoint": self.checkpoint,
+                "checkpoint_hash": self.checkpoint_hash, "out_dir": self.out_dir, "attempts": self.attempts}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> WorkItem:
+        """The item `to_payload` wrote.
+
+        Raises:
+            RequestError: a malformed request or item (KeyError and TypeError become this too).
+        """
+        try:
+            return cls(str(payload["job_id"]), ComposeRequest.from_payload(payload["request"]),
+                       str(payload["checkpoint"]), str(payload.get("checkpoint_hash") or ""),
+                       str(payload.get("out_dir") or ""), int(payload.get("attempts") or 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, RequestError):
+                raise
+            raise RequestError(f"a malformed work item: {exc!r}") from exc
 
 
 @dataclass
@@ -52,7 +77,7 @@ EventHandler = Callable[[JobEvent], Awaitable[None]]
 class QueueStatus:
     pending: int
     running: int
-    workers: list[dict[str, Any]]
+    workers: list[WorkerRow]
 
 
 class EventEmitter:
@@ -87,7 +112,7 @@ class WorkerDied(Exception):
 class _Worker:
     """One worker process and the pipe to it."""
 
-    def __init__(self, index: int, settings: dict[str, Any]) -> None:
+    def __init__(self, index: int, settings: Settings) -> None:
         self.index = index
         self.settings = settings
         self.proc: mp.process.BaseProcess | None = None
@@ -144,14 +169,14 @@ class _Worker:
 class LocalQueue(EventEmitter):
     """Jobs run by worker processes on this machine."""
 
-    def __init__(self, settings: Any, workers: int = 1, job_timeout_s: float = 120.0, batch_max: int = 4) -> None:
+    def __init__(self, settings: Settings, workers: int = 1, job_timeout_s: float = 120.0, batch_max: int = 4) -> None:
         self.settings = settings
         self.job_timeout_s = job_timeout_s
         self.batch_max = max(1, batch_max)
         self.on_event: EventHandler | None = None
         self._pending: asyncio.Queue[WorkItem] = asyncio.Queue()
         self._cancelled: set[str] = set()
-        self._workers = [_Worker(i, settings) for i in range(workers)]
+        self._workers = [_Worker(i, settings.engine_only()) for i in range(workers)]  # workers get engine keys only
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -178,9 +203,9 @@ class LocalQueue(EventEmitter):
         return self._pending.qsize()
 
     async def status(self) -> QueueStatus:
-        workers = [{"worker": w.index, "alive": bool(w.proc and w.proc.is_alive()), "restarts": w.restarts,
-                    "job": w.job.job_id if w.job else None,
-                    "busy_s": round(time.monotonic() - w.since, 1) if w.job else 0.0} for w in self._workers]
+        workers = [WorkerRow(str(w.index), bool(w.proc and w.proc.is_alive()), w.job.job_id if w.job else None,
+                             round(time.monotonic() - w.since, 1) if w.job else 0.0, w.restarts,
+                             (w.job.job_id,) if w.job else ()) for w in self._workers]
         return QueueStatus(self._pending.qsize(), sum(1 for w in self._workers if w.job), workers)
 
     async def cancel(self, job_id: str) -> bool:
@@ -207,7 +232,7 @@ class LocalQueue(EventEmitter):
         current = items[0]
         deadline = time.monotonic() + self.job_timeout_s
         try:
-            w.conn.send(("jobs", items))
+            w.conn.send(("jobs", [i.to_payload() for i in items]))
             while open_items:
                 kind, job_id, payload = await w.receive(max(0.01, deadline - time.monotonic()))
                 if job_id not in open_items:
@@ -226,7 +251,7 @@ class LocalQueue(EventEmitter):
             w.start()
             open_items.pop(current.job_id, None)
             await self._emit(JobEvent(current.job_id, "failed",
-                                      error=f"this request took longer than {self.job_timeout_s:.0f} s and was stopped"))
+                                      error=policy.timeout_message(self.job_timeout_s)))
             for item in open_items.values():  # the others did nothing wrong: run them again
                 await self._pending.put(item)
         except (WorkerDied, OSError, EOFError, BrokenPipeError) as exc:
@@ -235,11 +260,11 @@ class LocalQueue(EventEmitter):
             w.start()
             for item in open_items.values():
                 item.attempts += 1
-                if item.attempts < 2:
+                if policy.may_start(item.attempts + 1):
                     await self._pending.put(item)
                     await self._emit(JobEvent(item.job_id, "progress", stage="retrying"))
                 else:
-                    await self._emit(JobEvent(item.job_id, "failed", error="the composer crashed twice on this request"))
+                    await self._emit(JobEvent(item.job_id, "failed", error=policy.CRASHED_TWICE))
 
 
 def out_dir_for(root: Path, job_id: str) -> Path:

@@ -13,17 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.catalog import Catalog, CatalogError
+from bot.catalog import Catalog
 from bot.db import Job, Store
+from bot.errors import CatalogError, ServiceError
 from bot.queue import JobEvent, JobQueue, WorkItem, out_dir_for
+from bot.settings import BotSettings
 from engine.request import ComposeRequest, RequestError
-from engine.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class ServiceError(Exception):
-    """A user-facing refusal (one line), e.g. a full queue or a cooldown."""
 
 
 class Deliverer(Protocol):
@@ -34,23 +31,18 @@ class Deliverer(Protocol):
 
 @dataclass
 class Submission:
-    style: str
-    length: str
+    """A request as the cog built it (validated once, by `ComposeService.request`) and who asked."""
+
+    request: ComposeRequest
     user_id: int
     guild_id: int | None = None
     channel_id: int | None = None
-    tempo: float | None = None
-    seed: int | None = None
-    temperature: float | None = None
-    changes: str | None = None
-    seed_midi: bytes | None = None
-    audio_format: str = "ogg"
     application_id: int | None = None
     interaction_token: str | None = None
 
 
 class ComposeService:
-    def __init__(self, settings: Settings, store: Store, queue: JobQueue, catalog: Catalog, data_dir: Path) -> None:
+    def __init__(self, settings: BotSettings, store: Store, queue: JobQueue, catalog: Catalog, data_dir: Path) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
@@ -68,11 +60,14 @@ class ComposeService:
     def styles(self) -> list[str]:
         return sorted(self.catalog.styles())
 
-    def validate(self, sub: Submission) -> ComposeRequest:
-        """Check a request's values; raises RequestError or CatalogError (one line each)."""
-        return ComposeRequest.build(sub.style, sub.length, self.settings, self.styles(), tempo=sub.tempo, seed=sub.seed,
-                                    temperature=sub.temperature, changes=sub.changes, seed_midi=sub.seed_midi,
-                                    audio_format=sub.audio_format)
+    def request(self, style: str, length: str | float, **options: Any) -> ComposeRequest:
+        """The one validation of a request: `ComposeRequest.build` with the settings' limits and
+        the installed styles. ``options`` are `ComposeRequest.build`'s keywords.
+
+        Raises:
+            RequestError: a bad value, named.
+        """
+        return ComposeRequest.build(style, length, self.settings, self.styles(), **options)
 
     async def check_limits(self, user_id: int) -> None:
         """Refuse politely when paused, the queue is full, or the user is over their limits."""
@@ -91,7 +86,7 @@ class ComposeService:
 
     async def submit(self, sub: Submission) -> tuple[Job, int]:
         """Validate, check limits, persist and enqueue. Returns the job and its queue position."""
-        req = self.validate(sub)
+        req = sub.request
         try:
             ck = self.catalog.resolve(req.style)
         except CatalogError as exc:
@@ -104,16 +99,13 @@ class ComposeService:
         return job, position
 
     def _job(self, sub: Submission, req: ComposeRequest, ck) -> Job:
-        request = {"style": req.style, "seconds": req.seconds, "tempo": req.tempo, "seed": req.seed,
-                   "temperature": req.temperature, "changes": req.changes_text, "format": req.audio_format}
-        job = Job(id=Job.new_id(), user_id=sub.user_id, guild_id=sub.guild_id, channel_id=sub.channel_id,
-                  request=request, style=req.style, checkpoint=ck.name, checkpoint_hash=ck.content_hash,
-                  application_id=sub.application_id, interaction_token=sub.interaction_token, seed_midi=sub.seed_midi)
-        return job
+        return Job(id=Job.new_id(), user_id=sub.user_id, guild_id=sub.guild_id, channel_id=sub.channel_id,
+                   request=req.to_payload(), style=req.style, checkpoint=ck.name, checkpoint_hash=ck.content_hash,
+                   application_id=sub.application_id, interaction_token=sub.interaction_token)
 
     def _item(self, job: Job) -> WorkItem:
-        return WorkItem(job.id, job.request, job.checkpoint, job.checkpoint_hash,
-                        str(out_dir_for(self.data_dir, job.id)), job.seed_midi, job.attempts)
+        return WorkItem(job.id, job.compose_request(), job.checkpoint, job.checkpoint_hash,
+                        str(out_dir_for(self.data_dir, job.id)), job.attempts)
 
     async def set_status_message(self, job_id: str, message_id: int) -> None:
         await self.store.update_job(job_id, status_message_id=message_id)
@@ -149,8 +141,14 @@ class ComposeService:
                 await self._deliver(job)
                 done += 1
             else:
+                try:
+                    item = self._item(job)
+                except RequestError as exc:  # a stored request this version cannot read
+                    log.error("job %s cannot be run again: %s", job.id, exc)
+                    await self.handle_event(JobEvent(job.id, "failed", error="this request could not be run again"))
+                    continue
                 await self.store.update_job(job.id, status="queued")
-                await self.queue.submit(self._item(job))
+                await self.queue.submit(item)
                 requeued += 1
         if done or requeued:
             log.info("recovered %d finished and %d unfinished jobs", done, requeued)

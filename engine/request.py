@@ -1,8 +1,11 @@
 """A compose request: what the user asked for, validated with messages that name the bad value."""
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.arrange import PARTS
 from engine.chords import Chord, parse_chord
@@ -11,6 +14,13 @@ from engine.render import FORMATS
 from engine.settings import Settings
 
 MAX_CHANGES_BARS = 64
+PAYLOAD_VERSION = 1
+# payload key -> the types its value may have (None where the field may be empty)
+_PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
+    "v": (int,), "style": (str,), "seconds": (int, float), "tempo": (int, float, type(None)),
+    "seed": (int, type(None)), "temperature": (int, float, type(None)), "changes": (str, type(None)),
+    "seed_midi": (str, type(None)), "format": (str,), "parts": (list,),
+}
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
 
@@ -123,3 +133,58 @@ class ComposeRequest:
             raise RequestError(f"parts must be some of {', '.join(PARTS)}, got {', '.join(sorted(chosen)) or 'none'}")
         parsed = parse_changes(changes) if changes else None
         return cls(style, seconds, tempo, seed, temperature, parsed, seed_midi, audio_format, chosen, changes)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The request as JSON-safe data, the one shape it has outside this process.
+
+        It goes into SQLite, through the local workers' pipe and into Celery's JSON messages
+        unchanged. ``seed_midi`` is base64 inside it (at most ``max_seed_bytes``, so at most a
+        third more), which keeps the payload one self-contained JSON value everywhere. Chord
+        changes travel as the text the user gave.
+
+        Raises:
+            RequestError: changes without their text (a request not made by `build`).
+        """
+        if self.changes is not None and self.changes_text is None:
+            raise RequestError("a request with chord changes needs their text to be sent")
+        return {"v": PAYLOAD_VERSION, "style": self.style, "seconds": self.seconds, "tempo": self.tempo,
+                "seed": self.seed, "temperature": self.temperature, "changes": self.changes_text,
+                "seed_midi": base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None,
+                "format": self.audio_format, "parts": sorted(self.parts)}
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> ComposeRequest:
+        """The request `to_payload` wrote. Checks the shape and types only (ranges were checked by
+        `build` where the request came in); the chord changes are parsed again from their text.
+
+        Raises:
+            RequestError: another version, an unknown or missing key, a wrong type, bad base64,
+                unknown parts or chords.
+        """
+        if not isinstance(payload, dict):
+            raise RequestError(f"a request payload is a dict, got {type(payload).__name__}")
+        if payload.get("v") != PAYLOAD_VERSION:
+            raise RequestError(f"request payload version {payload.get('v')!r} is not {PAYLOAD_VERSION}")
+        keys = set(payload)
+        if keys != set(_PAYLOAD_TYPES):
+            extra, missing = sorted(keys - set(_PAYLOAD_TYPES)), sorted(set(_PAYLOAD_TYPES) - keys)
+            raise RequestError(f"request payload keys are wrong: unknown {extra or 'none'}, missing {missing or 'none'}")
+        for key, types in _PAYLOAD_TYPES.items():
+            value = payload[key]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise RequestError(f"request payload {key!r} is a {type(value).__name__}, not "
+                                   f"{' or '.join(t.__name__ for t in types)}")
+        parts = payload["parts"]
+        if not parts or not all(isinstance(p, str) for p in parts) or not set(parts) <= set(PARTS):
+            raise RequestError(f"request payload parts must be some of {', '.join(PARTS)}, got {parts!r}")
+        seed_midi = None
+        if payload["seed_midi"] is not None:
+            try:
+                seed_midi = base64.b64decode(payload["seed_midi"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise RequestError("request payload seed_midi is not base64") from exc
+        text = payload["changes"]
+        return cls(payload["style"], float(payload["seconds"]),
+                   None if payload["tempo"] is None else float(payload["tempo"]), payload["seed"],
+                   None if payload["temperature"] is None else float(payload["temperature"]),
+                   parse_changes(text) if text else None, seed_midi, payload["format"], frozenset(parts), text)

@@ -1,56 +1,49 @@
-"""The one settings object, built from the environment and ``.env`` in one place.
+"""The engine's settings, and the one reader of the environment that every settings object uses.
 
-Every key is documented in ``.env.example``. Nothing else in Chorus reads ``os.environ``.
-Values in the process environment win over ``.env``. Secrets (the Discord token, the Redis URL)
-never appear in ``repr`` or logs.
+`Settings` holds what composing needs (checkpoints, SoundFont, audio, device, threads and the
+limits a request is checked against). The bot's own keys (Discord, Redis, the queue, the
+database) live in `bot.settings.BotSettings`, which extends this class, so ``chorus serve`` reads
+the environment once and workers receive only the engine part (`Settings.engine_only`).
+
+Every key is documented in ``.env.example``. Nothing else in Chorus reads ``os.environ``:
+`Settings.from_env` (inherited by `BotSettings`) is the one place. Values in the process
+environment win over ``.env``.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from engine.errors import EngineError
+
+S = TypeVar("S", bound="Settings")
 
 
 class SettingsError(EngineError):
     """A setting is missing or malformed; the message names it."""
 
 
-class Secret(str):
-    """A string that does not show itself in repr or f-string debugging."""
+def ids(text: str) -> frozenset[int]:
+    """A comma- or space-separated list of numeric IDs (for ``convert`` metadata).
 
-    def __repr__(self) -> str:
-        return "Secret('***')" if self else "Secret('')"
-
-
-def _ints(text: str, key: str) -> frozenset[int]:
-    try:
-        return frozenset(int(x) for x in text.replace(" ", ",").split(",") if x)
-    except ValueError as exc:
-        raise SettingsError(f"{key} must be a comma-separated list of numeric IDs, got {text!r}") from exc
+    Raises:
+        ValueError: an item is not a number.
+    """
+    return frozenset(int(x) for x in text.replace(" ", ",").split(",") if x)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Runtime settings (see ``.env.example`` for each key)."""
+    """Engine settings (see ``.env.example`` for each key)."""
 
-    discord_token: Secret = field(default=Secret(""), metadata={"env": "DISCORD_TOKEN", "secret": True})
-    admin_user_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_ADMIN_USER_IDS"})
-    admin_role_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_ADMIN_ROLE_IDS"})
-    dev_guild_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_DEV_GUILD_IDS"})
     corpus_dir: Path = field(default=Path("../shared/corpus"), metadata={"env": "CHORUS_CORPUS_DIR"})
     checkpoints_dir: Path = field(default=Path("checkpoints"), metadata={"env": "CHORUS_CHECKPOINTS_DIR"})
     soundfont: Path = field(default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), metadata={"env": "CHORUS_SOUNDFONT"})
     sample_rate: int = field(default=32000, metadata={"env": "CHORUS_SAMPLE_RATE", "min": 8000})
     synth_threads: int = field(default=2, metadata={"env": "CHORUS_SYNTH_THREADS", "min": 1})
-    db_path: Path = field(default=Path("chorus.db"), metadata={"env": "CHORUS_DB_PATH"})
-    data_dir: Path = field(default=Path(".chorus"), metadata={"env": "CHORUS_DATA_DIR"})
-    queue: str = field(default="local", metadata={"env": "CHORUS_QUEUE", "choices": ("local", "celery")})
-    redis_url: Secret = field(default=Secret("redis://127.0.0.1:6379/0"), metadata={"env": "CHORUS_REDIS_URL", "secret": True})
-    workers: int = field(default=1, metadata={"env": "CHORUS_WORKERS", "min": 1})
-    batch_max: int = field(default=4, metadata={"env": "CHORUS_BATCH_MAX", "min": 1})
     device: str = field(default="auto", metadata={"env": "CHORUS_DEVICE"})
     torch_threads: int = field(default=1, metadata={"env": "CHORUS_TORCH_THREADS", "min": 1})
     min_seconds: float = field(default=5.0, metadata={"env": "CHORUS_MIN_SECONDS", "min": 1})
@@ -59,21 +52,15 @@ class Settings:
     max_tempo: float = field(default=320.0, metadata={"env": "CHORUS_MAX_TEMPO", "min": 20})
     min_temperature: float = field(default=0.1, metadata={"env": "CHORUS_MIN_TEMPERATURE", "min": 0.01})
     max_temperature: float = field(default=2.0, metadata={"env": "CHORUS_MAX_TEMPERATURE", "min": 0.01})
-    max_queue: int = field(default=50, metadata={"env": "CHORUS_MAX_QUEUE", "min": 1})
-    user_cooldown_s: float = field(default=10.0, metadata={"env": "CHORUS_USER_COOLDOWN_S", "min": 0})
-    user_max_pending: int = field(default=2, metadata={"env": "CHORUS_USER_MAX_PENDING", "min": 1})
-    job_timeout_s: float = field(default=120.0, metadata={"env": "CHORUS_JOB_TIMEOUT_S", "min": 1})
     max_seed_bytes: int = field(default=1_048_576, metadata={"env": "CHORUS_MAX_SEED_BYTES", "min": 64})
-    max_checkpoint_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "CHORUS_MAX_CHECKPOINT_BYTES", "min": 1024})
-    upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})
-    discord_api_base: str = field(default="", metadata={"env": "CHORUS_DISCORD_API_BASE"})
-    discord_gateway: str = field(default="", metadata={"env": "CHORUS_DISCORD_GATEWAY"})
     log_level: str = field(default="INFO", metadata={"env": "CHORUS_LOG_LEVEL",
                                                       "choices": ("DEBUG", "INFO", "WARNING", "ERROR")})
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, dotenv: Path | str | None = ".env") -> Settings:
+    def from_env(cls: type[S], environ: Mapping[str, str] | None = None, dotenv: Path | str | None = ".env") -> S:
         """Build the settings from ``.env`` (if present) overridden by the environment.
+
+        Called on a subclass (`bot.settings.BotSettings`) it reads that class's keys too.
 
         Raises:
             SettingsError: a malformed value, named with its key.
@@ -106,24 +93,27 @@ class Settings:
             key = next(f.metadata["env"] for f in fields(self) if f.name == name)
             raise SettingsError(f"{key} is not set (put it in .env or the environment; see .env.example)")
 
+    def engine_only(self) -> Settings:
+        """Only the engine's keys (what a worker process receives), even when called on a subclass."""
+        return Settings(**{f.name: getattr(self, f.name) for f in fields(Settings)})
 
-def _convert(f, raw: str, key: str):
+
+def _convert(f: Field, raw: str, key: str) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     try:
-        if "frozenset" in kind:
-            return _ints(raw, key)
-        if kind == "Path":
+        if "convert" in f.metadata:
+            value = f.metadata["convert"](raw)
+        elif kind == "Path":
             return Path(raw).expanduser()
-        if kind == "Secret":
-            return Secret(raw)
-        if kind == "int":
+        elif kind == "int":
             value = int(raw)
         elif kind == "float":
             value = float(raw)
         else:
             value = raw.upper() if key == "CHORUS_LOG_LEVEL" else raw
     except ValueError as exc:
-        raise SettingsError(f"{key} must be a {kind}, got {raw!r}") from exc
+        what = "comma-separated list of numeric IDs" if "frozenset" in kind else kind
+        raise SettingsError(f"{key} must be a {what}, got {raw!r}") from exc
     if "min" in f.metadata and value < f.metadata["min"]:
         raise SettingsError(f"{key} must be at least {f.metadata['min']}, got {raw!r}")
     if "choices" in f.metadata and value not in f.metadata["choices"]:

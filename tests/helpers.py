@@ -131,3 +131,14 @@ def corpus_dir() -> Path:
             pytest.fail(f"the real corpora are missing at {root} (CI=true needs them)")
         pytest.skip(f"real corpora not present at {root}")
     return root
+
+
+def work_item(out_root: Path, job_id: str, seconds: float = 6, checkpoint: str = "jazz", ck_hash: str = "",
+              changes: str | None = None, **req):
+    """A `bot.queue.WorkItem` for the queue tests. ``changes`` is carried as text without being
+    checked, so a bad chord reaches the worker (as a stored job from another version could)."""
+    from bot.queue import WorkItem
+    from engine.request import ComposeRequest
+
+    request = ComposeRequest("jazz", seconds, seed=req.pop("seed", 1), changes_text=changes, **req)
+    return WorkItem(job_id, request, checkpoint, ck_hash, str(out_root / "jobs" / job_id))

@@ -11,10 +11,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import AdminOnly
+from bot.policy import WorkerRow
 from bot.service import ComposeService
+from bot.tree import AdminOnly
 
 log = logging.getLogger(__name__)
+
+
+def worker_line(w: WorkerRow) -> str:
+    """One line of ``/chorus-admin queue`` for a worker of either backend."""
+    state = f"job {w.job} for {w.busy_s} s" if w.job else (w.error or "idle")
+    return f"worker {w.name}: {'alive' if w.alive else 'down'}, {state}, restarts {w.restarts}"
 
 
 def is_admin(interaction: discord.Interaction, admin_users: frozenset[int], admin_roles: frozenset[int]) -> bool:
@@ -70,9 +77,7 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         q = await self.service.queue_summary()
         lines = [f"{'⏸ paused' if q['paused'] else '▶ accepting'} · pending {q['pending']} · running {q['running']}"
                  f" · open jobs {q['accepted_open']}"]
-        for w in q["workers"]:
-            state = f"job {w['job']} for {w['busy_s']} s" if w.get("job") else (w.get("error") or "idle")
-            lines.append(f"worker {w['worker']}: {'alive' if w.get('alive') else 'down'}, {state}, restarts {w.get('restarts', 0)}")
+        lines += [worker_line(w) for w in q["workers"]]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     @app_commands.command(name="pause", description="Stop accepting new jobs")

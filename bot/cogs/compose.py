@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import discord
@@ -9,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.service import ComposeService, Submission
-from engine.request import RequestError
+from engine.request import ComposeRequest, RequestError
 from engine.seed import SeedLimits, SeedMidiError, load_seed_midi
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,10 @@ class ComposeCog(commands.Cog):
     async def compose(self, interaction: discord.Interaction, style: str, length: str = DEFAULT_LENGTH,
                       seed_midi: discord.Attachment | None = None, tempo: float | None = None,
                       changes: str | None = None, temperature: float | None = None, seed: int | None = None) -> None:
-        sub = self._submission(interaction, style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed)
-        self.service.validate(sub)
-        if seed_midi is not None:
-            sub.seed_midi = await self._fetch_seed(seed_midi)
-        await self._accept(interaction, sub)
+        req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed)
+        if seed_midi is not None:  # after the cheap checks, so a bad value is refused before any download
+            req = dataclasses.replace(req, seed_midi=await self._fetch_seed(seed_midi))
+        await self._accept(interaction, req)
 
     async def continue_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         attachment = next((a for a in message.attachments if a.filename.lower().endswith(MIDI_SUFFIXES)), None)
@@ -51,22 +51,25 @@ class ComposeCog(commands.Cog):
         styles = self.service.styles()
         if not styles:
             raise RequestError("no style is installed")
-        sub = self._submission(interaction, "jazz" if "jazz" in styles else styles[0], DEFAULT_LENGTH)
-        sub.seed_midi = await self._fetch_seed(attachment)
-        await self._accept(interaction, sub)
+        seed_midi = await self._fetch_seed(attachment)
+        await self._accept(interaction, self.service.request("jazz" if "jazz" in styles else styles[0], DEFAULT_LENGTH,
+                                                             seed_midi=seed_midi))
 
     @app_commands.command(name="styles", description="The styles Chorus can play and the checkpoint behind each")
     async def styles(self, interaction: discord.Interaction) -> None:
         rows = [f"**{style}**: {ck.describe()}" for style, ck in sorted(self.service.catalog.styles().items())]
         await interaction.response.send_message("\n".join(rows) or "No style is installed.", ephemeral=True)
 
-    def _submission(self, interaction: discord.Interaction, style: str, length: str, **kw: object) -> Submission:
-        return Submission(style=style, length=length, user_id=interaction.user.id, guild_id=interaction.guild_id,
+    def _submission(self, interaction: discord.Interaction, req: ComposeRequest) -> Submission:
+        return Submission(req, user_id=interaction.user.id, guild_id=interaction.guild_id,
                           channel_id=interaction.channel_id, application_id=interaction.application_id,
-                          interaction_token=interaction.token, **kw)  # type: ignore[arg-type]
+                          interaction_token=interaction.token)
 
     async def _fetch_seed(self, attachment: discord.Attachment) -> bytes:
-        """Download and check a seed file quickly, so a bad one gets its ephemeral reply at once."""
+        """Download and check a seed file quickly, so a bad one gets its ephemeral reply at once.
+
+        The size limit checked here is the one `ComposeRequest.build` applies to ``seed_midi``.
+        """
         limit = self.service.settings.max_seed_bytes
         if attachment.size > limit:
             raise RequestError(f"the MIDI file is {attachment.size:,} bytes; at most {limit:,} are accepted")
@@ -81,10 +84,10 @@ class ComposeCog(commands.Cog):
             raise
         return data
 
-    async def _accept(self, interaction: discord.Interaction, sub: Submission) -> None:
-        job, position = await self.service.submit(sub)
+    async def _accept(self, interaction: discord.Interaction, req: ComposeRequest) -> None:
+        job, position = await self.service.submit(self._submission(interaction, req))
         where = "next up" if position <= 1 else f"position {position} in the queue"
-        await interaction.response.send_message(f"⏳ Queued your {sub.style} clip ({where}).")
+        await interaction.response.send_message(f"⏳ Queued your {req.style} clip ({where}).")
         try:
             message = await interaction.original_response()
             await self.service.set_status_message(job.id, message.id)

@@ -56,6 +56,8 @@ class Harness:
             "CHORUS_USER_COOLDOWN_S": "0", "CHORUS_WORKERS": "1", "CHORUS_LOG_LEVEL": "INFO",
             "PYTHONWARNINGS": "ignore", **env,
         }
+        if "PYTHONPATH" in os.environ:  # the bot process runs this checkout's code, as the tests do
+            self.env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.log = tmp / "bot.log"

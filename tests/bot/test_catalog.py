@@ -44,7 +44,7 @@ def good_files(ck: Path) -> dict[str, bytes]:
 
 
 def test_install_a_good_archive_lists_it(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "checkpoints")
+    cat = Catalog(tmp_path / "checkpoints", 64 * 1024 * 1024)
     installed = asyncio.run(cat.install(zip_of(good_files(tiny_checkpoint)), "ck.zip", "mine"))
     assert installed.name == "mine" and installed.style == "jazz"
     assert [c.name for c in cat.installed()] == ["mine"]
@@ -56,7 +56,7 @@ def test_install_a_good_archive_lists_it(tiny_checkpoint: Path, tmp_path: Path) 
                                   "extra_file", "not_archive", "bad_vocab"])
 def test_malicious_archives_are_refused_and_write_nothing_outside(tiny_checkpoint: Path, tmp_path: Path, case: str) -> None:
     root = tmp_path / "checkpoints"
-    cat = Catalog(root)
+    cat = Catalog(root, 64 * 1024 * 1024)
     files = good_files(tiny_checkpoint)
     archive = {
         "traversal": lambda: zip_of({"../../evil.txt": b"x", **files}),

@@ -7,131 +7,34 @@ visibility timeout (the wait before a dead worker's job is redelivered) 21 s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from bot.celery_app import ATTEMPTS_KEY, make_app, time_limits
+from bot.celery_app import ATTEMPTS_KEY, time_limits
 from bot.celery_queue import OFFLINE, RESUMED, CeleryQueue
 from bot.checkpoint_sync import meta_key, model_key
+from bot.localparts import RedisServer, Workers, redis_binary
 from bot.queue import JobEvent, WorkItem
+from bot.settings import BotSettings, Secret
 from engine.checkpoint import read_meta
-from engine.settings import Settings
+from tests.helpers import work_item
 
 JOB_TIMEOUT_S = 6  # a 6 s clip composes in ~0.7 s; the slow test asks for ~25 s of work
 
 
-def redis_binary() -> str:
-    path = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
-    if path is None:
-        pytest.fail("redis-server is not installed: run `make setup` (it installs the redis-server package)")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A throwaway redis-server on 127.0.0.1 without persistence; `stop` and `start` keep the port."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 10.0) -> None:
-        log = (self.tmp / "redis.log").open("ab")
-        self.proc = subprocess.Popen([redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.tmp)], stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url)
-
-
-class Workers:
-    """`chorus worker` processes, each with its own (empty) checkpoints and data folders."""
-
-    def __init__(self, tmp: Path, redis_url: str, **env: str) -> None:
-        self.tmp = tmp
-        self.redis_url = redis_url
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "CHORUS_REDIS_URL": redis_url,
-                    "CHORUS_JOB_TIMEOUT_S": str(JOB_TIMEOUT_S), "CHORUS_TORCH_THREADS": "1",
-                    "CHORUS_MAX_SECONDS": "480",  # lets the time-limit test ask for far more work than the limit
-                    "CHORUS_LOG_LEVEL": "INFO", "PYTHONWARNINGS": "ignore", **env}
-        self.procs: list[subprocess.Popen] = []
-        self.data_dirs: list[Path] = []
-
-    def start(self, count: int = 1, timeout: float = 60.0) -> None:
-        want = len(self.alive()) + count
-        for _ in range(count):
-            i = len(self.procs)
-            ck, data = self.tmp / f"w{i}-checkpoints", self.tmp / f"w{i}-data"
-            ck.mkdir(parents=True, exist_ok=True)
-            self.data_dirs.append(data)
-            env = {"CHORUS_CHECKPOINTS_DIR": str(ck), "CHORUS_DATA_DIR": str(data), **self.env}
-            with (self.tmp / f"worker-{i}.log").open("ab") as log:
-                self.procs.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--device", "cpu"],
-                                                   cwd=self.tmp, env=env, stdout=log, stderr=subprocess.STDOUT))
-        self.wait_ready(want, timeout)
-
-    def wait_ready(self, count: int, timeout: float = 60.0) -> None:
-        app = make_app(Settings(redis_url=self.redis_url))
-        deadline = time.monotonic() + timeout
-        try:
-            while len(app.control.ping(timeout=1.0)) < count:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{count} workers did not answer within {timeout:.0f} s:\n{self.logs()}")
-        finally:
-            app.close()
-
-    def alive(self) -> list[subprocess.Popen]:
-        return [p for p in self.procs if p.poll() is None]
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.tmp.glob("worker-*.log")))
-
-    def close(self) -> None:
-        for p in self.alive():
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-
-
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    try:
+        redis_binary()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
@@ -140,7 +43,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def workers(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer):
-    w = Workers(tmp_path_factory.mktemp("workers"), redis_server.url)
+    w = Workers(tmp_path_factory.mktemp("workers"), redis_server.url, job_timeout_s=JOB_TIMEOUT_S)
     try:
         w.start(2)
         yield w
@@ -152,7 +55,7 @@ def content_hash(ck: Path) -> str:
     return str(read_meta(ck)["content_hash"])
 
 
-def bot_settings(tmp: Path, url: str, checkpoints: dict[str, Path]) -> Settings:
+def bot_settings(tmp: Path, url: str, checkpoints: dict[str, Path]) -> BotSettings:
     root = tmp / "bot-checkpoints"
     root.mkdir(exist_ok=True)
     for name, path in checkpoints.items():
@@ -160,12 +63,12 @@ def bot_settings(tmp: Path, url: str, checkpoints: dict[str, Path]) -> Settings:
         if link.is_symlink():
             link.unlink()
         link.symlink_to(path)
-    return Settings(redis_url=url, checkpoints_dir=root, data_dir=tmp / "bot-data", job_timeout_s=JOB_TIMEOUT_S)
+    return BotSettings(redis_url=Secret(url), checkpoints_dir=root, data_dir=tmp / "bot-data",
+                       job_timeout_s=JOB_TIMEOUT_S)
 
 
 def item(tmp: Path, job_id: str, ck_hash: str, seconds: float = 6, checkpoint: str = "jazz", **req: object) -> WorkItem:
-    return WorkItem(job_id, {"style": "jazz", "seconds": seconds, "seed": 1, **req}, checkpoint, ck_hash,
-                    str(tmp / "bot-data" / "jobs" / job_id))
+    return work_item(tmp / "bot-data", job_id, seconds, checkpoint, ck_hash, **req)
 
 
 class Recorder:
@@ -203,22 +106,29 @@ def run(coro) -> None:
     asyncio.run(coro)
 
 
+@contextlib.asynccontextmanager
+async def running(settings: BotSettings) -> AsyncIterator[tuple[CeleryQueue, Recorder]]:
+    """A started `CeleryQueue` with a `Recorder` on its events; stopped on the way out."""
+    q = CeleryQueue(settings)
+    rec = Recorder(q)
+    await q.start()
+    try:
+        yield q, rec
+    finally:
+        await q.stop()
+
+
 def test_a_job_runs_on_a_worker_and_its_files_arrive_at_the_bot(tmp_path: Path, redis_server: RedisServer,
                                                                  workers: Workers, tiny_checkpoint: Path) -> None:
     h = content_hash(tiny_checkpoint)
 
     async def go() -> None:
-        q = CeleryQueue(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint}))
-        rec = Recorder(q)
-        await q.start()
-        try:
+        async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
             status = await q.status()
-            assert [w["alive"] for w in status.workers] == [True, True] and status.pending == 0
+            assert [w.alive for w in status.workers] == [True, True] and status.pending == 0
             assert await q.submit(item(tmp_path, "a", h)) >= 1
             await q.submit(item(tmp_path, "bad", h, changes="Dm7 Xq7"))
             await rec.wait("a", "bad")
-        finally:
-            await q.stop()
         [done] = rec.finished("a")
         assert done.kind == "done" and {"composing", "rendering"} <= set(rec.stages("a"))
         files = {k: Path(v) for k, v in done.result["files"].items()}
@@ -242,10 +152,7 @@ def test_a_checkpoint_swap_reaches_workers_started_before_it(tmp_path: Path, red
 
     async def go() -> None:
         settings = bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})
-        q = CeleryQueue(settings)
-        rec = Recorder(q)
-        await q.start()
-        try:
+        async with running(settings) as (q, rec):
             await q.submit(item(tmp_path, "before", old))
             await rec.wait("before")
             bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint_b})  # the admin's swap
@@ -256,8 +163,6 @@ def test_a_checkpoint_swap_reaches_workers_started_before_it(tmp_path: Path, red
             redis_server.client().set(meta_key(junk), json.dumps({"content_hash": junk}))
             await q.submit(item(tmp_path, "junk", junk, checkpoint="ghost"))
             await rec.wait("after", "junk")
-        finally:
-            await q.stop()
         assert rec.finished("before")[0].result["checkpoint_hash"] == old[:12]
         [after] = rec.finished("after")
         assert after.kind == "done" and after.result["checkpoint_hash"] == new[:12]
@@ -297,10 +202,7 @@ def test_jobs_accepted_while_redis_is_down_complete_once_it_is_back(tmp_path: Pa
     h = content_hash(tiny_checkpoint)
 
     async def go() -> None:
-        q = CeleryQueue(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint}))
-        rec = Recorder(q)
-        await q.start()
-        try:
+        async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
             await q.submit(item(tmp_path, "r1", h, seconds=8))
             redis_server.stop()  # and lose everything in it: no persistence
             started = time.monotonic()
@@ -313,13 +215,11 @@ def test_jobs_accepted_while_redis_is_down_complete_once_it_is_back(tmp_path: Pa
             redis_server.start()
             await rec.wait("r1", "r2", "r3", timeout=90, linger=2.0)
             for _ in range(30):  # both workers reconnect
-                if sum(bool(w.get("answers_inspect")) for w in (await q.status()).workers) == 2:
+                if sum(w.answers_inspect for w in (await q.status()).workers) == 2:
                     break
                 await asyncio.sleep(0.5)
             else:
                 raise AssertionError(f"the workers did not come back: {(await q.status()).workers}")
-        finally:
-            await q.stop()
         for j in ("r1", "r2", "r3"):
             assert [e.kind for e in rec.finished(j)] == ["done"], rec.of(j)
             assert Path(rec.finished(j)[0].result["files"]["audio"]).is_file()
@@ -333,16 +233,11 @@ def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(tmp_path: Path, 
     h = content_hash(tiny_checkpoint)
 
     async def go() -> None:
-        q = CeleryQueue(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint}))
-        rec = Recorder(q)
-        await q.start()
-        try:
+        async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
             await q.submit(item(tmp_path, "slow", h, seconds=480, tempo=320))
             await rec.wait("slow", timeout=60, linger=0)
             await q.submit(item(tmp_path, "next", h))
             await rec.wait("next")
-        finally:
-            await q.stop()
         [slow] = rec.finished("slow")
         assert slow.kind == "failed" and f"took longer than {JOB_TIMEOUT_S} s" in slow.error
         assert rec.finished("next")[0].kind == "done"
@@ -357,10 +252,7 @@ def test_a_worker_killed_mid_job_has_its_job_redelivered_and_delivered_once(
     _, _, visibility = time_limits(JOB_TIMEOUT_S)
 
     async def go() -> None:
-        q = CeleryQueue(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint}))
-        rec = Recorder(q)
-        await q.start()
-        try:
+        async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
             await q.submit(item(tmp_path, "k", h, seconds=40))
             client = redis_server.client()
             while True:  # wait until a worker is composing it, then kill that worker
@@ -372,8 +264,6 @@ def test_a_worker_killed_mid_job_has_its_job_redelivered_and_delivered_once(
             victim = meta["result"]["worker"]
             os.kill(meta["result"]["pid"], signal.SIGKILL)
             await rec.wait("k", timeout=visibility + 45, linger=2.0)
-        finally:
-            await q.stop()
         [done] = rec.finished("k")
         assert done.kind == "done" and done.result["worker"]["node"] != victim
         assert "retrying" in rec.stages("k")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.celery_app import ATTEMPTS_KEY
+from bot.localparts import RedisServer, Workers
 from engine.render import probe
 from tests.bot.harness import Harness
-from tests.bot.test_celery import RedisServer, Workers
 
 
 class Stack:

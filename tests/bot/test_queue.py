@@ -7,19 +7,20 @@ import signal
 from pathlib import Path
 
 from bot.queue import JobEvent, LocalQueue, WorkItem
-from engine.settings import Settings
+from bot.settings import BotSettings
+from tests.helpers import work_item
 
 
-def settings_for(tmp_path: Path, ck: Path) -> Settings:
+def settings_for(tmp_path: Path, ck: Path) -> BotSettings:
     root = tmp_path / "checkpoints"
     root.mkdir(exist_ok=True)
     if not (root / "jazz").exists():
         (root / "jazz").symlink_to(ck)
-    return Settings(checkpoints_dir=root, data_dir=tmp_path / "data")
+    return BotSettings(checkpoints_dir=root, data_dir=tmp_path / "data")
 
 
 def item(tmp_path: Path, job_id: str, seconds: float = 6, **req) -> WorkItem:
-    return WorkItem(job_id, {"style": "jazz", "seconds": seconds, "seed": 1, **req}, "jazz", "", str(tmp_path / job_id))
+    return work_item(tmp_path, job_id, seconds, **req)
 
 
 async def collect(queue: LocalQueue, want: set[str], timeout: float = 120) -> dict[str, list[JobEvent]]:
@@ -81,7 +82,7 @@ def test_a_dead_worker_is_restarted_and_the_job_retried(tiny_checkpoint: Path, t
             await q.stop()
         kinds = [(e.kind, e.stage) for e in events["k"]]
         assert ("progress", "retrying") in kinds and kinds[-1][0] == "done"
-        assert status.workers[0]["restarts"] == 1 and status.workers[0]["alive"]
+        assert status.workers[0].restarts == 1 and status.workers[0].alive
 
     asyncio.run(run())
 

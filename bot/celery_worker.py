@@ -1,0 +1,257 @@
+"""``chorus worker``: the Celery worker runtime and its compose task.
+
+The worker process keeps one `engine.compose.Composer` (created on its first job; the engine
+and torch are imported only then), finds the job's checkpoint by content hash
+(`bot.checkpoint_sync`), reports ``PROGRESS`` states with the stages so far, and returns the clip
+packed from memory (`bot.celery_payload.pack_result`). A task first looks for a finished result
+under its id (a redelivered or re-sent job is not composed twice) and counts its attempts
+(`bot.policy.may_start`).
+
+Celery's ``solo`` and ``threads`` pools (the only ones safe with CUDA) enforce no time limits,
+so `Deadline` does: at the soft limit it raises `SoftTimeLimitExceeded` in the task's thread (the
+job fails with a timeout message, the worker goes on); at the hard limit, if the task is stuck in
+native code, it stores the timeout as the job's result and ends the process for its supervisor
+to restart.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from celery import signals
+from celery.exceptions import SoftTimeLimitExceeded
+
+from bot import checkpoint_sync, policy
+from bot.celery_app import (
+    ATTEMPTS_KEY,
+    HEARTBEAT_S,
+    QUEUE,
+    REDIS_PATIENCE_S,
+    RESULT_TTL_S,
+    WORKER_KEY,
+    make_app,
+    time_limits,
+)
+from bot.celery_payload import decode_item, pack_result
+from bot.settings import BotSettings, SettingsError
+from engine.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+
+class Deadline:
+    """Soft and hard time limits for the code in a ``with`` block, in the thread that runs it.
+
+    At ``soft_s`` the block gets `SoftTimeLimitExceeded` (delivered between Python bytecodes, so
+    a long native call ends first); at ``hard_s`` ``on_hard`` runs in a timer thread.
+    """
+
+    def __init__(self, soft_s: float, hard_s: float, on_hard: Callable[[], None]) -> None:
+        self._tid = threading.get_ident()
+        self._lock = threading.Lock()
+        self._armed = False
+        self.fired = False
+        self._soft = threading.Timer(soft_s, self._raise)
+        self._hard = threading.Timer(hard_s, on_hard)
+        self._soft.daemon = self._hard.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._armed = True
+        self._soft.start()
+        self._hard.start()
+        return self
+
+    def _raise(self) -> None:
+        with self._lock:
+            if self._armed:
+                self.fired = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._tid),
+                                                           ctypes.py_object(SoftTimeLimitExceeded))
+
+    def cancel(self) -> None:
+        """Stop both timers; a soft limit raised but not yet delivered is dropped. Idempotent."""
+        self._hard.cancel()
+        self._soft.cancel()
+        with self._lock:
+            self._armed = False
+        if self.fired:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._tid), None)
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+
+class WorkerState:
+    """What one worker process keeps between jobs: settings, the Composer, a Redis client."""
+
+    def __init__(self, settings: BotSettings, node: str, concurrency: int) -> None:
+        import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        self.settings = settings
+        self.node = node
+        self.concurrency = concurrency
+        # A job that meets a Redis outage (fetching a checkpoint, counting attempts) waits for it,
+        # up to about REDIS_PATIENCE_S, as the result backend does; it does not fail the job.
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), int(REDIS_PATIENCE_S / 2))
+        self.redis = redis.Redis.from_url(str(settings.redis_url), socket_connect_timeout=3, socket_timeout=30,
+                                          retry=retry)
+        self._beats = redis.Redis.from_url(str(settings.redis_url), socket_connect_timeout=2, socket_timeout=3)
+        self.cache_root = Path(settings.data_dir) / "checkpoint-cache"
+        self.jobs: dict[str, float] = {}  # job id -> time.time() it started here
+        self._composer: Any = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def composer(self) -> Any:
+        """The process's Composer, created on first use (this imports torch)."""
+        with self._lock:
+            if self._composer is None:
+                from engine.compose import Composer
+
+                self._composer = Composer(self.settings.engine_only())
+                log.info("composer ready on %s (%d torch threads)", self.settings.device, self.settings.torch_threads)
+            return self._composer
+
+    def heartbeat_forever(self) -> None:
+        """Tell the bot every few seconds that this worker is alive and what it runs (``status``)."""
+        self.beat()
+        while not self._stop.wait(HEARTBEAT_S):
+            self.beat()
+
+    def beat(self) -> None:
+        info = {"node": self.node, "pid": os.getpid(), "device": self.settings.device,
+                "concurrency": self.concurrency, "jobs": dict(self.jobs), "at": time.time()}
+        try:
+            self._beats.set(WORKER_KEY + self.node, json.dumps(info), ex=int(HEARTBEAT_S * 3))
+        except Exception as exc:  # Redis away: the next beat tries again
+            log.debug("heartbeat failed: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self._beats.delete(WORKER_KEY + self.node)
+        except Exception as exc:  # Redis away: the key expires on its own
+            log.debug("could not remove the heartbeat: %s", exc)
+
+
+_worker: WorkerState | None = None
+
+
+def compose_task(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The Celery task: compose one job. Returns the packed summary, or ``{"error": message}``."""
+    if _worker is None:
+        raise RuntimeError("the compose task runs only in `chorus worker`")
+    w = _worker
+    job_id = str(task.request.id)
+    done = task.backend.get_task_meta(job_id, cache=False)
+    if done.get("status") == "SUCCESS":  # redelivered or sent again after it finished
+        log.info("job %s already has a result; not composing it again", job_id)
+        return done["result"]
+    attempt = int(w.redis.incr(ATTEMPTS_KEY + job_id))
+    w.redis.expire(ATTEMPTS_KEY + job_id, RESULT_TTL_S)
+    if not policy.may_start(attempt):
+        log.warning("job %s: attempt %d, giving up", job_id, attempt)
+        return {"error": policy.CRASHED_TWICE}
+    started = time.time()
+    stages: list[str] = []
+
+    def report(stage: str | None = None) -> None:
+        if stage is not None:
+            stages.append(stage)
+        task.update_state(state="PROGRESS", meta={"stages": list(stages), "attempt": attempt, "worker": w.node,
+                                                  "pid": os.getpid(), "started_at": started})
+
+    w.jobs[job_id] = started
+    w.beat()
+    try:
+        report()
+        return _compose(task, w, payload, report, started)
+    finally:
+        w.jobs.pop(job_id, None)
+        w.beat()
+
+
+def _compose(task: Any, w: WorkerState, payload: dict[str, Any], report: Callable[[str], None],
+             started: float) -> dict[str, Any]:
+    job_id = str(task.request.id)
+    soft, hard, _ = time_limits(w.settings.job_timeout_s)
+    composer = w.composer()  # outside the time limit: the first job imports torch
+
+    def give_up() -> None:  # the hard limit: stuck in native code
+        log.error("job %s passed its hard limit of %.0f s; stopping this worker", job_id, hard)
+        try:
+            task.backend.store_result(job_id, {"error": policy.timeout_message(soft)}, "SUCCESS")
+        finally:
+            os._exit(70)
+
+    try:
+        item = decode_item(payload)
+        folder = checkpoint_sync.resolve(w.redis, w.settings.checkpoints_dir, w.cache_root, item.checkpoint,
+                                         item.checkpoint_hash, w.settings.max_checkpoint_bytes)
+        deadline = Deadline(soft, hard, give_up)
+        try:
+            with deadline:
+                result = composer.compose(item.request, checkpoint=folder, progress=report)
+        except SoftTimeLimitExceeded:
+            deadline.cancel()
+            log.warning("job %s passed its %.0f s time limit", job_id, soft)
+            return {"error": policy.timeout_message(soft)}
+        return pack_result(result, {"node": w.node, "started_at": started, "finished_at": time.time()})
+    except EngineError as exc:
+        return {"error": str(exc)}
+    except ValueError as exc:  # the files are over the cap
+        return {"error": str(exc)}
+    except Exception:  # a bug: one line for the user, the traceback in this worker's log
+        log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+        return {"error": policy.INTERNAL_ERROR}
+
+
+def check_device(device: str) -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``; raises SettingsError otherwise."""
+    if device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit()):
+        return device
+    raise SettingsError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+
+
+def _quiet_reconnect_warning(**_: object) -> None:
+    """Celery warns on every reconnect that 6.0 will cancel running tasks on connection loss; we chose
+    not to (see `make_app`), so the warning says nothing new. (Celery's logging set-up, which runs
+    before ``worker_ready``, turns such warnings on again, hence the signal.)"""
+    warnings.filterwarnings("ignore", message=r"\s*In Celery 5.1 we introduced an optional breaking change")
+
+
+def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = None) -> None:
+    """Run a Celery worker until it is stopped (``chorus worker``).
+
+    One process, one Composer: the ``solo`` pool for one job at a time, ``threads`` for more
+    (never ``prefork``: forking after CUDA is initialised breaks it).
+    """
+    global _worker
+    if concurrency < 1:
+        raise SettingsError(f"--concurrency must be at least 1, got {concurrency}")
+    check_device(settings.device)
+    node = node or f"chorus-{os.getpid()}@{socket.gethostname()}"
+    app = make_app(settings, role="worker")
+    _worker = WorkerState(settings, node, concurrency)
+    threading.Thread(target=_worker.heartbeat_forever, name="chorus-heartbeat", daemon=True).start()
+    pool = "solo" if concurrency == 1 else "threads"
+    signals.worker_ready.connect(_quiet_reconnect_warning, weak=False)
+    log.info("worker %s: pool %s, concurrency %d, device %s, queue %s", node, pool, concurrency, settings.device, QUEUE)
+    try:
+        app.worker_main(["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--hostname={node}",
+                         f"--queues={QUEUE}", f"--loglevel={settings.log_level}", "--without-gossip",
+                         "--without-mingle"])
+    finally:
+        _worker.stop()

@@ -1,0 +1,48 @@
+"""The bot's settings: Discord, Redis, the job queue, the database and the admin keys.
+
+`BotSettings` extends the engine's `engine.settings.Settings`, so one ``BotSettings.from_env()``
+reads every key once (``chorus serve``, ``chorus worker``); what goes to a worker process is
+``settings.engine_only()``. Secrets (the Discord token, the Redis URL) never appear in ``repr``
+or logs. Every key is in ``.env.example``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.settings import Settings, SettingsError, ids
+
+__all__ = ["BotSettings", "Secret", "SettingsError"]
+
+
+class Secret(str):
+    """A string that does not show itself in repr or f-string debugging."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+
+@dataclass(frozen=True)
+class BotSettings(Settings):
+    """The engine's settings plus the bot's (see ``.env.example`` for each key)."""
+
+    discord_token: Secret = field(default=Secret(""), metadata={"env": "DISCORD_TOKEN", "convert": Secret})
+    admin_user_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_ADMIN_USER_IDS", "convert": ids})
+    admin_role_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_ADMIN_ROLE_IDS", "convert": ids})
+    dev_guild_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_DEV_GUILD_IDS", "convert": ids})
+    db_path: Path = field(default=Path("chorus.db"), metadata={"env": "CHORUS_DB_PATH"})
+    data_dir: Path = field(default=Path(".chorus"), metadata={"env": "CHORUS_DATA_DIR"})
+    queue: str = field(default="local", metadata={"env": "CHORUS_QUEUE", "choices": ("local", "celery")})
+    redis_url: Secret = field(default=Secret("redis://127.0.0.1:6379/0"),
+                              metadata={"env": "CHORUS_REDIS_URL", "convert": Secret})
+    workers: int = field(default=1, metadata={"env": "CHORUS_WORKERS", "min": 1})
+    batch_max: int = field(default=4, metadata={"env": "CHORUS_BATCH_MAX", "min": 1})
+    max_queue: int = field(default=50, metadata={"env": "CHORUS_MAX_QUEUE", "min": 1})
+    user_cooldown_s: float = field(default=10.0, metadata={"env": "CHORUS_USER_COOLDOWN_S", "min": 0})
+    user_max_pending: int = field(default=2, metadata={"env": "CHORUS_USER_MAX_PENDING", "min": 1})
+    job_timeout_s: float = field(default=120.0, metadata={"env": "CHORUS_JOB_TIMEOUT_S", "min": 1})
+    # the one cap on a checkpoint's size: uploaded archives, Redis transfers to workers
+    max_checkpoint_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "CHORUS_MAX_CHECKPOINT_BYTES", "min": 1024})
+    upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})
+    discord_api_base: str = field(default="", metadata={"env": "CHORUS_DISCORD_API_BASE"})
+    discord_gateway: str = field(default="", metadata={"env": "CHORUS_DISCORD_GATEWAY"})
