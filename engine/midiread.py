@@ -304,6 +304,21 @@ def _bar_grid(content: MidiContent, end_beats: float) -> list[tuple[float, tuple
     return bars
 
 
+def _inferred_changes(notes: list, tpb: int, bar_starts: list[float], bar_beats: list[float]) -> list[tuple[float, Chord]]:
+    """Chord changes (beat, chord) inferred from accompaniment notes (start_ticks, end_ticks, pitch, velocity),
+    one chord per bar, or per half bar in bars of 4 or more even beats."""
+    segments = []
+    for start, length in zip(bar_starts, bar_beats, strict=True):
+        halves = 2 if length >= 4 and math.isclose(length % 2, 0) else 1
+        segments += [(start + i * length / halves, start + (i + 1) * length / halves) for i in range(halves)]
+    seg_chords = infer_chords(sorted((s / tpb, e / tpb, p) for s, e, p, _ in notes), segments)
+    changes: list[tuple[float, Chord]] = []
+    for (s0, _), chord in zip(segments, seg_chords, strict=True):
+        if not changes or changes[-1][1] != chord:
+            changes.append((s0, chord))
+    return changes
+
+
 def read_midi(
     data: bytes | mido.MidiFile,
     title: str = "",
@@ -339,16 +354,7 @@ def read_midi(
         source = pick_melody(others, chord_part) if others else lead
         changes = chords_from_blocks([(s / tpb, e / tpb, p) for s, e, p, _ in source.notes])
     else:
-        source_notes = [n for p in others for n in p.notes] or lead.notes
-        segments = []
-        for start, length in zip(bar_starts, bar_beats, strict=True):
-            halves = 2 if length >= 4 and math.isclose(length % 2, 0) else 1
-            segments += [(start + i * length / halves, start + (i + 1) * length / halves) for i in range(halves)]
-        seg_chords = infer_chords(sorted((s / tpb, e / tpb, p) for s, e, p, _ in source_notes), segments)
-        changes = []
-        for (s0, _), chord in zip(segments, seg_chords, strict=True):
-            if not changes or changes[-1][1] != chord:
-                changes.append((s0, chord))
+        changes = _inferred_changes([n for p in others for n in p.notes] or lead.notes, tpb, bar_starts, bar_beats)
     spans = spans_from_changes(changes, bar_starts, bar_beats)
     measures = []
     ni = 0

@@ -188,6 +188,50 @@ def _load_state(src: Path, model: ChorusLSTM, opt: torch.optim.Optimizer, gen: t
     return json.loads((d / "state.json").read_text())
 
 
+def _train_epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, toks: torch.Tensor, feats: torch.Tensor,
+                 cfg: TrainConfig, dev: torch.device, progress: Callable[[int, int, float, float], None] | None,
+                 ) -> tuple[int, float]:
+    """One pass over an epoch's windows, tokens (N, L+1) and feats (N, L+1, 3), in batches.
+
+    Returns the number of predicted tokens and the summed loss (mean per window, times windows).
+    """
+    model.train()
+    pad = g.TOKEN_ID["PAD"]
+    started = time.perf_counter()
+    n = toks.shape[0]
+    seen, loss_sum = 0, 0.0
+    for b in range(0, n, cfg.batch_size):
+        x, f = toks[b:b + cfg.batch_size].to(dev), feats[b:b + cfg.batch_size].to(dev)
+        logits, _ = model(x[:, :-1], f[:, :-1])
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), ignore_index=pad)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        opt.step()
+        seen += x.shape[0] * (x.shape[1] - 1)
+        loss_sum += loss.item() * x.shape[0]
+        if progress:
+            progress(min(b + cfg.batch_size, n), n, loss_sum / min(b + cfg.batch_size, n),
+                     seen / max(time.perf_counter() - started, 1e-9))
+    return seen, loss_sum
+
+
+def _load_splits(data: Path) -> tuple[Dataset, Split, Split]:
+    """The dataset and its train and validation splits.
+
+    Raises:
+        EngineError: another vocabulary, or a side of the split is empty.
+    """
+    ds = Dataset.load(data)
+    if ds.vocab != list(g.VOCAB):
+        raise EngineError(f"dataset {data} was built with another vocabulary; rebuild it with chorus corpus build")
+    train_split, valid_split = Split.of(ds.split("train")), Split.of(ds.split("valid"))
+    if not train_split.tokens or not valid_split.tokens:
+        raise EngineError(f"dataset {data} needs pieces on both sides of the split "
+                          f"({len(train_split.tokens)} train, {len(valid_split.tokens)} validation)")
+    return ds, train_split, valid_split
+
+
 def train(
     cfg: TrainConfig,
     data: Path,
@@ -205,13 +249,7 @@ def train(
     from engine.sample import pick_device
 
     dev = pick_device(device)
-    ds = Dataset.load(data)
-    if ds.vocab != list(g.VOCAB):
-        raise EngineError(f"dataset {data} was built with another vocabulary; rebuild it with chorus corpus build")
-    train_split, valid_split = Split.of(ds.split("train")), Split.of(ds.split("valid"))
-    if not train_split.tokens or not valid_split.tokens:
-        raise EngineError(f"dataset {data} needs pieces on both sides of the split "
-                          f"({len(train_split.tokens)} train, {len(valid_split.tokens)} validation)")
+    ds, train_split, valid_split = _load_splits(data)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = ChorusLSTM(cfg.model).to(dev)
@@ -222,27 +260,12 @@ def train(
         say(f"resumed from {resume} after epoch {info['epoch']} (best validation NLL {info['best_nll']:.4f})")
     say(f"training {cfg.style} on {dev}: {model.num_parameters():,} parameters, "
         f"{train_split.n_tokens:,} train / {valid_split.n_tokens:,} validation tokens")
-    pad = g.TOKEN_ID["PAD"]
     stop_reason = "max epochs"
     while info["epoch"] < cfg.max_epochs:
         epoch_start = time.perf_counter()
         toks, feats = _windows(train_split, cfg, gen)
-        model.train()
         n = toks.shape[0]
-        seen, loss_sum = 0, 0.0
-        for b in range(0, n, cfg.batch_size):
-            x, f = toks[b:b + cfg.batch_size].to(dev), feats[b:b + cfg.batch_size].to(dev)
-            logits, _ = model(x[:, :-1], f[:, :-1])
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), ignore_index=pad)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            seen += x.shape[0] * (x.shape[1] - 1)
-            loss_sum += loss.item() * x.shape[0]
-            if progress:
-                progress(min(b + cfg.batch_size, n), n, loss_sum / min(b + cfg.batch_size, n),
-                         seen / max(time.perf_counter() - epoch_start, 1e-9))
+        seen, loss_sum = _train_epoch(model, opt, toks, feats, cfg, dev, progress)
         train_s = time.perf_counter() - epoch_start
         valid_nll, _ = evaluate_nll(model, valid_split, dev)
         info["epoch"] += 1
@@ -259,11 +282,8 @@ def train(
             info["bad_epochs"] += 1
             say(line)
         _save_state(out, model, opt, gen, info)
-        if info["bad_epochs"] >= cfg.patience:
-            stop_reason = f"early stop: no improvement for {cfg.patience} epochs"
-            break
-        if cfg.max_minutes and info["seconds"] > cfg.max_minutes * 60:
-            stop_reason = f"time budget of {cfg.max_minutes} min reached"
+        if early := _early_stop(cfg, info):
+            stop_reason = early
             break
     say(f"stopped ({stop_reason}) after {info['epoch']} epochs, {info['seconds'] / 60:.1f} min")
     ngram, ngram_nll = fit_ngram(train_split, valid_split, cfg.ngram_orders, cfg.transpose)
@@ -271,6 +291,15 @@ def train(
     say(f"validation NLL {info['best_nll']:.4f} nats/token (n-gram order {ngram.order}: {ngram_nll:.4f}); "
         f"checkpoint {out}")
     return meta
+
+
+def _early_stop(cfg: TrainConfig, info: dict) -> str | None:
+    """Why training stops after this epoch (no improvement for ``patience`` epochs, or out of time), or None."""
+    if info["bad_epochs"] >= cfg.patience:
+        return f"early stop: no improvement for {cfg.patience} epochs"
+    if cfg.max_minutes and info["seconds"] > cfg.max_minutes * 60:
+        return f"time budget of {cfg.max_minutes} min reached"
+    return None
 
 
 def _write_best(out: Path, model: ChorusLSTM, cfg: TrainConfig, ds: Dataset, info: dict) -> None:
