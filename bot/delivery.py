@@ -34,7 +34,7 @@ def clip_embed(job: Job) -> discord.Embed:
     embed.add_field(name="Style", value=job.style)
     embed.add_field(name="Checkpoint", value=f"{job.checkpoint} `{s.get('checkpoint_hash', '')}`")
     embed.add_field(name="Tempo", value=f"{s.get('tempo', 0):g} bpm, {s.get('meter', '')}")
-    embed.add_field(name="Key", value=str(s.get("key", "")))
+    embed.add_field(name="Key", value=str(s.get("key", "")) + (f", {s['form']} form" if s.get("form") else ""))
     embed.add_field(name="Bars", value=str(s.get("bars", "")))
     embed.add_field(name="Seed", value=f"`{s.get('seed', '')}`")
     changes = str(s.get("changes", ""))
@@ -59,6 +59,10 @@ def reproduce(job: Job) -> str:
         again += f" temperature:{req.temperature:g}"
     if req.changes_text:
         again += f" changes:{req.changes_text}"
+    if req.form:
+        again += f" form:{req.form}"
+    if req.key:
+        again += f" key:{req.key}"
     return again
 
 

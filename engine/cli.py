@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from engine.arrange import PARTS
+from engine.forms import FORM_CHOICES
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +17,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--tempo", type=float, default=None, help="quarter-note bpm (default: the style picks)")
     c.add_argument("--seed", type=int, default=None, help="sampling seed (default: random, printed)")
     c.add_argument("--temperature", type=float, default=None, help="sampling temperature")
-    c.add_argument("--changes", default=None, help="chords per bar, e.g. 'Dm7 G7 Cmaj7 Cmaj7' or 'Dm7 G7 | Cmaj7'")
+    c.add_argument("--changes", default=None, help="chords per bar, e.g. 'Dm7 G7 Cmaj7 Cmaj7' or 'Dm7 G7 | Cmaj7', "
+                   "or a named progression: blues, minor blues, rhythm, ii-V-I")
+    c.add_argument("--form", default=None, help=f"song form: {', '.join(FORM_CHOICES)} (default: the style's)")
+    c.add_argument("--key", default=None, help="key, e.g. Bb or 'F minor' (default: drawn like the style's tunes)")
     c.add_argument("--seed-midi", type=Path, default=None, help="a MIDI file to continue")
     c.add_argument("--format", default="ogg", help="ogg, mp3 or flac")
     c.add_argument("--no", action="append", default=[], choices=list(PARTS),
@@ -50,7 +54,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
     styles = [args.style] if args.checkpoint else composer.styles()
     req = ComposeRequest.build(args.style, args.length, settings, styles, tempo=args.tempo, seed=args.seed,
                                temperature=args.temperature, changes=args.changes, seed_midi=seed_midi,
-                               audio_format=args.format, parts=set(PARTS) - set(args.no))
+                               audio_format=args.format, parts=set(PARTS) - set(args.no), form=args.form,
+                               key=args.key)
     result = composer.compose(req, checkpoint=args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = {"audio": args.out / f"clip.{result.audio_format}", "midi": args.out / "clip.mid",
@@ -63,7 +68,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     s = result.summary
-    print(f"{s['style']} clip, {s['seconds']:.1f} s: {s['bars']} bars of {s['meter']} at {s['tempo']:g} bpm in {s['key']}")
+    form = f", form {s['form']}" if s.get("form") else ""
+    print(f"{s['style']} clip, {s['seconds']:.1f} s: {s['bars']} bars of {s['meter']} at {s['tempo']:g} bpm in {s['key']}{form}")
     print(f"checkpoint {s['checkpoint']} ({s['checkpoint_hash']}), seed {s['seed']}, temperature {s['temperature']}")
     if s["continuation_starts_bar"]:
         print(f"the seed's bars come first; the continuation starts at bar {s['continuation_starts_bar']}")

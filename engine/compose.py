@@ -249,10 +249,10 @@ class Composer:
         temperature = req.temperature or sampling.get("temperature", defaults.temperature)
         forms = sampling.get("forms") or defaults.forms
         song, given = None, req.changes
-        if ck.harmony is not None or req.changes:
+        if seed_sheet is None and (ck.harmony is not None or req.changes or req.changes_text):
             song = plan_song(ck.harmony, ck.meta.get("harmony", {}), rnd, seed, meter,
                              tuple(ck.meta.get("harmony", {}).get("forms", ())) or defaults.song_forms,
-                             req.changes, req.changes_text, getattr(req, "form", None), getattr(req, "key", None))
+                             req.changes, req.changes_text, req.form, req.key_pc)
             given = song.chorus
         changes = None
         if given:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.arrange import PARTS
-from engine.chords import Chord, parse_chord
+from engine.chords import PITCH_NAMES, Chord, parse_chord
 from engine.errors import ChordError, EngineError
+from engine.forms import FormError, get_form, parse_key_name, progression
 from engine.render import FORMATS
 from engine.settings import Settings
 
@@ -19,7 +20,8 @@ PAYLOAD_VERSION = 1
 _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
     "v": (int,), "style": (str,), "seconds": (int, float), "tempo": (int, float, type(None)),
     "seed": (int, type(None)), "temperature": (int, float, type(None)), "changes": (str, type(None)),
-    "seed_midi": (str, type(None)), "format": (str,), "parts": (list,),
+    "seed_midi": (str, type(None)), "format": (str,), "parts": (list,), "form": (str, type(None)),
+    "key": (str, type(None)),
 }
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
@@ -68,7 +70,7 @@ def parse_changes(text: str) -> tuple[tuple[Chord, ...], ...]:
         try:
             bars.append(tuple(parse_chord(c) for c in group))
         except ChordError as exc:
-            raise RequestError(f"changes: {exc}") from exc
+            raise RequestError(f"changes: {exc}; or name a progression: blues, minor blues, rhythm, ii-V-I") from exc
     return tuple(bars)
 
 
@@ -86,6 +88,10 @@ class ComposeRequest:
         seed_midi: a user's MIDI file to continue, or None.
         audio_format: ogg, mp3 or flac.
         parts: the band parts to play.
+        changes_text: the changes as the user wrote them (a chord text or a named progression
+            such as ``blues``, which `engine.song` transposes to the key).
+        form: a song form name (`engine.forms.FORM_CHOICES`), or None for the style's own.
+        key: a key name such as ``Bb major`` or ``F minor``, or None to draw the style's keys.
     """
 
     style: str
@@ -98,12 +104,20 @@ class ComposeRequest:
     audio_format: str = "ogg"
     parts: frozenset[str] = frozenset(PARTS)
     changes_text: str | None = None
+    form: str | None = None
+    key: str | None = None
+
+    @property
+    def key_pc(self) -> tuple[int, str] | None:
+        """(tonic pitch class, mode) of ``key``, or None."""
+        return parse_key_name(self.key) if self.key else None
 
     @classmethod
     def build(cls, style: str, length: str | float, settings: Settings, styles: list[str] | tuple[str, ...],
               tempo: float | None = None, seed: int | None = None, temperature: float | None = None,
               changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
-              parts: frozenset[str] | set[str] | None = None) -> ComposeRequest:
+              parts: frozenset[str] | set[str] | None = None, form: str | None = None,
+              key: str | None = None) -> ComposeRequest:
         """Validate every value against the settings' ranges.
 
         Raises:
@@ -131,8 +145,10 @@ class ComposeRequest:
         chosen = frozenset(PARTS) if parts is None else frozenset(parts)
         if not chosen or not chosen <= set(PARTS):
             raise RequestError(f"parts must be some of {', '.join(PARTS)}, got {', '.join(sorted(chosen)) or 'none'}")
-        parsed = parse_changes(changes) if changes else None
-        return cls(style, seconds, tempo, seed, temperature, parsed, seed_midi, audio_format, chosen, changes)
+        form_name = _form_name(form) if form else None
+        key_name = _key_name(key) if key else None
+        return cls(style, seconds, tempo, seed, temperature, _changes(changes), seed_midi, audio_format, chosen,
+                   changes, form_name, key_name)
 
     def to_payload(self) -> dict[str, Any]:
         """The request as JSON-safe data, the one shape it has outside this process.
@@ -150,7 +166,7 @@ class ComposeRequest:
         return {"v": PAYLOAD_VERSION, "style": self.style, "seconds": self.seconds, "tempo": self.tempo,
                 "seed": self.seed, "temperature": self.temperature, "changes": self.changes_text,
                 "seed_midi": base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None,
-                "format": self.audio_format, "parts": sorted(self.parts)}
+                "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key}
 
     @classmethod
     def from_payload(cls, payload: Any) -> ComposeRequest:
@@ -187,4 +203,28 @@ class ComposeRequest:
         return cls(payload["style"], float(payload["seconds"]),
                    None if payload["tempo"] is None else float(payload["tempo"]), payload["seed"],
                    None if payload["temperature"] is None else float(payload["temperature"]),
-                   parse_changes(text) if text else None, seed_midi, payload["format"], frozenset(parts), text)
+                   _changes(text), seed_midi, payload["format"], frozenset(parts), text,
+                   _form_name(payload["form"]) if payload["form"] else None,
+                   _key_name(payload["key"]) if payload["key"] else None)
+
+
+def _changes(text: str | None) -> tuple[tuple[Chord, ...], ...] | None:
+    """Parsed chord text; None for no text or a named progression (resolved in the key later)."""
+    if not text or progression(text) is not None:
+        return None
+    return parse_changes(text)
+
+
+def _form_name(text: str) -> str:
+    try:
+        return get_form(text).name
+    except FormError as exc:
+        raise RequestError(str(exc)) from exc
+
+
+def _key_name(text: str) -> str:
+    try:
+        tonic, mode = parse_key_name(text)
+    except FormError as exc:
+        raise RequestError(str(exc)) from exc
+    return f"{PITCH_NAMES[tonic]} {mode}"

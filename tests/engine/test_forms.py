@@ -136,3 +136,56 @@ def test_motifs_are_restated_at_repeated_sections_only():
     assert [n.pitch for n in out if 32 <= n.onset < 35][:4] == head[:4]
     assert [n.pitch for n in out if 96 <= n.onset < 99][:4] == head[:4]
     assert [n.pitch for n in out if 64 <= n.onset < 68] == [n.pitch for n in melody if 64 <= n.onset < 68]
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "bot.cli", "compose", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=180)
+
+
+def test_compose_blues_in_f_from_the_command_line(tmp_path):
+    import json
+
+    from training.harmony_metrics import parse_changes
+
+    out = _cli("jazz", "40s", "--form", "blues", "--key", "F", "--tempo", "160", "--seed", "7", "--json",
+               "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["form"] == "blues" and summary["key"] == "F major"
+    bars = parse_changes(summary["changes"])
+    roots = [[c.root for c in bar] for bar in bars]
+    assert roots[0][0] == F and roots[4][0] == BB and roots[6][0] == F and roots[9][0] == C and roots[10][0] == F
+    assert bars[12] == bars[0] and bars[16] == bars[4]  # back to the top: the second chorus is the first again
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--form", "polka"), "unknown form 'polka': choose from blues, aaba, abac, 16"),
+    (("--key", "H"), "key 'H' is not a key like C, Bb, F# minor or Ebm"),
+    (("--changes", "bluez"), "or name a progression: blues, minor blues, rhythm, ii-V-I"),
+])
+def test_bad_form_key_and_progression_get_one_line(tmp_path, args, message):
+    out = _cli("jazz", "10s", *args, "--out", str(tmp_path))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr
+
+
+def test_named_progression_from_the_command_line(tmp_path):
+    import json
+
+    out = _cli("jazz", "20s", "--changes", "rhythm", "--key", "Bb", "--seed", "1", "--tempo", "200", "--json",
+               "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["changes"].startswith("Bb6 G7 | Cm7 F7") and summary["key"] == "Bb major"
+
+
+def test_form_and_key_travel_in_the_request_payload():
+    from engine.request import ComposeRequest
+    from engine.settings import Settings
+
+    req = ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], form="AABA", key="eb minor", changes="blues")
+    assert (req.form, req.key, req.key_pc, req.changes, req.changes_text) == ("aaba", "Eb minor", (3, "minor"), None, "blues")
+    assert ComposeRequest.from_payload(req.to_payload()) == req
