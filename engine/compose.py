@@ -336,7 +336,10 @@ class Composer:
         if song is not None and song.sections and not primer_piece:
             melody = shape_melody(melody, song.sections, len(song.chorus), draft.end // bar_units,
                                   bar_units / g.GRID, defaults.melodic_form, seed)
-        tonic, mode = (song.tonic, song.mode) if song else estimate_key(melody, changes, end_units / g.GRID)
+        if song is not None and song.fixed_key:
+            tonic, mode = song.tonic, song.mode
+        else:  # the user's own changes and no key named: estimated from what is played
+            tonic, mode = estimate_key(melody, changes, end_units / g.GRID)
         family = defaults.major_tonic if mode == "major" else defaults.minor_tonic
         final = Chord(tonic, family)
         # The ending: one more bar, the tonic chord held under a long tonic note.

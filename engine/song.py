@@ -33,6 +33,7 @@ class SongPlan:
     form: str | None
     chorus: Bars
     sections: tuple[tuple[str, int, int, int], ...] = ()
+    fixed_key: bool = True  # False: the user's changes with no key named (the key is estimated later)
 
     @property
     def key_name(self) -> str:
@@ -68,7 +69,7 @@ def plan_song(harmony, harmony_meta: dict, rnd: random.Random, seed: int, meter:
 
         flat = [(float(i), c) for i, bar in enumerate(changes) for c in bar]
         tonic, mode = key or estimate_key([], flat, float(len(changes)))
-        return SongPlan(tonic, mode, None, changes)
+        return SongPlan(tonic, mode, None, changes, fixed_key=key is not None)
     tonic, mode = key or draw_key(harmony_meta.get("key_weights", {}), rnd)
     chosen: Form = get_form(form or rnd.choice(forms), mode)
     bars = write_chorus(harmony, chosen, tonic, mode, seed, temperature=harmony_meta.get("temperature", 1.0),
