@@ -6,7 +6,7 @@ ffmpeg's ``ebur128`` filter) gives the balance lead - comping, lead - bass, lead
 and the bass's loudness above 250 Hz. The lead's render gives its L/R correlation and the loss
 summed to mono (dB). From the MIDI: long on-beat eighths in the lead, note length / spacing
 (median). From the encoded clip (decoded again): integrated loudness and true peak, and the final
-chord's length (from its onset until the level is 20 dB under its start) and the steepest drop
+chord's length (from its onset until the level is 20 dB under its level 0.2-0.5 s in) and the steepest drop
 over 0.15 s after it.
 
 Usage: python bench/mix.py [--style jazz] [--clips 10] [--seconds 30] [--checkpoint checkpoints/jazz]
@@ -81,7 +81,7 @@ def long_eighth_hold(midi: bytes) -> float:
             notes.append((start / tpb, (now - start) / tpb))
     notes.sort()
     ratios = []
-    for (s, d), (s2, _) in zip(notes, notes[1:]):
+    for (s, d), (s2, _) in zip(notes, notes[1:], strict=False):
         if abs(s - round(s)) < 0.04 and 0.55 <= s2 - s <= 0.8:
             ratios.append(d / (s2 - s))
     return statistics.median(ratios) if ratios else float("nan")
@@ -95,7 +95,7 @@ def final_chord(pcm: np.ndarray, rate: int, onset_s: float) -> tuple[float, floa
     start = int(onset_s * rate)
     frames = x[start: start + (len(x) - start) // hop * hop].reshape(-1, hop)
     level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-9)
-    ref = level[:20].max()
+    ref = float(np.median(level[20:50]))  # the chord's level once the attack (and crash) has passed
     below = np.nonzero(level < ref - 20)[0]
     held = (below[0] if below.size else len(level)) / 100
     smooth = np.convolve(level, np.ones(5) / 5, mode="same")
@@ -166,7 +166,7 @@ def main() -> None:
         if vals:
             print(f"  {key:<38}{statistics.median(vals):>9.2f}{min(vals):>9.2f}{max(vals):>9.2f}")
     if "bass above 250 Hz, LUFS" in rows and "lead above 250 Hz, LUFS" in rows:
-        gaps = [a - b for a, b in zip(rows["lead above 250 Hz, LUFS"], rows["bass above 250 Hz, LUFS"])]
+        gaps = [a - b for a, b in zip(rows["lead above 250 Hz, LUFS"], rows["bass above 250 Hz, LUFS"], strict=True)]
         print(f"  {'lead - bass above 250 Hz, LU':<38}{statistics.median(gaps):>9.2f}{min(gaps):>9.2f}{max(gaps):>9.2f}")
 
 
