@@ -6,11 +6,16 @@ from a small book of patterns, every chord change struck) or ``strum`` (steady s
 the bass either ``walking`` (the root on each chord's first beat, chord tones on strong beats, the
 next root approached by a semitone or a scale step) or ``root_fifth`` (root and fifth on the strong
 beats). Drums, where the band has them, are a swing kit: ride pattern, pedal hi-hat on 2 and 4,
-light kick on 1, ghosted snare comping. A swinging band moves offbeat eighths to the triplet;
-timing and velocity are humanised (seeded). The registered bands are described in `engine.styles`.
+light kick on 1, ghosted snare comping, a crash (and often a fill before it) at every chorus
+boundary. A swinging band plays offbeat eighths late by a ratio that falls with the tempo
+(`swing_ratio`); the lead swings a little less than the ride and accents its offbeats. Timing and
+velocity are humanised, each part with its own generator seeded from the seed and the part's
+name, so leaving one part out leaves the others' notes exactly as they were. The final chord is
+held for at least `FINAL_HOLD_S`. The registered bands are described in `engine.styles`.
 """
 from __future__ import annotations
 
+import math
 import random
 
 from engine.chords import Chord, chord_tones, scale_tones
@@ -19,8 +24,16 @@ from engine.score import Part, Score, ScoreNote
 from engine.styles import VOICINGS, Style
 
 PARTS = ("lead", "comping", "bass", "drums")
-RIDE, PEDAL_HAT, KICK, SNARE, CRASH = 51, 44, 36, 38, 49
+RIDE, PEDAL_HAT, KICK, SNARE, CRASH, HIGH_TOM, LOW_TOM = 51, 44, 36, 38, 49, 50, 45
 LEGATO_GAP = 0.5  # beats: a lead note is held over a gap this short to the next note
+FINAL_HOLD_S = 3.0  # seconds the final chord is held at least (then it rings out on its own)
+# Long:short ratio of swung eighths by tempo (bpm), interpolated: hard swing when slow, nearly
+# even eighths when very fast (as drummers play it).
+SWING_BY_TEMPO = ((0.0, 2.3), (140.0, 2.2), (160.0, 1.95), (200.0, 1.65), (240.0, 1.45), (320.0, 1.25))
+LEAD_SWING = 0.85  # the lead's swing, as a fraction of the ride's (ratio - 1): a little straighter
+APPROACH_P = 0.55  # chance the walking bass approaches a chord change by a half or whole step
+PUSH_P = 0.3  # chance the comping anticipates the next bar's chord on the "and" of the last beat
+FILL_P = 0.7  # chance of a drum fill in the bar before a chorus boundary (the crash always comes)
 
 
 # Comping rhythms within a 4-beat bar: (onset beat, length beats)
@@ -54,68 +67,117 @@ def _segments(changes: list[tuple[float, Chord]], end: float) -> list[tuple[floa
     return out
 
 
-def swing(beat: float, ratio: float = 2 / 3) -> float:
-    """Move an offbeat eighth (x.5) to the swung position (x + ratio); other onsets stay."""
-    whole = int(beat)
-    frac = beat - whole
-    if abs(frac - 0.5) < 1e-6:
-        return whole + ratio
-    if 0 < frac < 0.5:
-        return whole + frac * ratio / 0.5
-    if 0.5 < frac < 1:
-        return whole + ratio + (frac - 0.5) * (1 - ratio) / 0.5
+def swing_ratio(tempo: float) -> float:
+    """The long:short ratio of swung eighths at ``tempo`` quarter-note bpm (2.0 is the triplet)."""
+    points = SWING_BY_TEMPO
+    if tempo >= points[-1][0]:
+        return points[-1][1]
+    for (t0, r0), (t1, r1) in zip(points, points[1:], strict=False):
+        if t0 <= tempo <= t1:
+            return r0 + (r1 - r0) * (tempo - t0) / (t1 - t0)
+    return points[0][1]
+
+
+def swing(beat: float, ratio: float = 2.0) -> float:
+    """Move an offbeat eighth (x.5 beats) to the swung position, x + ratio / (1 + ratio).
+
+    Every other position (downbeats, triplets, sixteenths) is already where it is played and
+    stays. ``ratio`` is long:short (2.0: the triplet; 1.0: even eighths).
+    """
+    whole = math.floor(beat)
+    if abs(beat - whole - 0.5) < 1e-6:
+        return whole + ratio / (1.0 + ratio)
     return beat
 
 
+class _Player:
+    """One part's hands: its own seeded generator for humanised timing, velocity and choices."""
+
+    def __init__(self, seed: int, part: str) -> None:
+        self.rng = random.Random(f"{seed}:{part}")
+
+    def human(self, beat: float, spread: float = 0.015) -> float:
+        return max(0.0, beat + self.rng.uniform(-spread, spread))
+
+    def vel(self, base: int, spread: int = 8) -> int:
+        return max(1, min(127, base + self.rng.randint(-spread, spread)))
+
+
 class Arranger:
-    """Builds the band parts of a clip. Deterministic for a given seed."""
+    """Builds the band parts of a clip. Deterministic for a given seed; each part has its own
+    generator, so the parts do not depend on one another."""
 
     def __init__(self, style: Style, seed: int, parts: frozenset[str] = frozenset(PARTS)) -> None:
         self.band = style.band
-        self.rng = random.Random(seed)
+        self.seed = seed
         self.parts = parts
+        self.ratio = 2.0  # swing ratio of the ride and the comping; set from the tempo by `arrange`
 
-    def _human(self, beat: float, spread: float = 0.015) -> float:
-        return max(0.0, beat + self.rng.uniform(-spread, spread))
+    def _time(self, beat: float, ratio: float | None = None) -> float:
+        return swing(beat, self.ratio if ratio is None else ratio) if self.band.swing else beat
 
-    def _vel(self, base: int, spread: int = 8) -> int:
-        return max(1, min(127, base + self.rng.randint(-spread, spread)))
-
-    def _time(self, beat: float) -> float:
-        return swing(beat) if self.band.swing else beat
+    def _part(self, name: str, program: int, channel: int) -> Part:
+        mix = self.band.part_mix(name)
+        return Part(name, program, channel, volume=mix.volume, pan=mix.pan, reverb=mix.reverb, chorus=mix.chorus)
 
     def arrange(self, melody: list[Note], changes: list[tuple[float, Chord]], bars: list[tuple[float, float]],
                 tempo: float, meter: tuple[int, int], key: str, title: str = "Chorus",
-                ending: bool = True) -> Score:
-        """Arrange a melody (absolute beats) over chord changes into a `Score`."""
+                ending: bool = True, chorus_bars: int | None = None) -> Score:
+        """Arrange a melody (absolute beats) over chord changes into a `Score`.
+
+        Args:
+            chorus_bars: bars per chorus of the form, where the drums mark each boundary; None
+                picks a 12-, 16- or 8-bar phrase from the number of bars.
+        """
         end = bars[-1][0] + bars[-1][1] if bars else 0.0
+        self.ratio = swing_ratio(tempo)
         parts: list[Part] = []
         last_bar = bars[-1] if ending and bars else None
+        hold = max(last_bar[1], FINAL_HOLD_S * tempo / 60.0) if last_bar else 0.0  # beats
         if "lead" in self.parts:
-            parts.append(self._lead(melody, end))
+            parts.append(self._lead(melody, end, last_bar[0] if last_bar else None, hold))
         if "comping" in self.parts:
-            parts.append(self._comping(changes, bars, last_bar))
+            parts.append(self._comping(changes, bars, last_bar, hold))
         if "bass" in self.parts:
-            parts.append(self._bass(changes, bars, last_bar))
+            parts.append(self._bass(changes, bars, last_bar, hold))
         if "drums" in self.parts and self.band.drums:
-            parts.append(self._drums(bars, last_bar))
+            body = len(bars) - (1 if last_bar else 0)
+            parts.append(self._drums(bars, last_bar, _boundaries(body, chorus_bars)))
         return Score(tempo=tempo, meter=meter, key=key, bars=bars, chords=changes, parts=parts, title=title)
 
-    def _lead(self, melody: list[Note], end: float) -> Part:
-        part = Part("lead", self.band.lead_program, 0)
+    def _lead(self, melody: list[Note], end: float, final_beat: float | None, hold: float) -> Part:
+        """The melody, offbeat eighths swung a little less than the ride (only where they are
+        eighths: a note at x.5 inside a run of sixteenths or triplets stays put), accented on the
+        offbeats, short gaps phrased legato, the final note held with the final chord."""
+        part = self._part("lead", self.band.lead_program, 0)
+        player = _Player(self.seed, "lead")
+        ratio = 1.0 + (self.ratio - 1.0) * LEAD_SWING
         notes = sorted(melody, key=lambda n: n.onset)
+        onsets = [n.onset for n in notes]
+        times = [self._lead_time(t, onsets, ratio) for t in onsets]
         for i, n in enumerate(notes):
-            start = self._human(self._time(n.onset), 0.01)
-            end = n.onset + n.duration
-            if i + 1 < len(notes) and notes[i + 1].onset - end <= LEGATO_GAP:
-                end = notes[i + 1].onset  # a short gap is phrased legato: lines sing, not tick
-            stop = self._time(end)
-            if i + 1 < len(notes):
-                stop = min(stop, self._time(notes[i + 1].onset))
-            accent = 8 if abs(n.onset - round(n.onset)) < 1e-6 else 0
-            part.notes.append(ScoreNote(start, max(0.05, min(stop, end) - start - 0.02), n.pitch,
-                                        self._vel(n.velocity if n.velocity != 90 else 86 + accent, 6)))
+            start = player.human(times[i], 0.01)
+            stop_beat = n.onset + n.duration
+            if final_beat is not None and n.onset >= final_beat - 1e-6:
+                stop = n.onset + max(n.duration, hold * 0.95)
+            elif i + 1 < len(notes) and onsets[i + 1] - stop_beat <= LEGATO_GAP:
+                stop = times[i + 1]  # a short gap is phrased legato: lines sing, not tick
+            else:
+                stop = self._lead_time(stop_beat, onsets, ratio)
+                if i + 1 < len(notes):
+                    stop = min(stop, times[i + 1])
+            offbeat = abs(n.onset - math.floor(n.onset) - 0.5) < 1e-6
+            base = n.velocity if n.velocity != 90 else (92 if offbeat else 82)
+            part.notes.append(ScoreNote(start, max(0.05, stop - start - 0.02), n.pitch, player.vel(base, 5)))
         return part
+
+    def _lead_time(self, beat: float, onsets: list[float], ratio: float) -> float:
+        """Where the lead plays a position: swung at ``ratio`` if it is an offbeat eighth with no
+        other onset inside its beat (sixteenth and triplet runs are played as written)."""
+        whole = math.floor(beat)
+        if any(whole < o < whole + 1 and abs(o - beat) > 1e-6 for o in onsets):
+            return beat
+        return self._time(beat, ratio)
 
     def _voicing(self, chord: Chord, previous: list[int] | None) -> list[int]:
         options = self.band.voicings.get(chord.family) or VOICINGS.get(chord.family) or [(0, 4, 7)]
@@ -136,27 +198,37 @@ class Arranger:
         return best or [chord.root + 48 + i for i in options[0]]
 
     def _comping(self, changes: list[tuple[float, Chord]], bars: list[tuple[float, float]],
-                 last_bar: tuple[float, float] | None) -> Part:
-        part = Part("comping", self.band.comp_program, 1)
+                 last_bar: tuple[float, float] | None, hold: float) -> Part:
+        part = self._part("comping", self.band.comp_program, 1)
+        player = _Player(self.seed, "comping")
         previous: list[int] | None = None
+        pushed = False  # this bar's downbeat was anticipated at the end of the last one
         for start, length in bars:
             if last_bar and start == last_bar[0]:
                 continue
-            hits = self._strum_hits(length) if self.band.comping == "strum" else self._book_hits(changes, start, length)
-            for b, d in sorted(hits):
-                chord = _chord_at(changes, start + b + 1e-6)
+            book = self.band.comping == "book"
+            hits = [(b, d, start + b) for b, d in (self._book_hits(changes, start, length, player) if book
+                                                   else self._strum_hits(length))]
+            if pushed:
+                hits = [h for h in hits if h[0] >= 0.6]
+            pushed = book and (not last_bar or start + length < last_bar[0]) and player.rng.random() < PUSH_P
+            if pushed:  # the push: the next bar's chord on the "and" of this bar's last beat
+                push = length - 0.5
+                hits = [(b, min(d, push - b), at) for b, d, at in hits if b <= push - 0.5] + [(push, 1.25, start + length)]
+            for b, d, at in sorted(hits):
+                chord = _chord_at(changes, at + 1e-6)
                 if chord is None or chord.is_nc:
                     continue
                 voicing = self._voicing(chord, previous)
                 previous = voicing
-                onset = self._human(self._time(start + b))
+                onset = player.human(self._time(start + b))
                 for k, p in enumerate(voicing):
-                    part.notes.append(ScoreNote(onset + self.band.strum_beats * k, d, p, self._vel(self.band.comp_velocity)))
+                    part.notes.append(ScoreNote(onset + self.band.strum_beats * k, d, p, player.vel(self.band.comp_velocity)))
         if last_bar:
             chord = _chord_at(changes, last_bar[0] + 1e-6)
             if chord and not chord.is_nc:
-                for p in self._voicing(chord, previous):
-                    part.notes.append(ScoreNote(last_bar[0], last_bar[1], p, 60))
+                for k, p in enumerate(self._voicing(chord, previous)):
+                    part.notes.append(ScoreNote(last_bar[0] + self.band.strum_beats * k, hold, p, 60))
         return part
 
     @staticmethod
@@ -165,9 +237,11 @@ class Arranger:
         step = 1.5 if length % 1.5 == 0 and length % 2 else 1.0
         return [(k * step, step * 0.9) for k in range(int(length / step))]
 
-    def _book_hits(self, changes: list[tuple[float, Chord]], start: float, length: float) -> list[tuple[float, float]]:
+    @staticmethod
+    def _book_hits(changes: list[tuple[float, Chord]], start: float, length: float,
+                   player: _Player) -> list[tuple[float, float]]:
         """A rhythm from the comping book (onset, length in beats), plus a stroke on every chord change."""
-        hits = [(b, d) for b, d in self.rng.choice(COMP_PATTERNS) if b < length]
+        hits = [(b, d) for b, d in player.rng.choice(COMP_PATTERNS) if b < length]
         for t, _ in changes:  # make sure every chord change is struck
             rel = t - start
             if 0 < rel < length and all(abs(b - rel) > 0.6 for b, _ in hits):
@@ -181,10 +255,11 @@ class Arranger:
         return 1.5 if length % 1.5 == 0 and length % 2 else 2.0 if length >= 4 else 1.0
 
     def _bass(self, changes: list[tuple[float, Chord]], bars: list[tuple[float, float]],
-              last_bar: tuple[float, float] | None) -> Part:
-        part = Part("bass", self.band.bass_program, 2)
+              last_bar: tuple[float, float] | None, hold: float) -> Part:
+        part = self._part("bass", self.band.bass_program, 2)
+        player = _Player(self.seed, "bass")
         lo, hi = 28, 55
-        prev = 40
+        line = [40]  # pitches played so far (a start near E2)
         beats: list[tuple[float, Chord | None, Chord | None, bool]] = []  # beat, chord, next beat's chord, downbeat
         for start, length in bars:
             if last_bar and start == last_bar[0]:
@@ -199,45 +274,95 @@ class Arranger:
             if chord is None or chord.is_nc:
                 continue
             new_chord = i == 0 or beats[i - 1][1] != chord
-            tones = sorted(chord_tones(chord.root, chord.family))
-            if new_chord or self.band.bass == "root_fifth":
-                pcs = [chord.root] if new_chord or i % 2 == 0 else [(chord.root + 7) % 12]
-            elif downbeat:
-                pcs = tones  # a chord tone on every bar's first beat
-            elif nxt is not None and not nxt.is_nc and nxt != chord:
-                target = nxt.root
-                pcs = [(target + 1) % 12, (target - 1) % 12]  # chromatic approach
-            elif int(beat) % 2 == 0:
-                pcs = tones
-            else:
-                pcs = sorted(scale_tones(chord.root, chord.family) | set(tones))
+            pcs = self._bass_pcs(i, beat, chord, nxt, downbeat, new_chord, player)
+            walking_on = self.band.bass == "walking" and not new_chord
             cands = [p for p in range(lo, hi + 1) if p % 12 in pcs]
-            pitch = min(cands, key=lambda p: (abs(p - prev) if abs(p - prev) > 0 else 3) + abs(p - 40) * 0.15
-                        + self.rng.random() * 0.5)
-            prev = pitch
-            part.notes.append(ScoreNote(self._human(beat, 0.008), self.band.bass_beats, pitch, self._vel(84 if new_chord else 76, 5)))
+            costs = [_bass_cost(p, line, walking_on) + player.rng.random() * 0.5 for p in cands]
+            pitch = cands[costs.index(min(costs))]
+            line.append(pitch)
+            part.notes.append(ScoreNote(player.human(beat, 0.008), self.band.bass_beats, pitch,
+                                        player.vel(84 if new_chord else 76, 5)))
         if last_bar:
             chord = _chord_at(changes, last_bar[0] + 1e-6)
             if chord and not chord.is_nc:
-                root = min((p for p in range(lo, hi + 1) if p % 12 == chord.root), key=lambda p: abs(p - prev))
-                part.notes.append(ScoreNote(last_bar[0], last_bar[1], root, 84))
+                root = min((p for p in range(lo, hi + 1) if p % 12 == chord.root), key=lambda p: abs(p - line[-1]))
+                part.notes.append(ScoreNote(last_bar[0], hold, root, 84))
         return part
 
-    def _drums(self, bars: list[tuple[float, float]], last_bar: tuple[float, float] | None) -> Part:
-        part = Part("drums", 0, 9)
-        for start, length in bars:
+    def _bass_pcs(self, i: int, beat: float, chord: Chord, nxt: Chord | None, downbeat: bool, new_chord: bool,
+                  player: _Player) -> list[int]:
+        """Pitch classes the bass may play on one of its beats."""
+        tones = sorted(chord_tones(chord.root, chord.family))
+        if new_chord or self.band.bass == "root_fifth":
+            return [chord.root] if new_chord or i % 2 == 0 else [(chord.root + 7) % 12]
+        if downbeat:
+            return tones  # a chord tone on every bar's first beat
+        if nxt is not None and not nxt.is_nc and nxt != chord and player.rng.random() < APPROACH_P:
+            return [(nxt.root + 1) % 12, (nxt.root - 1) % 12, (nxt.root + 2) % 12]  # approach: a half or whole step
+        if int(beat) % 2 == 0:
+            return tones
+        return sorted(scale_tones(chord.root, chord.family) | set(tones))
+
+    def _drums(self, bars: list[tuple[float, float]], last_bar: tuple[float, float] | None,
+               boundaries: set[int]) -> Part:
+        """Ride, hi-hat on 2 and 4, light kick, ghosted snare; a crash at each chorus boundary
+        (bar index in ``boundaries``), often after a fill in the bar before it."""
+        part = self._part("drums", 0, 9)
+        player = _Player(self.seed, "drums")
+        off = self.ratio / (1.0 + self.ratio)  # beats from a beat to its swung offbeat
+        note = part.notes.append
+        for k, (start, length) in enumerate(bars):
             if last_bar and start == last_bar[0]:
-                part.notes += [ScoreNote(start, 1.0, CRASH, 80), ScoreNote(start, 1.0, KICK, 70),
+                part.notes += [ScoreNote(start, 2.0, CRASH, 84), ScoreNote(start, 1.0, KICK, 72),
                                ScoreNote(start, 1.0, RIDE, 60)]
                 continue
+            fill = k + 1 in boundaries and length >= 4 and player.rng.random() < FILL_P
+            if k in boundaries:
+                note(ScoreNote(player.human(start, 0.006), 2.0, CRASH, player.vel(82, 5)))
+                note(ScoreNote(player.human(start, 0.006), 0.3, KICK, player.vel(70, 5)))
             for beat in range(int(length)):
                 t = start + beat
-                part.notes.append(ScoreNote(self._human(t, 0.008), 0.3, RIDE, self._vel(72 if beat % 2 else 64, 6)))
+                if fill and beat >= length - 2:
+                    continue
+                note(ScoreNote(player.human(t, 0.008), 0.3, RIDE, player.vel(72 if beat % 2 else 64, 6)))
                 if beat % 2 == 1:
-                    part.notes.append(ScoreNote(self._human(t, 0.006), 0.2, PEDAL_HAT, self._vel(70, 5)))
-                    part.notes.append(ScoreNote(self._human(t + 2 / 3, 0.008), 0.2, RIDE, self._vel(52, 6)))
-                if beat == 0 and self.rng.random() < 0.6:
-                    part.notes.append(ScoreNote(self._human(t, 0.006), 0.2, KICK, self._vel(46, 6)))
-                if self.rng.random() < 0.22:
-                    part.notes.append(ScoreNote(self._human(t + 2 / 3, 0.01), 0.15, SNARE, self._vel(38, 8)))
+                    note(ScoreNote(player.human(t, 0.006), 0.2, PEDAL_HAT, player.vel(70, 5)))
+                    note(ScoreNote(player.human(t + off, 0.008), 0.2, RIDE, player.vel(52, 6)))
+                if beat == 0 and player.rng.random() < 0.6:
+                    note(ScoreNote(player.human(t, 0.006), 0.2, KICK, player.vel(46, 6)))
+                if player.rng.random() < 0.22:
+                    note(ScoreNote(player.human(t + off, 0.01), 0.15, SNARE, player.vel(38, 8)))
+            if fill:
+                part.notes += self._fill(start + length - 2, off, player)
         return part
+
+    @staticmethod
+    def _fill(at: float, off: float, player: _Player) -> list[ScoreNote]:
+        """A two-beat fill from ``at``: snare on the beat and its swung offbeat, then a triplet
+        down the toms into the next bar's crash."""
+        hits = [(0.0, SNARE, 70), (off, SNARE, 62), (1.0, HIGH_TOM, 74), (1 + 1 / 3, HIGH_TOM, 66), (1 + 2 / 3, LOW_TOM, 78)]
+        return [ScoreNote(player.human(at + b, 0.006), 0.2, pitch, player.vel(v, 5)) for b, pitch, v in hits]
+
+
+def _bass_cost(pitch: int, line: list[int], walking_on: bool) -> float:
+    """How awkward ``pitch`` is after the bass ``line`` so far: the leap, the distance from E2, and
+    (walking on a held chord) going straight back to the note before a step (a C-D-C zigzag)."""
+    step = abs(pitch - line[-1])
+    zigzag = 4.0 if walking_on and len(line) > 1 and pitch == line[-2] and step <= 2 else 0.0
+    return (step if step > 0 else 3) + abs(pitch - 40) * 0.15 + zigzag
+
+
+def _boundaries(body_bars: int, chorus_bars: int | None) -> set[int]:
+    """Indexes of the bars that start a new chorus (not the first), out of ``body_bars`` bars.
+
+    Without ``chorus_bars``: 12 when the bars make whole 12-bar choruses but not 16-bar ones, 16
+    when they make whole 16-bar choruses, else 8-bar phrases.
+    """
+    if chorus_bars is None:
+        if body_bars % 12 == 0 and body_bars % 16:
+            chorus_bars = 12
+        elif body_bars % 16 == 0:
+            chorus_bars = 16
+        else:
+            chorus_bars = 8
+    return set(range(chorus_bars, body_bars, max(1, chorus_bars)))

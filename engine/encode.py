@@ -1,6 +1,7 @@
 """Encoding: 16-bit PCM to an OGG Vorbis (default), MP3 or FLAC clip with ffmpeg, after a short
-fade-out and loudness normalisation (gated RMS to `TARGET_RMS_DBFS`, peaks limited to
-`PEAK_CEILING_DBFS`).
+fade-out and loudness normalisation of the whole mix (EBU R128 integrated loudness to
+`TARGET_LUFS`, sample peaks limited to `SAMPLE_CEILING_DBFS` so that the true peak after encoding
+stays under `PEAK_CEILING_DBFS`; ``bench/mix.py`` measures both on the encoded clips).
 
 Encoding blocks for up to a few seconds: call it off the event loop.
 """
@@ -21,10 +22,15 @@ FORMATS = ("ogg", "mp3", "flac")
 # below -70 dBFS and blocks 20 dB below the level of the rest (BS.1770-style gating without
 # K-weighting), so silence and fades do not pull the level down. Peaks stay under -1 dBFS,
 # the headroom lossy codecs need to avoid inter-sample clipping when decoded.
-TARGET_RMS_DBFS = -16.0
-PEAK_CEILING_DBFS = -1.0
+TARGET_RMS_DBFS = -16.0  # the target of `gated_rms_dbfs` (kept for callers of the old measure)
+TARGET_LUFS = -16.0  # integrated loudness (ITU-R BS.1770 / EBU R128) of every clip
+PEAK_CEILING_DBFS = -1.0  # true peak (dBTP) of the encoded clip at most
+# Sample peaks are limited 1 dB under the true-peak ceiling: between samples and through the
+# codec a peak rises by less than that (measured on the encoded clips by bench/mix.py); 4x
+# oversampling the limiter's input instead costs ~0.15 s per 30 s clip.
+SAMPLE_CEILING_DBFS = PEAK_CEILING_DBFS - 1.0
 MAX_GAIN_DB = 40.0  # the most a quiet clip is raised; near-silence is not blown up to noise
-FADE_OUT_S = 1.5  # at most a quarter of the clip
+FADE_OUT_S = 1.0  # at most a quarter of the clip; the renderer's tail (2 s) lets the last chord ring first
 
 # ffmpeg settings per format: container (-f) and codec arguments. Vorbis q4 is ~128 kbit/s and
 # MP3 160 kbit/s CBR: a 180 s clip is ~2.9 MB and 3.6 MB, well under Discord's 10 MiB limit.
@@ -106,26 +112,70 @@ def gated_rms_dbfs(audio: np.ndarray, sample_rate: int) -> float:
     return float(10 * np.log10(np.mean(ms)))
 
 
-def normalize_loudness(audio: np.ndarray, sample_rate: int, target_dbfs: float = TARGET_RMS_DBFS,
-                       ceiling_dbfs: float = PEAK_CEILING_DBFS) -> np.ndarray:
-    """Scale (frames, 2) float audio to `target_dbfs` gated RMS with peaks under `ceiling_dbfs`.
+def _k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The two biquads (b, a) of BS.1770's K-weighting at ``sample_rate``: a +4 dB high shelf
+    from ~1.7 kHz and a ~38 Hz high-pass (designed as pyloudnorm does)."""
+    w0 = 2 * np.pi * 1681.974450955533 / sample_rate
+    big_a, alpha = 10 ** (3.999843853973347 / 40), np.sin(w0) / (2 * 0.7071752369554196)
+    cos, root = np.cos(w0), 2 * np.sqrt(big_a) * alpha
+    shelf = (np.array([big_a * ((big_a + 1) + (big_a - 1) * cos + root), -2 * big_a * ((big_a - 1) + (big_a + 1) * cos),
+                       big_a * ((big_a + 1) + (big_a - 1) * cos - root)]),
+             np.array([(big_a + 1) - (big_a - 1) * cos + root, 2 * ((big_a - 1) - (big_a + 1) * cos),
+                       (big_a + 1) - (big_a - 1) * cos - root]))
+    w0 = 2 * np.pi * 38.13547087602444 / sample_rate
+    alpha, cos = np.sin(w0) / (2 * 0.5003270373238773), np.cos(w0)
+    high = (np.array([(1 + cos) / 2, -(1 + cos), (1 + cos) / 2]), np.array([1 + alpha, -2 * cos, 1 - alpha]))
+    return [shelf, high]
+
+
+def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness (LUFS, EBU R128) of (frames, 2) float audio (full scale 1.0): K-weighted
+    power over 400 ms blocks every 100 ms, gated at -70 LUFS and 10 LU under the ungated level.
+    -inf for silence."""
+    from scipy.signal import lfilter
+
+    x = audio
+    for b, a in _k_weighting(sample_rate):
+        x = lfilter(b / a[0], a / a[0], x, axis=0)
+    hop = max(1, sample_rate // 10)
+    power = np.square(x, dtype=np.float64).sum(axis=1)  # (frames,) summed over the two channels
+    n = power.shape[0] // hop
+    if n < 4:
+        blocks = np.array([power.mean()]) if power.size else np.zeros(1)
+    else:
+        per_hop = power[: n * hop].reshape(n, hop).mean(axis=1)
+        blocks = np.convolve(per_hop, np.ones(4) / 4, mode="valid")  # (n - 3,) 400 ms blocks
+    blocks = blocks[blocks > 10 ** ((-70 + 0.691) / 10)]
+    if blocks.size == 0:
+        return float("-inf")
+    blocks = blocks[blocks > blocks.mean() * 10 ** (-10 / 10)]
+    return float(-0.691 + 10 * np.log10(blocks.mean()))
+
+
+def normalize_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS,
+                       ceiling_dbfs: float = SAMPLE_CEILING_DBFS) -> np.ndarray:
+    """Scale (frames, 2) float audio to `target_lufs` integrated loudness with sample peaks under
+    `ceiling_dbfs`.
 
     Gain is raised by at most MAX_GAIN_DB; peaks above the ceiling are pulled down by a
     look-around limiter (gain per ~6 ms block, held over ±45 ms, interpolated between blocks).
-    The limiter takes some loudness away, so a second pass makes up what it can. Silence is
-    returned unchanged.
+    The limiter takes some loudness away (measured as the change in gated RMS, which costs far
+    less than measuring the K-weighted loudness again), so a second pass makes up what it can.
+    Silence is returned unchanged.
     """
     out = audio.astype(np.float32, copy=True)
     ceiling = 10 ** (ceiling_dbfs / 20)
+    level = integrated_lufs(out, sample_rate)
+    if not np.isfinite(level):
+        return out
+    gain_db = min(target_lufs - level, MAX_GAIN_DB)
     for _ in range(2):
-        level = gated_rms_dbfs(out, sample_rate)
-        if not np.isfinite(level):
-            return out
-        gain_db = min(target_dbfs - level, MAX_GAIN_DB)
         if abs(gain_db) < 0.05:
             break
         out *= np.float32(10 ** (gain_db / 20))
+        before = gated_rms_dbfs(out, sample_rate)
         out = _limit(out, ceiling)
+        gain_db = min(before - gated_rms_dbfs(out, sample_rate), MAX_GAIN_DB)
     return np.clip(out, -ceiling, ceiling)
 
 

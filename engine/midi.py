@@ -31,7 +31,8 @@ def write_midi(score: Score) -> bytes:
         track.append(mido.MetaMessage("track_name", name=PART_TITLES.get(part.name, part.name), time=0))
         if not part.is_drums:
             track.append(mido.Message("program_change", program=part.program, channel=part.channel, time=0))
-        track.append(mido.Message("control_change", control=7, value=100, channel=part.channel, time=0))
+        for control, value in ((7, part.volume), (10, part.pan), (91, part.reverb), (93, part.chorus)):
+            track.append(mido.Message("control_change", control=control, value=value, channel=part.channel, time=0))
         events = []
         for n in part.notes:
             on = max(0, round(n.start * TICKS_PER_BEAT))

@@ -21,12 +21,17 @@ class ScoreNote(Note):
 
 @dataclass
 class Part:
-    """One instrument: its own MIDI track and channel (channel 9 = drums)."""
+    """One instrument: its own MIDI track and channel (channel 9 = drums), and its place in the mix
+    (MIDI controller values 0-127: CC7 volume, CC10 pan, CC91 reverb send, CC93 chorus send)."""
 
     name: str
     program: int
     channel: int
     notes: list[ScoreNote] = field(default_factory=list)
+    volume: int = 100
+    pan: int = 64
+    reverb: int = 40
+    chorus: int = 0
 
     @property
     def is_drums(self) -> bool:

@@ -50,6 +50,29 @@ class StyleError(EngineError, LookupError):
 
 
 @dataclass(frozen=True)
+class PartMix:
+    """Where a part sits in the mix, as MIDI controller values (0-127) written at its track's start.
+
+    Attributes:
+        volume: CC7; FluidSynth attenuates by about 40 * log10(volume / 127) dB.
+        pan: CC10; 0 hard left, 64 centre, 127 hard right.
+        reverb: CC91, the send to the synth's one shared reverb.
+        chorus: CC93, the send to the synth's chorus (a preset may add its own; see `engine.render`).
+    """
+
+    volume: int = 100
+    pan: int = 64
+    reverb: int = 40
+    chorus: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("volume", "pan", "reverb", "chorus"):
+            value = getattr(self, name)
+            if not 0 <= value <= 127:
+                raise StyleError(f"mix {name} {value} is outside 0-127")
+
+
+@dataclass(frozen=True)
 class Band:
     """What the arranger plays for a style.
 
@@ -66,6 +89,9 @@ class Band:
         bass: ``"walking"`` (a note per beat, chord tones and approaches to the next root) or
             ``"root_fifth"`` (root and fifth on the strong beats).
         bass_beats: length of a bass note in beats.
+        mix: level, pan and sends by part name (``lead``, ``comping``, ``bass``, ``drums``); a part
+            not listed gets `PartMix()`. Balanced by ear and by ``bench/mix.py`` (per-part EBU R128
+            loudness rendered alone with the shipped SoundFont).
     """
 
     lead_program: int
@@ -80,6 +106,11 @@ class Band:
     comp_velocity: int
     bass: str
     bass_beats: float
+    mix: Mapping[str, PartMix] = field(default_factory=dict)
+
+    def part_mix(self, part: str) -> PartMix:
+        """The mix of ``part`` (`PartMix()` where the band lists none)."""
+        return self.mix.get(part) or PartMix()
 
     def __post_init__(self) -> None:
         if self.comping not in COMPING_KINDS:
@@ -138,6 +169,18 @@ def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType({k: _frozen(v) if isinstance(v, dict) else v for k, v in d.items()})
 
 
+# The mixes, from the audience's side: jazz with the guitar a little right of centre, piano left,
+# bass centre, drums spread by the kit's own presets; folk with the flute centre, guitar left.
+# The lead is turned down rather than the band up, since CC7 cannot raise a part above 127.
+JAZZ_MIX: Mapping[str, PartMix] = MappingProxyType({
+    "lead": PartMix(volume=91, pan=72, reverb=45, chorus=0), "comping": PartMix(volume=108, pan=46, reverb=50),
+    "bass": PartMix(volume=90, pan=64, reverb=18), "drums": PartMix(volume=127, pan=64, reverb=40),
+})
+FOLK_MIX: Mapping[str, PartMix] = MappingProxyType({
+    "lead": PartMix(volume=90, pan=64, reverb=50), "comping": PartMix(volume=104, pan=44, reverb=45),
+    "bass": PartMix(volume=110, pan=70, reverb=20),
+})
+
 # Sampling defaults chosen on the validation split with chorus eval: forms of 12, 16 and 32 bars
 # bring the chord-progression irregularity to the real solos' level; folk is mostly 8-bar strains.
 STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
@@ -145,7 +188,7 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         "jazz",
         band=Band(lead_program=26, comp_program=0, bass_program=32, drums=True, swing=True, comp_range=(50, 72),
                   comping="book", voicings=VOICINGS, strum_beats=0.0, comp_velocity=62,
-                  bass="walking", bass_beats=0.95),
+                  bass="walking", bass_beats=0.95, mix=JAZZ_MIX),
         sampling=Sampling(tempo=(130, 200), pitch_range=PitchRange(55, 84, 43, 96), meters=((4, 4),),
                           forms=(12, 16, 32), major_tonic="maj7", minor_tonic="min6",
                           song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs")),
@@ -156,7 +199,7 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         "folk",
         band=Band(lead_program=73, comp_program=25, bass_program=32, drums=False, swing=False, comp_range=(52, 72),
                   comping="strum", voicings=TRIADS, strum_beats=0.012, comp_velocity=66,
-                  bass="root_fifth", bass_beats=1.3),
+                  bass="root_fifth", bass_beats=1.3, mix=FOLK_MIX),
         sampling=Sampling(tempo=(90, 130), pitch_range=PitchRange(62, 88, 55, 98), meters=((4, 4), (6, 8), (3, 4)),
                           forms=(8, 8, 16), major_tonic="maj", minor_tonic="min",
                           song_forms=("aabb",), melodic_form=MelodicForm("strains", ending_bars=1)),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from pydub import AudioSegment
 
+from engine.arrange import FINAL_HOLD_S
 from engine.compose import Composer
 from engine.request import ComposeRequest
 from engine.settings import Settings
@@ -51,7 +52,8 @@ def chord_at(score, beat: float):
 def test_audio_length_and_not_silent(clip) -> None:
     seg = AudioSegment.from_file(io.BytesIO(clip.audio), format="ogg")
     bar_s = 4 * 60 / 160
-    assert abs(seg.duration_seconds - 30) <= bar_s + 1.0  # one bar, plus the synth's release tail
+    # within one bar, plus the final chord held past its bar and the synth's 2 s release tail
+    assert abs(seg.duration_seconds - 30) <= bar_s + FINAL_HOLD_S + 2.0
     assert abs(clip.summary["seconds"] - seg.duration_seconds) < 0.2
     samples = np.array(seg.get_array_of_samples(), dtype=float)
     assert np.sqrt(np.mean(samples**2)) > 500  # clearly audible, not silence
