@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import math
 import random
+from typing import TYPE_CHECKING
 
 from engine.chords import Chord, chord_tones, scale_tones
 from engine.leadsheet import Note
 from engine.score import Part, Score, ScoreNote
 from engine.styles import VOICINGS, Style
+
+if TYPE_CHECKING:  # engine.request imports this module's PARTS
+    from engine.request import ComposeRequest
 
 PARTS = ("lead", "comping", "bass", "drums")
 RIDE, PEDAL_HAT, KICK, SNARE, CRASH, HIGH_TOM, LOW_TOM = 51, 44, 36, 38, 49, 50, 45
@@ -107,10 +111,14 @@ class Arranger:
     """Builds the band parts of a clip. Deterministic for a given seed; each part has its own
     generator, so the parts do not depend on one another."""
 
-    def __init__(self, style: Style, seed: int, parts: frozenset[str] = frozenset(PARTS)) -> None:
+    def __init__(self, style: Style, seed: int, parts: frozenset[str] = frozenset(PARTS),
+                 request: ComposeRequest | None = None) -> None:
+        """``request``: the user's request, whose arrangement options (``parts`` and the like) win
+        over the arguments; the arranger reads them here, so a new option needs no plumbing."""
         self.band = style.band
         self.seed = seed
-        self.parts = parts
+        self.parts = request.parts if request is not None else parts
+        self.request = request
         self.ratio = 2.0  # swing ratio of the ride and the comping; set from the tempo by `arrange`
 
     def _time(self, beat: float, ratio: float | None = None) -> float:

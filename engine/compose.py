@@ -354,8 +354,9 @@ class Composer:
         bars = [(s / g.GRID, bar_units / g.GRID) for s in starts]
         key_name = f"{PITCH_NAMES[tonic]} {mode}"
         midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
-        arranger = Arranger(style, seed, req.parts)
-        score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}")
+        arranger = Arranger(style, seed, request=req)
+        score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}",
+                                 chorus_bars=len(song.chorus) if song is not None and song.form else None)
         changes_text = " | ".join(
             " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
         cont_bar = (offset // bar_units) + 1 if primer_piece else None

@@ -29,7 +29,7 @@ CASES = {
     "folk_changes_3_4": ("folk", "G | C D | Em | D7 G", 10, 120,
                          "e731c6af704589d6f0c9e9205153db87a63ea01db81253049b7d04780d3712d6"),
     "jazz_free": ("jazz", None, 13, 176,
-                  "30fffd645d272477db6ec5f827ddac01b3e17316f903d7bcf72f987760e46d0b"),
+                  "41db36f6852a9947f5a25547dbcee2e8d374349ea3e518c4c083d6e12ed7de00"),
 }
 
 
