@@ -138,7 +138,8 @@ class Arranger:
                 picks a 12-, 16- or 8-bar phrase from the number of bars.
         """
         end = bars[-1][0] + bars[-1][1] if bars else 0.0
-        self.ratio = swing_ratio(tempo)
+        asked = self.request.swing if self.request is not None else None
+        self.ratio = swing_ratio(tempo) if asked is None else asked
         parts: list[Part] = []
         last_bar = bars[-1] if ending and bars else None
         hold = max(last_bar[1], FINAL_HOLD_S * tempo / 60.0) if last_bar else 0.0  # beats

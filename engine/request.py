@@ -21,7 +21,7 @@ _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
     "v": (int,), "style": (str,), "seconds": (int, float), "tempo": (int, float, type(None)),
     "seed": (int, type(None)), "temperature": (int, float, type(None)), "changes": (str, type(None)),
     "seed_midi": (str, type(None)), "format": (str,), "parts": (list,), "form": (str, type(None)),
-    "key": (str, type(None)),
+    "key": (str, type(None)), "swing": (int, float, type(None)),
 }
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
@@ -92,6 +92,8 @@ class ComposeRequest:
             such as ``blues``, which `engine.song` transposes to the key).
         form: a song form name (`engine.forms.FORM_CHOICES`), or None for the style's own.
         key: a key name such as ``Bb major`` or ``F minor``, or None to draw the style's keys.
+        swing: the swing ratio of the eighths (1.0 straight, 2.0 triplet, at most 3.0), or None
+            for the style's feel at the tempo.
     """
 
     style: str
@@ -106,6 +108,7 @@ class ComposeRequest:
     changes_text: str | None = None
     form: str | None = None
     key: str | None = None
+    swing: float | None = None
 
     @property
     def key_pc(self) -> tuple[int, str] | None:
@@ -117,7 +120,7 @@ class ComposeRequest:
               tempo: float | None = None, seed: int | None = None, temperature: float | None = None,
               changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
               parts: frozenset[str] | set[str] | None = None, form: str | None = None,
-              key: str | None = None) -> ComposeRequest:
+              key: str | None = None, swing: float | None = None) -> ComposeRequest:
         """Validate every value against the settings' ranges.
 
         Raises:
@@ -145,10 +148,12 @@ class ComposeRequest:
         chosen = frozenset(PARTS) if parts is None else frozenset(parts)
         if not chosen or not chosen <= set(PARTS):
             raise RequestError(f"parts must be some of {', '.join(PARTS)}, got {', '.join(sorted(chosen)) or 'none'}")
+        if swing is not None and not 1.0 <= swing <= 3.0:
+            raise RequestError(f"swing {swing:g} is out of range; allowed 1.0 (straight) to 3.0")
         form_name = _form_name(form) if form else None
         key_name = _key_name(key) if key else None
         return cls(style, seconds, tempo, seed, temperature, _changes(changes), seed_midi, audio_format, chosen,
-                   changes, form_name, key_name)
+                   changes, form_name, key_name, swing)
 
     def to_payload(self) -> dict[str, Any]:
         """The request as JSON-safe data, the one shape it has outside this process.
@@ -166,7 +171,8 @@ class ComposeRequest:
         return {"v": PAYLOAD_VERSION, "style": self.style, "seconds": self.seconds, "tempo": self.tempo,
                 "seed": self.seed, "temperature": self.temperature, "changes": self.changes_text,
                 "seed_midi": base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None,
-                "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key}
+                "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key,
+                "swing": self.swing}
 
     @classmethod
     def from_payload(cls, payload: Any) -> ComposeRequest:
@@ -205,7 +211,8 @@ class ComposeRequest:
                    None if payload["temperature"] is None else float(payload["temperature"]),
                    _changes(text), seed_midi, payload["format"], frozenset(parts), text,
                    _form_name(payload["form"]) if payload["form"] else None,
-                   _key_name(payload["key"]) if payload["key"] else None)
+                   _key_name(payload["key"]) if payload["key"] else None,
+                   None if payload["swing"] is None else float(payload["swing"]))
 
 
 def _changes(text: str | None) -> tuple[tuple[Chord, ...], ...] | None:

@@ -36,15 +36,17 @@ class ComposeCog(commands.Cog):
     @app_commands.describe(style="jazz, folk, ...", length="e.g. 30s, 1m30s, 90", seed_midi="a MIDI file to continue",
                            tempo="beats per minute", changes="chords per bar, e.g. Dm7 G7 Cmaj7 Cmaj7",
                            temperature="lower is safer, higher is wilder", seed="repeat a clip exactly",
-                           form="the song form (default: the style's)", key="e.g. Bb or F minor (default: the style's keys)")
+                           form="the song form (default: the style's)", key="e.g. Bb or F minor (default: the style's keys)",
+                           swing="swing ratio: 1 straight, 2 triplet feel, up to 3 (default: by tempo)")
     @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORM_CHOICES])
     @app_commands.autocomplete(style=style_autocomplete)
     async def compose(self, interaction: discord.Interaction, style: str, length: str = DEFAULT_LENGTH,
                       seed_midi: discord.Attachment | None = None, tempo: float | None = None,
                       changes: str | None = None, temperature: float | None = None, seed: int | None = None,
-                      form: str | None = None, key: str | None = None) -> None:
+                      form: str | None = None, key: str | None = None,
+                      swing: app_commands.Range[float, 1.0, 3.0] | None = None) -> None:
         req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed,
-                                   form=form, key=key)
+                                   form=form, key=key, swing=swing)
         if seed_midi is not None:  # after the cheap checks, so a bad value is refused before any download
             req = dataclasses.replace(req, seed_midi=await self._fetch_seed(seed_midi))
         await self._accept(interaction, req)

@@ -123,3 +123,23 @@ def test_the_comping_pushes_some_bars() -> None:
     score = arrange()
     pushes = [n for n in score.part("comping").notes if n.start % 4 > 3.5 and n.start < 64]
     assert pushes
+
+
+@pytest.mark.parametrize("asked, offbeat", [(1.0, 0.5), (3.0, 0.75)])
+def test_the_swing_option_of_the_request_reaches_the_ride(asked: float, offbeat: float) -> None:
+    from engine.request import ComposeRequest
+    from engine.settings import Settings
+
+    req = ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], swing=asked)
+    assert ComposeRequest.from_payload(req.to_payload()).swing == asked
+    score = Arranger(JAZZ, 3, request=req).arrange(melody(), CHANGES, BARS, 160.0, (4, 4), "C")
+    offbeats = [n.start % 1 for n in score.part("drums").notes if n.pitch == RIDE and 0.2 < n.start % 1 < 0.9]
+    assert offbeats and all(abs(o - offbeat) < 0.03 for o in offbeats)  # 1:1 straight; 3:1 puts it at 3/4
+
+
+def test_a_swing_out_of_range_is_refused_with_the_range() -> None:
+    from engine.request import ComposeRequest, RequestError
+    from engine.settings import Settings
+
+    with pytest.raises(RequestError, match=r"swing 4 is out of range; allowed 1.0 \(straight\) to 3.0"):
+        ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], swing=4.0)
