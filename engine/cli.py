@@ -20,6 +20,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--changes", default=None, help="chords per bar, e.g. 'Dm7 G7 Cmaj7 Cmaj7' or 'Dm7 G7 | Cmaj7', "
                    "or a named progression: blues, minor blues, rhythm, ii-V-I")
     c.add_argument("--form", default=None, help=f"song form: {', '.join(FORM_CHOICES)} (default: the style's)")
+    c.add_argument("--swing", type=float, default=None, help="swing ratio, 1.0 straight to 3.0 (default: by tempo)")
     c.add_argument("--key", default=None, help="key, e.g. Bb or 'F minor' (default: drawn like the style's tunes)")
     c.add_argument("--seed-midi", type=Path, default=None, help="a MIDI file to continue")
     c.add_argument("--format", default="ogg", help="ogg, mp3 or flac")
@@ -55,7 +56,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     req = ComposeRequest.build(args.style, args.length, settings, styles, tempo=args.tempo, seed=args.seed,
                                temperature=args.temperature, changes=args.changes, seed_midi=seed_midi,
                                audio_format=args.format, parts=set(PARTS) - set(args.no), form=args.form,
-                               key=args.key)
+                               key=args.key, swing=args.swing)
     result = composer.compose(req, checkpoint=args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = {"audio": args.out / f"clip.{result.audio_format}", "midi": args.out / "clip.mid",
