@@ -109,7 +109,8 @@ class Job:
             payload = {"v": PAYLOAD_VERSION, "style": payload.get("style", self.style), "seconds": payload.get("seconds"),
                        "tempo": payload.get("tempo"), "seed": payload.get("seed"),
                        "temperature": payload.get("temperature"), "changes": payload.get("changes"),
-                       "seed_midi": seed, "format": payload.get("format", "ogg"), "parts": sorted(PARTS)}
+                       "seed_midi": seed, "format": payload.get("format", "ogg"), "parts": sorted(PARTS),
+                       "form": None, "key": None, "swing": None}
         return ComposeRequest.from_payload(payload)
 
 

@@ -56,7 +56,7 @@ def test_compose_is_delivered_through_celery(stack: Stack) -> None:
     names = {f["filename"]: f["data"] for f in clip["files"]}
     assert set(names) == {"clip.ogg", "clip.mid", "clip.png"}
     info = probe(names["clip.ogg"], "ogg")
-    assert info.codec == "vorbis" and abs(info.duration_s - 10) <= 1.5 + 1.0  # one bar at 160 bpm, plus the tail
+    assert info.codec == "vorbis" and abs(info.duration_s - 10) <= 1.5 + 3.0 + 2.0  # a bar at 160 bpm, the final chord held 3 s, the 2 s tail
     assert names["clip.mid"][:4] == b"MThd" and names["clip.png"][:4] == b"\x89PNG"
     fields = {f["name"]: f["value"] for f in clip["json"]["embeds"][0]["fields"]}
     assert fields["Style"] == "jazz" and fields["Checkpoint"].startswith("jazz ") and "`7`" in fields["Seed"]
