@@ -24,7 +24,6 @@ from torch import nn
 from engine.chords import FAMILY_NAMES, Chord
 from engine.errors import EngineError
 from engine.forms import Form
-from engine.model import Stepper
 
 N_FAM = len(FAMILY_NAMES)
 HOLD = 0
@@ -99,13 +98,47 @@ class HarmonyLSTM(nn.Module):
         return x  # (..., emb)
 
     @torch.no_grad()
-    def stepper(self) -> Stepper:
-        """One step at a time with fused matrix products (`engine.model.Stepper`)."""
-        layers = []
-        for i in range(self.config.layers):
-            w = torch.cat([getattr(self.lstm, f"weight_ih_l{i}"), getattr(self.lstm, f"weight_hh_l{i}")], dim=1)
-            layers.append((w.t().contiguous(), getattr(self.lstm, f"bias_ih_l{i}") + getattr(self.lstm, f"bias_hh_l{i}")))
-        return Stepper(self, layers)
+    def stepper(self) -> _Step:
+        """A one-step evaluator for writing changes (eval mode, no dropout), in numpy: a chorus is
+        64 steps of batch 1, where torch's per-call overhead would cost more than the arithmetic."""
+        return _Step(self)
+
+
+class _Step:
+    """`HarmonyLSTM` one step at a time (numpy float32, the same equations as ``nn.LSTM``)."""
+
+    def __init__(self, model: HarmonyLSTM) -> None:
+        def np_(t: torch.Tensor) -> np.ndarray:
+            return t.detach().cpu().float().numpy()
+
+        self.tables = [np_(model.tok.weight), np_(model.deg.weight), *(np_(e.weight) for e in model.pos)]
+        self.layers = []
+        for i in range(model.config.layers):
+            w = torch.cat([getattr(model.lstm, f"weight_ih_l{i}"), getattr(model.lstm, f"weight_hh_l{i}")], dim=1)
+            self.layers.append((np_(w.t()), np_(getattr(model.lstm, f"bias_ih_l{i}") + getattr(model.lstm, f"bias_hh_l{i}"))))
+        self.head = (np_(model.head.weight.t()), np_(model.head.bias))
+        self.hidden = model.config.hidden
+
+    def __call__(self, token: int, feats: list[int], state: list | None) -> tuple[np.ndarray, list]:
+        """token, feats (the sounding degree, then the position features) -> logits (N_OUT,), state."""
+        x = self.tables[0][token].copy()
+        for table, value in zip(self.tables[1:], feats, strict=True):
+            x += table[value]
+        if state is None:
+            zeros = np.zeros(self.hidden, dtype=np.float32)
+            state = [(zeros, zeros)] * len(self.layers)
+        new_state = []
+        for (w, b), (h, c) in zip(self.layers, state, strict=True):
+            i, f, g, o = np.split(np.concatenate([x, h]) @ w + b, 4)
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+            new_state.append((h, c))
+            x = h
+        return x @ self.head[0] + self.head[1], new_state
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 @dataclass
@@ -145,8 +178,8 @@ def _mask(cur: _Cursor, allowed: frozenset[int] | None, hold_only: bool) -> np.n
     return mask
 
 
-def _draw(logits: torch.Tensor, mask: np.ndarray, temperature: float, top_p: float, gen: torch.Generator) -> int:
-    x = logits.double().numpy()
+def _draw(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float, gen: torch.Generator) -> int:
+    x = logits.astype(np.float64)
     x = np.where(mask, x / temperature, -np.inf)
     p = np.exp(x - x.max())
     p /= p.sum()
@@ -185,14 +218,13 @@ def write_chorus(model: HarmonyLSTM, form: Form, tonic: int, mode: str, seed: in
         for bar in range(bars):
             for slot in (0, 1):
                 feats = position(slot, bar, bars, label, si, len(layout), occurrence > 0, mode, era)
-                logits, state = step(torch.tensor([cur.token]),
-                                     torch.tensor([[degree_index(tonic, cur.chord), *feats]]), state)
+                logits, state = step(cur.token, [degree_index(tonic, cur.chord), *feats], state)
                 if bar < copy_bars:
                     chord = slots[source + bar * 2 + slot]
                     token = HOLD if chord == cur.chord else chord_token(cur.root, chord)
                 else:
                     mask = _mask(cur, spec.anchors.get((bar, slot)), hold_only=slot == 1 and not split_bars)
-                    token = _draw(logits[0], mask, temperature, top_p, gen)
+                    token = _draw(logits, mask, temperature, top_p, gen)
                 cur.push(token)
                 slots.append(cur.chord)
     return [(a,) if a == b else (a, b) for a, b in zip(slots[::2], slots[1::2], strict=True)]
