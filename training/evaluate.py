@@ -72,7 +72,8 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     forms = defaults.get("forms", [32])
     chord_t = defaults.get("chord_temperature")
     requests = [SampleRequest(bars=lengths[i % len(lengths)], meter=meter, temperature=temperature,
-                              top_p=top_p, seed=settings.seed + i, form=forms[i % len(forms)], chord_temperature=chord_t)
+                              top_p=top_p, seed=settings.seed + i, changes=_changes(ck, settings.seed + i, meter),
+                              form=forms[i % len(forms)], chord_temperature=chord_t)
                 for i in range(settings.samples)]
     say(f"sampling {settings.samples} pieces (temperature {temperature}, top-p {top_p})")
     tokens = sample(ck.model, requests)
@@ -97,6 +98,21 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
         "metrics": metrics,
         "oa": overlapping_areas(generated, reference),
     }
+
+
+def _changes(ck: Checkpoint, seed: int, meter: tuple[int, int]):
+    """With a harmony model, the changes a clip of this seed is played over (as compose plans
+    them: a form in a key); None lets the melody model write the harmony itself."""
+    if ck.harmony is None:
+        return None
+    import random
+
+    from engine.song import plan_song
+
+    harmony = ck.meta.get("harmony", {})
+    plan = plan_song(ck.harmony, harmony, random.Random(seed), seed, meter, tuple(harmony.get("forms", ("free",))))
+    units = g.bar_units(meter)
+    return tuple(tuple((round(i * units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar)) for bar in plan.chorus)
 
 
 def format_report(r: dict[str, Any]) -> str:
