@@ -2,8 +2,8 @@
 
 A `Form` lists its sections (label, bars). A section whose label came before repeats it: its bars
 are the earlier section's, except the last ``ending_bars`` (a second ending, written afresh);
-with ``close_with_first`` the last section repeats its first occurrence whole, turnaround
-included, so the chorus leads back to the top.
+with ``close_with_first`` the last section repeats its first occurrence whole instead. The last
+section's last half bar is anchored on a chord that leads back to the top (a turnaround).
 
 Anchors are the form's skeleton: at a (bar, half-bar slot) of a section, the chord's root must be
 one of the given degrees (semitones above the key's tonic). The harmony model writes every chord;
@@ -39,7 +39,7 @@ class Form:
     name: str
     sections: tuple[SectionSpec, ...]
     ending_bars: int = 2
-    close_with_first: bool = True
+    close_with_first: bool = False
 
     @property
     def bars(self) -> int:
@@ -70,13 +70,13 @@ FORMS: dict[str, Form] = {
     "minor blues": Form("minor blues", (_MINOR_BLUES,)),
     "aaba": Form("aaba", (
         SectionSpec("A", 8, _a(((0, 0), (0,)), ((7, 1), _TO_TOP))),
-        SectionSpec("A", 8, _a(((0, 0), (0,)), ((7, 0), (0,)))),
+        SectionSpec("A", 8, _a(((0, 0), (0,)), ((7, 0), (0,)),)),
         SectionSpec("B", 8, _a(((7, 1), _TO_TOP))),
-        SectionSpec("A", 8))),
+        SectionSpec("A", 8, _a(((7, 1), _TO_TOP))))),
     "abac": Form("abac", (
         SectionSpec("A", 8, _a(((0, 0), (0,)),)),
         SectionSpec("B", 8, _a(((7, 1), _TO_TOP),)),
-        SectionSpec("A", 8),
+        SectionSpec("A", 8, _a(((0, 0), (0,)),)),
         SectionSpec("C", 8, _a(((6, 0), (0,)), ((7, 1), _TO_TOP))))),
     "16": Form("16", (
         SectionSpec("A", 8, _a(((0, 0), (0,)), ((7, 0), (7, 2)))),
