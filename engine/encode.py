@@ -44,13 +44,16 @@ _CODECS: dict[str, tuple[str, tuple[str, ...]]] = {
 _FFMPEG_TIMEOUT_S = 120.0  # a 180 s clip encodes in ~2 s; this only catches a hung ffmpeg
 
 
-def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg") -> bytes:
+def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg", band: np.ndarray | None = None) -> bytes:
     """Fade out, loudness-normalise and encode 16-bit stereo PCM into an audio file.
 
     Args:
         pcm: (frames, 2) int16.
         sample_rate: rate of `pcm` in Hz (kept in the output).
         fmt: one of FORMATS: "ogg" (Vorbis q4), "mp3" (160 kbit/s) or "flac".
+        band: (frames', 2) int16, the whole band's render when ``pcm`` leaves some parts out: the
+            clip then takes the gain (and the limiter's curve) that the whole band's mix gets, so
+            each part is exactly as loud as in the full clip. ``None``: ``pcm`` is the whole mix.
 
     Returns:
         The encoded file's bytes.
@@ -68,8 +71,10 @@ def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg") -> bytes:
     if sample_rate <= 0:
         raise RenderError(f"sample rate {sample_rate} Hz must be positive")
     audio = pcm.astype(np.float32) / 32768.0
-    audio = fade_out(audio, sample_rate)
-    audio = normalize_loudness(audio, sample_rate)
+    if band is None:
+        audio = normalize_loudness(fade_out(audio, sample_rate), sample_rate)
+    else:
+        audio = _stem_of(audio, band, sample_rate)
     raw = np.rint(audio * 32767.0).astype("<i2").tobytes()
     ffmpeg = tool("ffmpeg")
     with tempfile.TemporaryDirectory(prefix="chorus-enc-") as tmp:
@@ -155,32 +160,70 @@ def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
 def normalize_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS,
                        ceiling_dbfs: float = SAMPLE_CEILING_DBFS) -> np.ndarray:
     """Scale (frames, 2) float audio to `target_lufs` integrated loudness with sample peaks under
-    `ceiling_dbfs`.
+    `ceiling_dbfs` (the gain of `loudness_gain`). Silence is returned unchanged."""
+    ceiling = 10 ** (ceiling_dbfs / 20)
+    out = audio.astype(np.float32) * loudness_gain(audio, sample_rate, target_lufs, ceiling_dbfs)[:, None]
+    return np.clip(out, -ceiling, ceiling)
+
+
+def loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS,
+                  ceiling_dbfs: float = SAMPLE_CEILING_DBFS) -> np.ndarray:
+    """The gain per frame, (frames,) float32, that brings (frames, 2) float audio to `target_lufs`
+    integrated loudness with sample peaks under `ceiling_dbfs`.
 
     Gain is raised by at most MAX_GAIN_DB; peaks above the ceiling are pulled down by a
     look-around limiter (gain per ~6 ms block, held over ±45 ms, interpolated between blocks).
     The limiter takes some loudness away (measured as the change in gated RMS, which costs far
     less than measuring the K-weighted loudness again), so a second pass makes up what it can.
-    Silence is returned unchanged.
+    Silence gets a gain of 1.
     """
     out = audio.astype(np.float32, copy=True)
+    curve = np.ones(out.shape[0], np.float32)
     ceiling = 10 ** (ceiling_dbfs / 20)
     level = integrated_lufs(out, sample_rate)
     if not np.isfinite(level):
-        return out
+        return curve
     gain_db = min(target_lufs - level, MAX_GAIN_DB)
     for _ in range(2):
         if abs(gain_db) < 0.05:
             break
-        out *= np.float32(10 ** (gain_db / 20))
+        gain = np.float32(10 ** (gain_db / 20))
+        out *= gain
+        curve *= gain
         before = gated_rms_dbfs(out, sample_rate)
-        out = _limit(out, ceiling)
+        limit = _limit_curve(out, ceiling)
+        if limit is not None:
+            out *= limit[:, None]
+            curve *= limit
         gain_db = min(before - gated_rms_dbfs(out, sample_rate), MAX_GAIN_DB)
-    return np.clip(out, -ceiling, ceiling)
+    return curve
+
+
+def _stem_of(audio: np.ndarray, band: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(frames, 2) float audio (not yet faded) of some of the band's parts at the gain the whole
+    band's render ``band`` ((frames', 2) int16, the same song) gets: faded and normalised as the
+    full clip is.
+    The clip keeps the band's length (its parts stop no later; a longer render is cut)."""
+    full = fade_out(band.astype(np.float32) / 32768.0, sample_rate)
+    curve = loudness_gain(full, sample_rate)
+    frames = full.shape[0]
+    stem = np.zeros((frames, 2), np.float32)
+    stem[: min(frames, audio.shape[0])] = audio[:frames]
+    stem = fade_out(stem, sample_rate)
+    ceiling = 10 ** (SAMPLE_CEILING_DBFS / 20)
+    return np.clip(stem * curve[:, None], -ceiling, ceiling)
 
 
 def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -> np.ndarray:
-    """Pull peaks of (frames, 2) float32 audio down to `ceiling` (linear) with a smooth gain.
+    """Pull peaks of (frames, 2) float32 audio down to `ceiling` (linear) with a smooth gain
+    (`_limit_curve`)."""
+    curve = _limit_curve(audio, ceiling, block, hold)
+    return audio if curve is None else audio * curve[:, None]
+
+
+def _limit_curve(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -> np.ndarray | None:
+    """The limiter's gain per frame, (frames,) float32, for (frames, 2) float32 audio; None when
+    no peak is over `ceiling` (linear).
 
     Each block of `block` frames (~6 ms) gets the gain its peak needs; that gain is held
     `hold` blocks (~45 ms) either side, so it ramps in before a peak and releases after it.
@@ -194,7 +237,7 @@ def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -
     padded[:frames] = audio
     peaks = np.abs(padded.reshape(n, 2 * block)).max(axis=1)  # (n,) block peaks, both channels
     if frames == 0 or float(peaks.max()) <= ceiling:
-        return audio
+        return None
     need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     window = np.lib.stride_tricks.sliding_window_view(
         np.pad(need, hold, constant_values=1.0), 2 * hold + 1)
@@ -202,8 +245,7 @@ def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -
     edges = np.minimum(np.r_[gain[0], gain], np.r_[gain, gain[-1]]).astype(np.float32)  # (n + 1,)
     ramp = np.arange(block, dtype=np.float32) / block
     curve = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * ramp  # (n, block)
-    padded *= curve.reshape(-1, 1)
-    return padded[:frames]
+    return curve.reshape(-1)[:frames]
 
 
 def codec(fmt: str) -> tuple[str, tuple[str, ...]]:
