@@ -30,7 +30,8 @@ PEAK_CEILING_DBFS = -1.0  # true peak (dBTP) of the encoded clip at most
 # oversampling the limiter's input instead costs ~0.15 s per 30 s clip.
 SAMPLE_CEILING_DBFS = PEAK_CEILING_DBFS - 1.0
 MAX_GAIN_DB = 40.0  # the most a quiet clip is raised; near-silence is not blown up to noise
-FADE_OUT_S = 1.0  # at most a quarter of the clip; the renderer's tail (2 s) lets the last chord ring first
+FADE_OUT_S = 1.5  # at most a quarter of the clip; starts 0.5 s into the renderer's 2 s tail
+FADE_DEPTH_DB = 48.0  # the fade falls evenly in dB (as a ringing chord decays) to this depth, then to 0
 
 # ffmpeg settings per format: container (-f) and codec arguments. Vorbis q4 is ~128 kbit/s and
 # MP3 160 kbit/s CBR: a 180 s clip is ~2.9 MB and 3.6 MB, well under Discord's 10 MiB limit.
@@ -91,12 +92,15 @@ def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg", band: np.ndarray
 def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = FADE_OUT_S) -> np.ndarray:
     """Fade the end of (frames, 2) float audio to silence over min(seconds, length / 4).
 
-    The curve is a half cosine (gentle start, ends at exactly 0). Returns a new array.
+    The gain falls evenly in dB, like a chord ringing out (FADE_DEPTH_DB over the fade, ~5 dB per
+    0.15 s), and is shifted to end at exactly 0: no sudden drop while the chord is still loud, as a
+    half cosine gives near its end. Returns a new array.
     """
     frames = min(round(seconds * sample_rate), audio.shape[0] // 4)
     out = audio.copy()
     if frames > 0:
-        ramp = 0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, frames, dtype=np.float64)))
+        floor = 10 ** (-FADE_DEPTH_DB / 20)
+        ramp = (10 ** (np.linspace(0.0, -FADE_DEPTH_DB, frames, dtype=np.float64) / 20) - floor) / (1 - floor)
         out[-frames:] *= ramp.astype(out.dtype)[:, None]
     return out
 
