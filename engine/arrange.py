@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # engine.request imports this module's PARTS
 PARTS = ("lead", "comping", "bass", "drums")
 RIDE, PEDAL_HAT, KICK, SNARE, CRASH, HIGH_TOM, LOW_TOM = 51, 44, 36, 38, 49, 50, 45
 LEGATO_GAP = 0.5  # beats: a lead note is held over a gap this short to the next note
+FINAL_PEDAL_BEATS = 0.25  # the comping's sustain pedal goes down this far into the final chord
 FINAL_HOLD_S = 3.0  # seconds the final chord is held at least (then it rings out on its own)
 # Long:short ratio of swung eighths by tempo (bpm), interpolated: hard swing when slow, nearly
 # even eighths when very fast (as drummers play it).
@@ -238,6 +239,9 @@ class Arranger:
             if chord and not chord.is_nc:
                 for k, p in enumerate(self._voicing(chord, previous)):
                     part.notes.append(ScoreNote(last_bar[0] + self.band.strum_beats * k, hold, p, 60))
+                # the pedal down just after the final chord (the last one's notes are off by then) and
+                # never lifted: the chord rings out on its own decay rather than stopping at its release
+                part.sustain_from = last_bar[0] + FINAL_PEDAL_BEATS
         return part
 
     @staticmethod

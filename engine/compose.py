@@ -11,14 +11,14 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine import grammar as g
-from engine.arrange import Arranger
+from engine.arrange import PARTS, Arranger
 from engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_meta
 from engine.chords import PITCH_NAMES, Chord
 from engine.errors import EngineError
@@ -291,8 +291,15 @@ class Composer:
         painter = threading.Thread(target=lambda: drawn.update(png=_timed(piano_roll, score)), name="piano-roll")
         painter.start()
         pcm = renderer.render(midi)
+        band = None
+        if req.parts != frozenset(PARTS):
+            # Some parts left out: the clip takes the gain the whole band's mix gets, so what is
+            # left is exactly those parts of the full clip (the parts are arranged independently).
+            full, *_ = self._realise(plan, replace(req, parts=frozenset(PARTS)))
+            if len(full.parts) > len(score.parts):
+                band = renderer.render(write_midi(full))
         lap("render")
-        audio = encode(pcm, renderer.sample_rate, req.audio_format)
+        audio = encode(pcm, renderer.sample_rate, req.audio_format, band=band)
         lap("encode")
         painter.join()
         picture, timings["picture"] = drawn["png"]

@@ -30,7 +30,8 @@ PEAK_CEILING_DBFS = -1.0  # true peak (dBTP) of the encoded clip at most
 # oversampling the limiter's input instead costs ~0.15 s per 30 s clip.
 SAMPLE_CEILING_DBFS = PEAK_CEILING_DBFS - 1.0
 MAX_GAIN_DB = 40.0  # the most a quiet clip is raised; near-silence is not blown up to noise
-FADE_OUT_S = 1.0  # at most a quarter of the clip; the renderer's tail (2 s) lets the last chord ring first
+FADE_OUT_S = 1.5  # at most a quarter of the clip; starts 0.5 s into the renderer's 2 s tail
+FADE_DEPTH_DB = 48.0  # the fade falls evenly in dB (as a ringing chord decays) to this depth, then to 0
 
 # ffmpeg settings per format: container (-f) and codec arguments. Vorbis q4 is ~128 kbit/s and
 # MP3 160 kbit/s CBR: a 180 s clip is ~2.9 MB and 3.6 MB, well under Discord's 10 MiB limit.
@@ -44,13 +45,16 @@ _CODECS: dict[str, tuple[str, tuple[str, ...]]] = {
 _FFMPEG_TIMEOUT_S = 120.0  # a 180 s clip encodes in ~2 s; this only catches a hung ffmpeg
 
 
-def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg") -> bytes:
+def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg", band: np.ndarray | None = None) -> bytes:
     """Fade out, loudness-normalise and encode 16-bit stereo PCM into an audio file.
 
     Args:
         pcm: (frames, 2) int16.
         sample_rate: rate of `pcm` in Hz (kept in the output).
         fmt: one of FORMATS: "ogg" (Vorbis q4), "mp3" (160 kbit/s) or "flac".
+        band: (frames', 2) int16, the whole band's render when ``pcm`` leaves some parts out: the
+            clip then takes the gain (and the limiter's curve) that the whole band's mix gets, so
+            each part is exactly as loud as in the full clip. ``None``: ``pcm`` is the whole mix.
 
     Returns:
         The encoded file's bytes.
@@ -68,8 +72,10 @@ def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg") -> bytes:
     if sample_rate <= 0:
         raise RenderError(f"sample rate {sample_rate} Hz must be positive")
     audio = pcm.astype(np.float32) / 32768.0
-    audio = fade_out(audio, sample_rate)
-    audio = normalize_loudness(audio, sample_rate)
+    if band is None:
+        audio = normalize_loudness(fade_out(audio, sample_rate), sample_rate)
+    else:
+        audio = _stem_of(audio, band, sample_rate)
     raw = np.rint(audio * 32767.0).astype("<i2").tobytes()
     ffmpeg = tool("ffmpeg")
     with tempfile.TemporaryDirectory(prefix="chorus-enc-") as tmp:
@@ -86,12 +92,15 @@ def encode(pcm: np.ndarray, sample_rate: int, fmt: str = "ogg") -> bytes:
 def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = FADE_OUT_S) -> np.ndarray:
     """Fade the end of (frames, 2) float audio to silence over min(seconds, length / 4).
 
-    The curve is a half cosine (gentle start, ends at exactly 0). Returns a new array.
+    The gain falls evenly in dB, like a chord ringing out (FADE_DEPTH_DB over the fade, ~5 dB per
+    0.15 s), and is shifted to end at exactly 0: no sudden drop while the chord is still loud, as a
+    half cosine gives near its end. Returns a new array.
     """
     frames = min(round(seconds * sample_rate), audio.shape[0] // 4)
     out = audio.copy()
     if frames > 0:
-        ramp = 0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, frames, dtype=np.float64)))
+        floor = 10 ** (-FADE_DEPTH_DB / 20)
+        ramp = (10 ** (np.linspace(0.0, -FADE_DEPTH_DB, frames, dtype=np.float64) / 20) - floor) / (1 - floor)
         out[-frames:] *= ramp.astype(out.dtype)[:, None]
     return out
 
@@ -155,32 +164,70 @@ def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
 def normalize_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS,
                        ceiling_dbfs: float = SAMPLE_CEILING_DBFS) -> np.ndarray:
     """Scale (frames, 2) float audio to `target_lufs` integrated loudness with sample peaks under
-    `ceiling_dbfs`.
+    `ceiling_dbfs` (the gain of `loudness_gain`). Silence is returned unchanged."""
+    ceiling = 10 ** (ceiling_dbfs / 20)
+    out = audio.astype(np.float32) * loudness_gain(audio, sample_rate, target_lufs, ceiling_dbfs)[:, None]
+    return np.clip(out, -ceiling, ceiling)
+
+
+def loudness_gain(audio: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS,
+                  ceiling_dbfs: float = SAMPLE_CEILING_DBFS) -> np.ndarray:
+    """The gain per frame, (frames,) float32, that brings (frames, 2) float audio to `target_lufs`
+    integrated loudness with sample peaks under `ceiling_dbfs`.
 
     Gain is raised by at most MAX_GAIN_DB; peaks above the ceiling are pulled down by a
     look-around limiter (gain per ~6 ms block, held over ±45 ms, interpolated between blocks).
     The limiter takes some loudness away (measured as the change in gated RMS, which costs far
     less than measuring the K-weighted loudness again), so a second pass makes up what it can.
-    Silence is returned unchanged.
+    Silence gets a gain of 1.
     """
     out = audio.astype(np.float32, copy=True)
+    curve = np.ones(out.shape[0], np.float32)
     ceiling = 10 ** (ceiling_dbfs / 20)
     level = integrated_lufs(out, sample_rate)
     if not np.isfinite(level):
-        return out
+        return curve
     gain_db = min(target_lufs - level, MAX_GAIN_DB)
     for _ in range(2):
         if abs(gain_db) < 0.05:
             break
-        out *= np.float32(10 ** (gain_db / 20))
+        gain = np.float32(10 ** (gain_db / 20))
+        out *= gain
+        curve *= gain
         before = gated_rms_dbfs(out, sample_rate)
-        out = _limit(out, ceiling)
+        limit = _limit_curve(out, ceiling)
+        if limit is not None:
+            out *= limit[:, None]
+            curve *= limit
         gain_db = min(before - gated_rms_dbfs(out, sample_rate), MAX_GAIN_DB)
-    return np.clip(out, -ceiling, ceiling)
+    return curve
+
+
+def _stem_of(audio: np.ndarray, band: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(frames, 2) float audio (not yet faded) of some of the band's parts at the gain the whole
+    band's render ``band`` ((frames', 2) int16, the same song) gets: faded and normalised as the
+    full clip is.
+    The clip keeps the band's length (its parts stop no later; a longer render is cut)."""
+    full = fade_out(band.astype(np.float32) / 32768.0, sample_rate)
+    curve = loudness_gain(full, sample_rate)
+    frames = full.shape[0]
+    stem = np.zeros((frames, 2), np.float32)
+    stem[: min(frames, audio.shape[0])] = audio[:frames]
+    stem = fade_out(stem, sample_rate)
+    ceiling = 10 ** (SAMPLE_CEILING_DBFS / 20)
+    return np.clip(stem * curve[:, None], -ceiling, ceiling)
 
 
 def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -> np.ndarray:
-    """Pull peaks of (frames, 2) float32 audio down to `ceiling` (linear) with a smooth gain.
+    """Pull peaks of (frames, 2) float32 audio down to `ceiling` (linear) with a smooth gain
+    (`_limit_curve`)."""
+    curve = _limit_curve(audio, ceiling, block, hold)
+    return audio if curve is None else audio * curve[:, None]
+
+
+def _limit_curve(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -> np.ndarray | None:
+    """The limiter's gain per frame, (frames,) float32, for (frames, 2) float32 audio; None when
+    no peak is over `ceiling` (linear).
 
     Each block of `block` frames (~6 ms) gets the gain its peak needs; that gain is held
     `hold` blocks (~45 ms) either side, so it ramps in before a peak and releases after it.
@@ -194,7 +241,7 @@ def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -
     padded[:frames] = audio
     peaks = np.abs(padded.reshape(n, 2 * block)).max(axis=1)  # (n,) block peaks, both channels
     if frames == 0 or float(peaks.max()) <= ceiling:
-        return audio
+        return None
     need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     window = np.lib.stride_tricks.sliding_window_view(
         np.pad(need, hold, constant_values=1.0), 2 * hold + 1)
@@ -202,8 +249,7 @@ def _limit(audio: np.ndarray, ceiling: float, block: int = 256, hold: int = 8) -
     edges = np.minimum(np.r_[gain[0], gain], np.r_[gain, gain[-1]]).astype(np.float32)  # (n + 1,)
     ramp = np.arange(block, dtype=np.float32) / block
     curve = edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * ramp  # (n, block)
-    padded *= curve.reshape(-1, 1)
-    return padded[:frames]
+    return curve.reshape(-1)[:frames]
 
 
 def codec(fmt: str) -> tuple[str, tuple[str, ...]]:

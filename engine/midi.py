@@ -39,11 +39,17 @@ def write_midi(score: Score) -> bytes:
             off = max(on + 1, round((n.start + n.duration) * TICKS_PER_BEAT))
             events.append((on, 1, n.pitch, n.velocity))
             events.append((off, 0, n.pitch, 0))
+        if part.sustain_from is not None:  # (tick, 2, 64, 127): the pedal down, after the notes at that tick
+            events.append((max(0, round(part.sustain_from * TICKS_PER_BEAT)), 2, 64, 127))
         events.sort(key=lambda e: (e[0], e[1], e[2]))  # note-offs before note-ons at the same tick
         now = 0
-        for tick, is_on, pitch, vel in events:
-            kind = "note_on" if is_on else "note_off"
-            track.append(mido.Message(kind, note=pitch, velocity=vel, channel=part.channel, time=tick - now))
+        for tick, kind_id, number, value in events:
+            if kind_id == 2:
+                msg = mido.Message("control_change", control=number, value=value, channel=part.channel, time=tick - now)
+            else:
+                msg = mido.Message("note_on" if kind_id else "note_off", note=number, velocity=value,
+                                   channel=part.channel, time=tick - now)
+            track.append(msg)
             now = tick
         mid.tracks.append(track)
     buf = io.BytesIO()

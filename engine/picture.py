@@ -324,37 +324,102 @@ def _changes(score: Score) -> list[tuple[float, Chord]]:
     return [c for i, c in enumerate(ordered) if i == 0 or c[1].name != ordered[i - 1][1].name]
 
 
-def _chord_labels(draw: ImageDraw.ImageDraw, lay: RollLayout, score: Score,
-                  font: Font) -> list[tuple[float, str]]:
-    """Choose which chord symbols to write, as (x, text), so that none overlap.
+@dataclass(frozen=True)
+class ChordLabel:
+    """One chord symbol as drawn: at its change's beat, on one of the rows of the chord band.
 
-    Changes on the first bar of a 4-bar phrase are placed first, then those on other downbeats,
-    then the rest. Each takes the first of its full name, its reduced name (root and family,
-    ``G7(b9)`` -> ``G7``) and the short form of that (``Fmaj7`` -> ``FΔ7``) that ends before the
-    next change; failing all, the shortest may run over the next change if nothing is written
-    there yet; else the chord is left out.
+    Attributes:
+        beat: the change's start in beats; x: its x in pixels (the label starts there).
+        name: the chord's full name; text: what is written (the name, its reduced form or the
+            short form of that).
+        x1: x where the text (and its padding) ends.
+        row: 0 the top row, 1 and 2 the rows under it when the labels are staggered.
+        rows: how many rows the chord band has in this picture (1-3).
+        size: font size in pixels; y: the text's vertical centre.
     """
-    pad = 6 * lay.scale
-    fancy = isinstance(font, ImageFont.FreeTypeFont) and "DejaVu" in (font.getname()[0] or "")
-    bar_rank = {start: 0 if i % 4 == 0 else 1 for i, (start, _) in enumerate(score.bars)}
+
+    beat: float
+    x: float
+    name: str
+    text: str
+    x1: float
+    row: int
+    rows: int
+    size: int
+    y: float
+
+
+# Tried in order until every change gets a label: (rows, font size at width 1600). One row at
+# the full size first, then smaller, then staggered on two and three rows at smaller sizes.
+_LABEL_PLANS = ((1, 32), (1, 27), (2, 22), (2, 18), (3, 14), (3, 11))
+
+
+def chord_labels(score: Score, width: int = 1600, height: int | None = None) -> list[ChordLabel]:
+    """The chord symbols the picture of ``score`` at this size writes, in time order.
+
+    Every change gets a label at its own start: each takes the first of its full name, its reduced
+    name (root and family, ``G7(b9)`` -> ``G7``) and the short form of that (``Fmaj7`` -> ``FΔ7``)
+    that ends before the next label on its row. The first plan of `_LABEL_PLANS` (rows, size) where
+    all fit is used; labels on several rows take the rows in turn. Only when even three rows of the
+    smallest size cannot hold them all (a change every ~4 px) are the ones that would overlap left out.
+
+    Raises:
+        PictureError: the size is too small to draw on.
+    """
+    return _place_labels(roll_layout(score, width, height), score)
+
+
+def _place_labels(lay: RollLayout, score: Score) -> list[ChordLabel]:
     changes = _changes(score)
-    order = sorted(range(len(changes)), key=lambda i: (bar_rank.get(changes[i][0], 2), i))
-    taken: list[tuple[float, float]] = []  # occupied x spans
-    labels: list[tuple[float, str]] = []
-    for i in order:
-        beat, chord = changes[i]
-        x = lay.x(beat)
-        next_x = lay.x(changes[i + 1][0]) + pad if i + 1 < len(changes) else lay.width
-        names = dict.fromkeys((chord.name, chord.token, _short_name(chord.token, fancy)))
-        ends = {t: x + 2 * pad + draw.textlength(t, font=font) for t in names}
-        tries = [(t, next_x) for t in names] + [(min(ends, key=ends.__getitem__), lay.width)]
-        for text, limit in tries:
-            x1 = ends[text]
-            if x1 <= min(limit, lay.width) and all(x1 <= a or x >= b for a, b in taken):
-                taken.append((x, x1))
-                labels.append((x, text))
-                break
-    return sorted(labels)
+    if not changes:
+        return []
+    for rows, size in _LABEL_PLANS:
+        placed = _try_plan(lay, changes, rows, _px(lay, size), strict=True)
+        if placed is not None:
+            return placed
+    rows, size = _LABEL_PLANS[-1]
+    return _try_plan(lay, changes, rows, _px(lay, size), strict=False) or []
+
+
+def _try_plan(lay: RollLayout, changes: list[tuple[float, Chord]], rows: int, size: int,
+              strict: bool) -> list[ChordLabel] | None:
+    """Labels on ``rows`` rows (taken in turn) at ``size`` px, or None if one does not fit
+    (``strict``); not strict, a label that fits in no form is left out."""
+    font = _font(size, "condensed-bold")
+    fancy = isinstance(font, ImageFont.FreeTypeFont) and "DejaVu" in (font.getname()[0] or "")
+    pad = max(2.0, 6 * lay.scale * size / _px(lay, 32))
+    xs = [lay.x(beat) for beat, _ in changes]
+    row_end = [float("-inf")] * rows
+    labels: list[ChordLabel] = []
+    for i, (beat, chord) in enumerate(changes):
+        texts = dict.fromkeys((chord.name, chord.token, _short_name(chord.token, fancy)))
+        ends = {t: xs[i] + 2 * pad + font.getlength(t) for t in texts}
+        if strict:  # the rows in turn; the first form that ends before the next change on this row
+            row = i % rows
+            limit = min(xs[i + rows] if i + rows < len(xs) else lay.width, lay.width)
+            text = next((t for t in texts if ends[t] <= limit), None)
+            if text is None:
+                return None
+        else:  # the shortest form, on the first row that is free here, if any
+            text = min(ends, key=ends.__getitem__)
+            free = [r for r in range(rows) if row_end[r] <= xs[i]]
+            if not free or ends[text] > lay.width:
+                continue
+            row = free[0]
+        row_end[row] = ends[text]
+        labels.append(ChordLabel(beat, xs[i], chord.name, text, ends[text], row, rows, size, _row_y(lay, row, rows)))
+    return labels
+
+
+def _row_y(lay: RollLayout, row: int, rows: int) -> float:
+    """Vertical centre of a row of chord symbols: one row at the full size, or ``rows`` rows
+    sharing the band between the chord row's top and the change marks."""
+    s = lay.scale
+    if rows == 1:
+        return lay.chord_top + 22 * s
+    top, bottom = lay.chord_top + 2 * s, lay.bars_top - 8 * s
+    pitch = (bottom - top) / rows
+    return top + pitch * (row + 0.5)
 
 
 # Short forms of the family suffixes, longest first: with DejaVu's symbols, and in plain ASCII.
@@ -373,8 +438,7 @@ def _short_name(token: str, fancy: bool) -> str:
 
 
 def _draw_chords(draw: ImageDraw.ImageDraw, lay: RollLayout, score: Score) -> None:
-    """Chord symbols along the top at their beats (see `_chord_labels`), a mark at every change."""
-    font = _font(_px(lay, 32), "condensed-bold")
+    """Chord symbols along the top at their beats (see `chord_labels`), a mark at every change."""
     s = lay.scale
     line_w = max(1, round(2 * s))
     last = -1e9
@@ -383,10 +447,15 @@ def _draw_chords(draw: ImageDraw.ImageDraw, lay: RollLayout, score: Score) -> No
         if x - last >= 6 * s:
             draw.line((x, lay.bars_top - 7 * s, x, lay.bars_top - 1), fill=BAR_LINE_STRONG, width=line_w)
             last = x
-    for x, text in _chord_labels(draw, lay, score, font):
-        draw.line((round(x), lay.chord_top + 4 * s, round(x), lay.bars_top - 1),
-                  fill=BAR_LINE_STRONG, width=line_w)
-        draw.text((x + 6 * s, lay.chord_top + 22 * s), text, font=font, fill=TEXT, anchor="lm")
+    for label in _place_labels(lay, score):
+        x = round(label.x)
+        if label.rows == 1:  # down to the change mark
+            draw.line((x, lay.chord_top + 4 * s, x, lay.bars_top - 1), fill=BAR_LINE_STRONG, width=line_w)
+        else:  # staggered: beside its own text only, so it never crosses a label on the rows under it
+            draw.line((x, label.y - label.size / 2, x, label.y + label.size / 2), fill=BAR_LINE_STRONG, width=line_w)
+        pad = 6 * s * label.size / _px(lay, 32)
+        draw.text((label.x + max(2.0, pad), label.y), label.text, font=_font(label.size, "condensed-bold"),
+                  fill=TEXT, anchor="lm")
 
 
 def _key_text(key: str) -> str:

@@ -22,7 +22,8 @@ class ScoreNote(Note):
 @dataclass
 class Part:
     """One instrument: its own MIDI track and channel (channel 9 = drums), and its place in the mix
-    (MIDI controller values 0-127: CC7 volume, CC10 pan, CC91 reverb send, CC93 chorus send)."""
+    (MIDI controller values 0-127: CC7 volume, CC10 pan, CC91 reverb send, CC93 chorus send), and
+    where its sustain pedal goes down, if it does."""
 
     name: str
     program: int
@@ -32,6 +33,7 @@ class Part:
     pan: int = 64
     reverb: int = 40
     chorus: int = 0
+    sustain_from: float | None = None  # beat where the sustain pedal (CC64) goes down, held to the end
 
     @property
     def is_drums(self) -> bool:

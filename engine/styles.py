@@ -174,7 +174,7 @@ def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
 # The lead is turned down rather than the band up, since CC7 cannot raise a part above 127.
 JAZZ_MIX: Mapping[str, PartMix] = MappingProxyType({
     "lead": PartMix(volume=91, pan=72, reverb=45, chorus=0), "comping": PartMix(volume=108, pan=46, reverb=50),
-    "bass": PartMix(volume=90, pan=64, reverb=18), "drums": PartMix(volume=127, pan=64, reverb=40),
+    "bass": PartMix(volume=88, pan=64, reverb=18), "drums": PartMix(volume=127, pan=64, reverb=40),
 })
 FOLK_MIX: Mapping[str, PartMix] = MappingProxyType({
     "lead": PartMix(volume=90, pan=64, reverb=50), "comping": PartMix(volume=104, pan=44, reverb=45),

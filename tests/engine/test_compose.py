@@ -133,6 +133,28 @@ def test_parts_can_be_switched_off(composer: Composer, tiny_checkpoint: Path) ->
     assert [p.name for p in out.score.parts] == ["lead", "bass"]
 
 
+def flac_pcm(audio: bytes) -> np.ndarray:
+    """A FLAC clip's samples as (frames, 2) float, full scale 1.0."""
+    seg = AudioSegment.from_file(io.BytesIO(audio), format="flac")
+    return np.array(seg.get_array_of_samples(), dtype=float).reshape(-1, 2) / 32768.0
+
+
+def test_a_part_left_out_leaves_the_others_as_in_the_full_clip(composer: Composer, tiny_checkpoint: Path) -> None:
+    """The clip is normalised as a whole: ``--no drums`` gives the full clip's other parts at
+    the same level, and the drums alone are the rest of it."""
+    full, no_drums, drums = (flac_pcm(composer.compose(build("8s", seed=5, audio_format="flac", parts=parts),
+                                                        checkpoint=tiny_checkpoint).audio)
+                             for parts in (None, {"lead", "comping", "bass"}, {"drums"}))
+    assert full.shape == no_drums.shape == drums.shape
+
+    def db(x: np.ndarray) -> float:
+        return float(10 * np.log10(np.mean(x ** 2) + 1e-20))
+
+    assert abs(db(full - drums) - db(no_drums)) < 0.5  # the band without drums: as loud as in the full clip
+    assert abs(db(full - no_drums) - db(drums)) < 0.5  # the drums: as loud as in the full clip
+    assert db(no_drums + drums - full) < db(full) - 30  # and the stems add up to the clip
+
+
 def chorus(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 

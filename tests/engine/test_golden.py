@@ -21,15 +21,15 @@ from tests.helpers import REPO
 
 CASES = {
     "jazz_changes": ("jazz", "Dm7 G7 | Cmaj7 | Am7 D7 | Gmaj7", 11, 168,
-                     "906cee20b83763834114fd0382a6567ce6983578bdaa1f48d981e9a305098a7d"),
+                     "c637ad6b06734860f9a6cc685280e1caa46a66675015238be65576a4e1a948c5"),
     "folk_changes": ("folk", "G | C D | Em | D7 G", 12, 110,
-                     "f5969bc7d5917d74be861ebf7ee672da2b42729db9e839e37dff404776a33f36"),
+                     "91828643874a6cf1f8ed1e458ffa7017a294e600075eb581e89125bd57c66573"),
     "folk_changes_4_4": ("folk", "G | C D | Em | D7 G", 14, 100,
-                         "ad0f0b0a91ea1b5b4f2bbd62f6082146001724f4f0149d48911132381c6a14de"),
+                         "225b256217f4bf76366304fa49581ee2f941bd205dbdd4f2fe80a4157afb464f"),
     "folk_changes_3_4": ("folk", "G | C D | Em | D7 G", 10, 120,
-                         "e731c6af704589d6f0c9e9205153db87a63ea01db81253049b7d04780d3712d6"),
+                         "946b66aa42c756cc7d6e54ae8d16afee9e13f8d1e58388448c50f1a696d4ec38"),
     "jazz_free": ("jazz", None, 13, 176,
-                  "41db36f6852a9947f5a25547dbcee2e8d374349ea3e518c4c083d6e12ed7de00"),
+                  "85f41c7933ebe453676a6b551df6e3ba3543bda96ad3c5ffac369b57669b42de"),
 }
 
 

@@ -5,7 +5,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageFont
 
 from engine import picture
 from engine.chords import parse_chord
@@ -117,17 +117,65 @@ def test_chord_symbols_written_along_the_top() -> None:
 
 
 def test_dense_chords_do_not_overlap() -> None:
-    score = band_score(60, chords_per_bar=4)  # a change every beat for 60 bars
+    score = band_score(60, chords_per_bar=4)  # a change every beat for 60 bars: ~6 px a change
+    labels = picture.chord_labels(score)
+    assert 60 < len(labels) < 240
+    for row in range(labels[0].rows):  # on each row, each label ends before the next one starts
+        spans = [(lb.x, lb.x1) for lb in labels if lb.row == row]
+        assert all(a1 <= b0 for (_, a1), (b0, _) in zip(spans, spans[1:], strict=False))
+    assert all(lb.x1 <= roll_layout(score).width for lb in labels)
+    assert (labels[0].beat, labels[0].text) == (0.0, "Dm7")
+
+
+def chart_score(chart: str) -> Score:
+    """A 4/4 band score over ``chart`` ("Dm7 | G7 | Cmaj7 Am7 | ..."), one bar per ``|``."""
+    bars = [bar.split() for bar in chart.split("|")]
+    chords = [(b * 4.0 + i * 4.0 / len(bar), parse_chord(name)) for b, bar in enumerate(bars)
+              for i, name in enumerate(bar)]
+    base = band_score(len(bars))
+    return Score(tempo=120, meter=(4, 4), key="C", bars=base.bars, chords=chords, parts=base.parts, title="Chart")
+
+
+def test_ii_v_i_labels_each_chord_at_its_own_bar() -> None:
+    score = chart_score("Dm7 | G7 | Cmaj7 | Cmaj7")
+    labels = picture.chord_labels(score)
+    assert [(lb.beat, lb.name) for lb in labels] == [(0.0, "Dm7"), (4.0, "G7"), (8.0, "Cmaj7")]
+    assert [lb.text for lb in labels] == ["Dm7", "G7", "Cmaj7"]  # room enough: the full names
     lay = roll_layout(score)
-    img = Image.new("RGB", (lay.width, lay.height))
-    draw = ImageDraw.Draw(img)
-    font = picture._font(picture._px(lay, 32), "condensed-bold")
-    labels = picture._chord_labels(draw, lay, score, font)
-    assert 5 < len(labels) < 60
-    spans = [(x, x + draw.textlength(text, font=font)) for x, text in labels]
-    assert all(a1 < b0 for (_, a1), (b0, _) in zip(spans, spans[1:], strict=False))
-    assert all(x1 <= lay.width for _, x1 in spans)
-    assert labels[0] == (lay.x(0.0), "Dm7")
+    for lb in labels:  # each starts at its bar and ends before the next change
+        assert lb.x == pytest.approx(lay.x(lb.beat))
+    assert labels[0].x1 <= lay.x(4.0) and labels[1].x1 <= lay.x(8.0)
+    # and the picture writes them there: bright text right after bars 1, 2 and 3, none after bar 4's start
+    img = pixels(piano_roll(score)).astype(int)
+    strip = img[lay.chord_top:lay.bars_top]
+    for bar in range(3):
+        x = round(lay.x(bar * 4.0))
+        assert (strip[:, x + 4:x + 60].min(axis=-1) > 200).any()
+    x = round(lay.x(12.0))
+    assert not (strip[:, x + 4:x + 60].min(axis=-1) > 200).any()
+
+
+BUSY_CHART = " | ".join(["Cmaj7 A7(b9) | Dm7 G7(b9,13) | Em7b5 A7alt | Dm(maj7) Db7(#11)",
+                         "Cmaj7 C7 | Fmaj7 Bb7(9) | Em7 Ebdim7 | Dm7 G7sus4 G7"] * 4)
+
+
+def test_every_change_of_a_busy_32_bar_chart_gets_a_label() -> None:
+    score = chart_score(BUSY_CHART)
+    assert len(score.bars) == 32
+    changes = picture._changes(score)
+    assert len(changes) > 60
+    for width in (1600, 1200, 800):
+        labels = picture.chord_labels(score, width=width)
+        if width >= 1200:  # every change, at its start
+            assert [lb.beat for lb in labels] == [beat for beat, _ in changes]
+        else:  # at half size three chords in a bar are ~8 px apart: a few of those may be left out
+            assert len(labels) >= 0.9 * len(changes)
+        for row in range(labels[0].rows):  # staggered or not, none overlaps the next on its row
+            spans = [(lb.x, lb.x1) for lb in labels if lb.row == row]
+            assert all(a1 <= b0 for (_, a1), (b0, _) in zip(spans, spans[1:], strict=False))
+        assert labels[0].rows > 1  # too dense for one row: staggered
+        assert all(lb.text in (lb.name, parse_chord(lb.name).token, picture._short_name(parse_chord(lb.name).token, True),
+                               picture._short_name(parse_chord(lb.name).token, False)) for lb in labels)
 
 
 def test_empty_score_still_a_picture() -> None:
