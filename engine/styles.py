@@ -150,7 +150,8 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                           forms=(12, 16, 32), major_tonic="maj7", minor_tonic="min6",
                           song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs")),
         training=_frozen({"model": {"hidden": 384, "layers": 2, "dropout": 0.25}, "batch_size": 32, "seq_len": 192,
-                          "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0}),
+                          "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0,
+                          "condition": True}),
     ),
     Style(
         "folk",

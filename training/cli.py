@@ -22,6 +22,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--source", action="append", required=True, help=src_help)
     build.add_argument("--out", required=True, type=Path, help="output file (.json or .json.gz)")
     build.add_argument("--valid-fraction", type=float, default=0.1, help="share of recordings held out")
+    build.add_argument("--label", action="append", default=[],
+                       help="RECORDING=PERFORMER/ERA for a piece whose source carries no labels, e.g. "
+                            "'midi:original_metheny=Pat Metheny/POSTBOP' (repeatable)")
     build.set_defaults(func=cmd_build)
 
     fetch = csub.add_parser("fetch", help="download a corpus from the URLs in its PROVENANCE.md")
@@ -224,13 +227,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from training.dataset import build
+    from training.dataset import build, parse_label
 
+    labels = {rec: (player, era) for rec, player, era in map(parse_label, args.label)}
     _, report = _read(args.source)
     if not report.sheets:
         print(f"chorus: error: no piece could be read ({len(report.skipped)} skipped)", file=sys.stderr)
         return 2
-    ds, left_out = build(report.sheets, args.source, args.valid_fraction)
+    ds, left_out = build(report.sheets, args.source, args.valid_fraction, labels)
     for title, reason in left_out:
         print(f"left out {title}: {reason}", file=sys.stderr)
     ds.save(args.out)
