@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.arrange import PARTS
 from engine.chords import PITCH_NAMES, Chord, parse_chord
+from engine.conditioning import check_era
 from engine.errors import ChordError, EngineError
 from engine.forms import FormError, get_form, parse_key_name, progression
 from engine.render import FORMATS
@@ -21,7 +22,7 @@ _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
     "v": (int,), "style": (str,), "seconds": (int, float), "tempo": (int, float, type(None)),
     "seed": (int, type(None)), "temperature": (int, float, type(None)), "changes": (str, type(None)),
     "seed_midi": (str, type(None)), "format": (str,), "parts": (list,), "form": (str, type(None)),
-    "key": (str, type(None)),
+    "key": (str, type(None)), "era": (str, type(None)),
 }
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
@@ -92,6 +93,7 @@ class ComposeRequest:
             such as ``blues``, which `engine.song` transposes to the key).
         form: a song form name (`engine.forms.FORM_CHOICES`), or None for the style's own.
         key: a key name such as ``Bb major`` or ``F minor``, or None to draw the style's keys.
+        era: a jazz era (`engine.conditioning.ERA_CHOICES`, lower case), or None for the mix of all.
     """
 
     style: str
@@ -106,6 +108,7 @@ class ComposeRequest:
     changes_text: str | None = None
     form: str | None = None
     key: str | None = None
+    era: str | None = None
 
     @property
     def key_pc(self) -> tuple[int, str] | None:
@@ -117,7 +120,7 @@ class ComposeRequest:
               tempo: float | None = None, seed: int | None = None, temperature: float | None = None,
               changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
               parts: frozenset[str] | set[str] | None = None, form: str | None = None,
-              key: str | None = None) -> ComposeRequest:
+              key: str | None = None, era: str | None = None) -> ComposeRequest:
         """Validate every value against the settings' ranges.
 
         Raises:
@@ -148,7 +151,7 @@ class ComposeRequest:
         form_name = _form_name(form) if form else None
         key_name = _key_name(key) if key else None
         return cls(style, seconds, tempo, seed, temperature, _changes(changes), seed_midi, audio_format, chosen,
-                   changes, form_name, key_name)
+                   changes, form_name, key_name, _era_name(era))
 
     def to_payload(self) -> dict[str, Any]:
         """The request as JSON-safe data, the one shape it has outside this process.
@@ -166,7 +169,8 @@ class ComposeRequest:
         return {"v": PAYLOAD_VERSION, "style": self.style, "seconds": self.seconds, "tempo": self.tempo,
                 "seed": self.seed, "temperature": self.temperature, "changes": self.changes_text,
                 "seed_midi": base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None,
-                "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key}
+                "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key,
+                "era": self.era}
 
     @classmethod
     def from_payload(cls, payload: Any) -> ComposeRequest:
@@ -205,7 +209,7 @@ class ComposeRequest:
                    None if payload["temperature"] is None else float(payload["temperature"]),
                    _changes(text), seed_midi, payload["format"], frozenset(parts), text,
                    _form_name(payload["form"]) if payload["form"] else None,
-                   _key_name(payload["key"]) if payload["key"] else None)
+                   _key_name(payload["key"]) if payload["key"] else None, _era_name(payload["era"]))
 
 
 def _changes(text: str | None) -> tuple[tuple[Chord, ...], ...] | None:
@@ -228,3 +232,10 @@ def _key_name(text: str) -> str:
     except FormError as exc:
         raise RequestError(str(exc)) from exc
     return f"{PITCH_NAMES[tonic]} {mode}"
+
+
+def _era_name(text: str | None) -> str | None:
+    try:
+        return check_era(text)
+    except EngineError as exc:
+        raise RequestError(str(exc)) from exc

@@ -8,6 +8,9 @@ compose service and training ask the style and never compare style names.
 jazz
     lead on jazz guitar (GM 26); piano comping (GM 0) with rootless and shell voicings and a
     rhythm from the comping book; a walking bass (GM 32); swing drums; swung eighths.
+metheny
+    the jazz band with a clean electric guitar lead (GM 27), 120-190 bpm, the melody model
+    conditioned on Pat Metheny and fine-tuned on his pieces.
 folk
     lead on flute (GM 73), strummed steel guitar triads (GM 25), a root-fifth bass (GM 32), no
     drums, straight time; 4/4, 6/8 or 3/4.
@@ -18,7 +21,7 @@ NAME``), whose meta then carries ``"style": NAME``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -102,6 +105,9 @@ class Sampling:
         song_forms: the song forms (`engine.forms`) the harmony model writes, drawn uniformly
             when the request names none (repeat a name to weight it).
         melodic_form: how the melody follows the form (`engine.motif`): strains or motifs.
+        era: the era (`engine.conditioning.ERA_CHOICES`) a request without one gets; "" for the mix.
+        player: the performer the melody model is conditioned on (a name in the checkpoint's
+            player vocabulary); "" for none.
     """
 
     tempo: tuple[float, float]
@@ -114,10 +120,15 @@ class Sampling:
     top_p: float = 0.95
     song_forms: tuple[str, ...] = ("free",)
     melodic_form: MelodicForm = MelodicForm("none")
+    era: str = ""
+    player: str = ""
 
     def to_meta(self) -> dict[str, Any]:
         """The ``sampling`` entry of a checkpoint's meta."""
-        return {"temperature": self.temperature, "top_p": self.top_p, "forms": list(self.forms)}
+        meta: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "forms": list(self.forms)}
+        if self.era or self.player:
+            meta.update(era=self.era, player=self.player)
+        return meta
 
 
 @dataclass(frozen=True)
@@ -165,6 +176,19 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                           "seq_len": 192, "lr": 2e-3, "max_epochs": 30, "patience": 4, "max_minutes": 25.0}),
     ),
 )})
+
+
+def _metheny(jazz: Style) -> Style:
+    """Pat Metheny: the jazz band with a clean electric guitar lead, his tempos, the melody model
+    conditioned on him (player "Pat Metheny", era postbop, as WJazzD labels his solos) and
+    fine-tuned on his pieces (``chorus finetune``; see the README)."""
+    band = replace(jazz.band, lead_program=27)  # GM 28 "Electric Guitar (clean)"; see the README for why
+    sampling = replace(jazz.sampling, tempo=(120, 190), era="postbop", player="Pat Metheny")
+    return Style("metheny", band=band, sampling=sampling,
+                 training=_frozen({"finetune": {"base": "jazz", "player": "Pat Metheny", "era": "POSTBOP"}}))
+
+
+STYLES = MappingProxyType({**STYLES, "metheny": _metheny(STYLES["jazz"])})
 
 
 def get_style(name: str) -> Style:

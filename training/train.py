@@ -60,6 +60,7 @@ class TrainConfig:
     condition: bool = False  # era and player embeddings (engine.conditioning), labels from the dataset
     min_player_pieces: int = 4  # a performer gets a player id with at least this many training pieces
     label_dropout: float = 0.3  # per window, the chance that the era (and, separately, the player) id is 0
+    init_from: str | None = None  # warm start: a checkpoint folder whose weights seed the model (see warm_start)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,7 +79,8 @@ def style_preset(style: Style) -> TrainConfig:
 TINY = TrainConfig(name="tiny", style="test", model=ModelConfig(token_dim=16, chord_dim=8, pos_dim=8, hidden=32, layers=1,
                                                                 dropout=0.0),
                    batch_size=8, seq_len=48, lr=5e-3, max_epochs=3, patience=2, ngram_orders=(2, 3))
-PRESETS: dict[str, TrainConfig] = {"tiny": TINY, **{name: style_preset(s) for name, s in STYLES.items()}}
+PRESETS: dict[str, TrainConfig] = {"tiny": TINY, **{name: style_preset(s) for name, s in STYLES.items()
+                                                    if "finetune" not in s.training}}
 # Sampling defaults of a checkpoint whose style is not registered (the tiny preset's "test").
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 1.0, "top_p": 0.95, "forms": [16]}
 
@@ -310,6 +312,8 @@ def train(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = ChorusLSTM(cfg.model).to(dev)
+    if cfg.init_from and resume is None:
+        say(warm_start(model, Path(cfg.init_from)))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     info = {"epoch": 0, "best_nll": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "history": []}
     if resume is not None:
@@ -349,6 +353,35 @@ def train(
     say(f"validation NLL {info['best_nll']:.4f} nats/token (n-gram order {ngram.order}: {ngram_nll:.4f}); "
         f"checkpoint {out}")
     return meta
+
+
+def warm_start(model: ChorusLSTM, path: Path) -> str:
+    """Copy a checkpoint's weights into ``model``, which may have more inputs (era and player).
+
+    The era and player embeddings are appended at the end of the LSTM's input, so the first layer's
+    input weights keep their columns and the new columns start at zero: the warm-started model
+    computes exactly what the old one did until training moves it. Returns a line to print.
+
+    Raises:
+        EngineError: a weight of another shape than the new model's (another size of network).
+    """
+    from engine.checkpoint import load_checkpoint
+
+    old = load_checkpoint(path).model.state_dict()
+    new = model.state_dict()
+    for name, value in old.items():
+        target = new.get(name)
+        if target is None:
+            continue
+        if name == "lstm.weight_ih_l0" and value.shape[0] == target.shape[0] and value.shape[1] <= target.shape[1]:
+            widened = torch.zeros_like(target)
+            widened[:, : value.shape[1]] = value
+            value = widened
+        if value.shape != target.shape:
+            raise EngineError(f"cannot warm-start from {path}: {name} is {tuple(value.shape)}, not {tuple(target.shape)}")
+        new[name] = value
+    model.load_state_dict(new)
+    return f"warm start from {path} ({len(old)} tensors; era and player inputs start at zero)"
 
 
 def _early_stop(cfg: TrainConfig, info: dict) -> str | None:
