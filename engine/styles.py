@@ -41,6 +41,12 @@ VOICINGS: Voicings = MappingProxyType({
     "min6": [(3, 9, 14), (9, 14, 15)], "minmaj7": [(3, 7, 11, 14)], "m7b5": [(3, 6, 10), (10, 15, 18)],
     "dim7": [(3, 6, 9), (6, 9, 15)], "dim": [(3, 6, 12)], "aug": [(4, 8, 12)], "aug7": [(4, 8, 10)],
 })
+# Pat Metheny's colours (semitones above the root): maj7 as maj7#11 (3, #11, 7, 9 or 7, 9, 3, #11),
+# major triads and 6 chords with the added 9th, sus chords in fourths (4, b7, 9 / 4, 9, 5).
+METHENY_VOICINGS: Voicings = MappingProxyType({
+    "maj7": [(4, 6, 11, 14), (11, 14, 16, 18)], "maj": [(2, 4, 7), (7, 14, 16)], "6": [(4, 9, 14), (2, 4, 9)],
+    "7sus": [(5, 10, 14), (10, 14, 17, 19)], "sus": [(5, 7, 14), (5, 10, 14)],
+})
 # Close triads in root position, strummed (semitones above the root).
 TRIADS: Voicings = MappingProxyType({"maj": [(0, 4, 7)], "min": [(0, 3, 7)], "7": [(0, 4, 10)]})
 
@@ -182,7 +188,9 @@ def _metheny(jazz: Style) -> Style:
     """Pat Metheny: the jazz band with a clean electric guitar lead, his tempos, the melody model
     conditioned on him (player "Pat Metheny", era postbop, as WJazzD labels his solos) and
     fine-tuned on his pieces (``chorus finetune``; see the README)."""
-    band = replace(jazz.band, lead_program=27)  # GM 28 "Electric Guitar (clean)"; see the README for why
+    # GM 28 "Electric Guitar (clean)" (0-based 27); see the README for why. His colours: major
+    # sevenths voiced Lydian (maj7#11), suspended chords voiced in fourths.
+    band = replace(jazz.band, lead_program=27, voicings=MappingProxyType({**jazz.band.voicings, **METHENY_VOICINGS}))
     sampling = replace(jazz.sampling, tempo=(120, 190), era="postbop", player="Pat Metheny")
     return Style("metheny", band=band, sampling=sampling,
                  training=_frozen({"finetune": {"base": "jazz", "player": "Pat Metheny", "era": "POSTBOP"}}))

@@ -80,7 +80,7 @@ def finetune(base: Checkpoint, ds: Dataset, cfg: FinetuneConfig, leave_out: tupl
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if (step + 1) % 20 == 0:
             say(f"step {step + 1}/{cfg.steps}: loss {sum(losses[-20:]) / 20:.4f}")
     model.eval()
