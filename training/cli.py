@@ -180,8 +180,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = preset(args.preset, max_epochs=args.epochs, lr=args.lr, max_minutes=args.max_minutes,
-                 init_from=str(args.init) if args.init else None)
+    overrides = {k: v for k, v in {"max_epochs": args.epochs, "lr": args.lr, "max_minutes": args.max_minutes,
+                                   "init_from": str(args.init) if args.init else None}.items() if v is not None}
+    cfg = preset(args.preset, **overrides)
     console = _stderr_console()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeRemainingColumn(), console=console, transient=True) as bar:

@@ -32,11 +32,12 @@ class FinetuneConfig:
 
     player: str = "Pat Metheny"
     era: str = "POSTBOP"  # the era id the player's windows carry
-    steps: int = 120
-    batch_size: int = 16
+    steps: int = 40
+    batch_size: int = 8
     seq_len: int = 192
-    lr: float = 4e-4
+    lr: float = 1e-3
     player_share: float = 0.75  # share of each batch from the player's pieces; the rest from the whole corpus
+    only_embeddings: bool = False  # train only the era and player embeddings (nothing else can be forgotten)
     seed: int = 4321
 
 
@@ -62,7 +63,9 @@ def finetune(base: Checkpoint, ds: Dataset, cfg: FinetuneConfig, leave_out: tupl
     model = type(base.model)(base.model.config)
     model.load_state_dict(base.model.state_dict())
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-5)
+    params = [p for n, p in model.named_parameters()
+              if not cfg.only_embeddings or n.startswith(("era_emb.", "player_emb."))]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-5)
     gen = torch.Generator().manual_seed(cfg.seed)
     tcfg = replace(preset("tiny"), seq_len=cfg.seq_len, condition=True, label_dropout=0.0)
     n_mine = max(1, round(cfg.batch_size * cfg.player_share))

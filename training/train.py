@@ -408,7 +408,8 @@ def _meta(cfg: TrainConfig, ds: Dataset, info: dict, ngram_nll: float | None, ng
         "metrics": {"valid_nll": info["best_nll"], "ngram_nll": ngram_nll, "ngram_order": ngram_order,
                     "train_tokens": sum(len(p.tokens) for p in train),
                     "valid_tokens": sum(len(p.tokens) for p in ds.split("valid"))},
-        "training": {"preset": cfg.name, "config": cfg.to_dict(), "epochs": info["epoch"], "best_epoch": info["best_epoch"],
+        "training": {"preset": cfg.name, "config": cfg.to_dict(), "overrides": _overrides(cfg),
+                     "epochs": info["epoch"], "best_epoch": info["best_epoch"],
                      "seconds": round(info["seconds"], 1), "stopped": stop, "history": info["history"]},
         "corpus": {"sources": ds.sources, "fingerprint": ds.fingerprint,
                    "train_recordings": sorted({p.recording for p in train}),
@@ -419,6 +420,15 @@ def _meta(cfg: TrainConfig, ds: Dataset, info: dict, ngram_nll: float | None, ng
         meta["conditioning"] = vocab.to_meta()
         meta["metrics"]["valid_nll_unconditioned"] = info.get("best_nll_unconditioned")
     return meta
+
+
+def _overrides(cfg: TrainConfig) -> dict[str, Any]:
+    """The fields (other than the model's) where ``cfg`` differs from its named preset."""
+    base = PRESETS.get(cfg.name)
+    if base is None:
+        return {}
+    ref = base.to_dict()
+    return {k: v for k, v in cfg.to_dict().items() if k != "model" and ref.get(k) != v}
 
 
 def _finish(out: Path, cfg: TrainConfig, ds: Dataset, info: dict, ngram: NGram, ngram_nll: float, stop: str,
