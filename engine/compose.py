@@ -265,6 +265,7 @@ class Composer:
         sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature,
                              top_p=sampling.get("top_p", defaults.top_p), seed=seed, changes=changes, primer=primer,
                              form=None if changes else rnd.choice(forms), consonant_strong_beats=True,
+                             guidance=float(sampling.get("guidance", defaults.guidance)),
                              **dict(zip(("era", "player"), cond_ids(ck.meta, era, player), strict=True)))
         return _Plan(req, ck, style, seed, tempo, meter, primer_piece, len(primer), sreq, song, say, started,
                      {"prepare": round(time.perf_counter() - started, 4)}, era=era, player=player)

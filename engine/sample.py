@@ -46,6 +46,9 @@ class SampleRequest:
         allow_no_chord: with free harmony, whether the model may write "no chord" (NC) spans.
         era, player: the conditioned model's era and player ids (`engine.conditioning.cond_ids`);
             0 is the unconditioned average, and a model without conditioning ignores them.
+        guidance: with an era or player, the logits are ``uncond + guidance * (cond - uncond)``
+            (classifier-free guidance: above 1 the era is played more markedly; it costs a second
+            pass of the network). 1.0 is the plain conditioned model.
     """
 
     bars: int
@@ -61,6 +64,7 @@ class SampleRequest:
     allow_no_chord: bool = False
     era: int = 0
     player: int = 0
+    guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if self.bars < 0:
@@ -73,6 +77,8 @@ class SampleRequest:
             raise EngineError(f"chord_temperature must be > 0, got {self.chord_temperature}")
         if not 0 < self.top_p <= 1:
             raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 0 <= self.guidance <= 4:
+            raise EngineError(f"guidance must be in [0, 4], got {self.guidance}")
         if self.era < 0 or self.player < 0:
             raise EngineError(f"era and player ids must be >= 0, got {self.era} and {self.player}")
         if self.meter not in g.METERS:
@@ -228,8 +234,14 @@ def sample(
             raise EngineError(f"era id {r.era} or player id {r.player} is outside the model's vocabulary")
     cond = torch.tensor([(r.era if cfg.n_eras else 0, r.player if cfg.n_players else 0) for r in requests],
                         dtype=torch.long, device=dev)  # (B, 2)
+    guide = torch.tensor([r.guidance if (r.era or r.player) else 1.0 for r in requests], device=dev)[:, None]
+    guided = bool((guide != 1.0).any()) and bool(cfg.n_eras or cfg.n_players)
+    hidden_u = None
     for step in range(max_steps):
         logits, hidden = step_fn(tokens.to(dev), feats.to(dev), hidden, cond)
+        if guided:  # the unconditioned pass, for classifier-free guidance
+            plain, hidden_u = step_fn(tokens.to(dev), feats.to(dev), hidden_u, torch.zeros_like(cond))
+            logits = plain + guide * (logits - plain)
         logits = logits.float().cpu().numpy()
         next_tokens, next_feats = [], []
         for i, run in enumerate(runs):

@@ -114,6 +114,7 @@ class Sampling:
         era: the era (`engine.conditioning.ERA_CHOICES`) a request without one gets; "" for the mix.
         player: the performer the melody model is conditioned on (a name in the checkpoint's
             player vocabulary); "" for none.
+        guidance: classifier-free guidance of the era and player (`engine.sample.SampleRequest`).
     """
 
     tempo: tuple[float, float]
@@ -128,12 +129,15 @@ class Sampling:
     melodic_form: MelodicForm = MelodicForm("none")
     era: str = ""
     player: str = ""
+    guidance: float = 1.0
 
     def to_meta(self) -> dict[str, Any]:
         """The ``sampling`` entry of a checkpoint's meta."""
         meta: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "forms": list(self.forms)}
         if self.era or self.player:
             meta.update(era=self.era, player=self.player)
+        if self.guidance != 1.0:
+            meta["guidance"] = self.guidance
         return meta
 
 

@@ -121,6 +121,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
                     help="clips composed for the harmony and form metrics (default 30 jazz, 20 folk; 0 skips them)")
     ev.add_argument("--era-clips", type=int, default=10,
                     help="clips sampled per era for the era check of a conditioned checkpoint (0 skips it)")
+    ev.add_argument("--guidance", type=float, default=None, help="era guidance for the era check (default: the checkpoint's)")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -134,7 +135,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate(ck, report.sheets, EvalSettings(args.samples, args.temperature, args.top_p, args.seed),
                       say=lambda line: console.print(line, highlight=False))
     result["harmony"] = _harmony(ck, report.sheets, args.clips, console)
-    result["style"] = _style(ck, report.sheets, args.era_clips, args.seed, console)
+    result["style"] = _style(ck, report.sheets, args.era_clips, args.seed, console, args.guidance)
     text = format_report(result)
     if not args.json and result["style"]:
         from training.style_eval import format_style
@@ -148,13 +149,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _style(ck, sheets, clips: int, seed: int, console) -> dict | None:
+def _style(ck, sheets, clips: int, seed: int, console, guidance: float | None = None) -> dict | None:
     """The era block (`training.style_eval`), or None for a checkpoint without eras."""
     from training.style_eval import style_block
 
     if clips <= 0:
         return None
-    return style_block(ck, sheets, clips, seed=seed, say=lambda line: console.print(line, highlight=False))
+    return style_block(ck, sheets, clips, seed=seed, say=lambda line: console.print(line, highlight=False),
+                       guidance=guidance)
 
 
 def _harmony(ck, sheets, clips: int | None, console) -> dict | None:

@@ -4,7 +4,8 @@
    (their WJazzD style labels); its held-out accuracy is stratified 5-fold cross-validation over
    them, and, refitted on all of them, its accuracy on the solos the checkpoint never saw.
 2. For each era the checkpoint knows, ``clips_per_era`` melodies are sampled with that era id
-   (player unset, free harmony written by the melody model as in the rest of ``chorus eval``) and
+   (player unset, free harmony written by the melody model as in the rest of ``chorus eval``, the
+   checkpoint's era guidance) and
    classified; the share assigned to the era asked for is the figure, against chance 1/6.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _labelled(sheets: list[LeadSheet]) -> list[tuple[g.QPiece, str]]:
 
 
 def style_block(ck: Checkpoint, sheets: list[LeadSheet], clips_per_era: int = 10, bars: int = 32, seed: int = 0,
-                say: Callable[[str], None] = lambda _: None) -> dict[str, Any] | None:
+                say: Callable[[str], None] = lambda _: None, guidance: float | None = None) -> dict[str, Any] | None:
     """The JSON-ready style block, or None when the checkpoint has no era conditioning or no labels."""
     if not (ck.meta.get("conditioning") or {}).get("eras"):
         return None
@@ -60,13 +61,14 @@ def style_block(ck: Checkpoint, sheets: list[LeadSheet], clips_per_era: int = 10
     held_scores = scores(hy, clf.predict(hx)) if len(hy) else None
     defaults = ck.meta.get("sampling", {})
     forms = defaults.get("forms", [32])
+    guidance = float(defaults.get("guidance", 1.0) if guidance is None else guidance)
     requests, asked = [], []
     for c, era in enumerate(CLASSES):
         era_id, _ = cond_ids(ck.meta, era.lower())
         for i in range(clips_per_era):
             requests.append(SampleRequest(bars=bars, temperature=defaults.get("temperature", 1.0),
                                           top_p=defaults.get("top_p", 0.95), seed=seed + 1000 * c + i,
-                                          form=forms[i % len(forms)], era=era_id))
+                                          form=forms[i % len(forms)], era=era_id, guidance=guidance))
             asked.append(c)
     say(f"sampling {len(requests)} clips ({clips_per_era} per era) for the era check")
     tokens = sample(ck.model, requests)
@@ -81,6 +83,7 @@ def style_block(ck: Checkpoint, sheets: list[LeadSheet], clips_per_era: int = 10
     gen["share_assigned_to_asked"] = per_era
     gen["mean_share"] = float(np.mean(list(per_era.values())))
     gen["at_least_twice_chance"] = gen["mean_share"] >= 2 / len(CLASSES)
+    gen["guidance"] = guidance
     return {"classifier": "multinomial logistic regression on interval, rhythm, onset-position, chord-relative "
                           "pitch-class and interval-direction-bigram histograms (training/style_classifier.py)",
             "cross_validation": cv, "held_out": held_scores, "generated": gen}
