@@ -24,6 +24,8 @@ _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
     "seed_midi": (str, type(None)), "format": (str,), "parts": (list,), "form": (str, type(None)),
     "key": (str, type(None)), "era": (str, type(None)),
 }
+# keys added to version 1 later: a payload stored before them (a job accepted by an older bot) lacks them
+_LATER_KEYS = ("form", "key", "era")
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
 
@@ -185,6 +187,7 @@ class ComposeRequest:
             raise RequestError(f"a request payload is a dict, got {type(payload).__name__}")
         if payload.get("v") != PAYLOAD_VERSION:
             raise RequestError(f"request payload version {payload.get('v')!r} is not {PAYLOAD_VERSION}")
+        payload = {**{k: None for k in _LATER_KEYS}, **payload}
         keys = set(payload)
         if keys != set(_PAYLOAD_TYPES):
             extra, missing = sorted(keys - set(_PAYLOAD_TYPES)), sorted(set(_PAYLOAD_TYPES) - keys)
