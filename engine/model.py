@@ -124,7 +124,8 @@ class Stepper:
         """Args: tokens (B,), feats (B, 3), state per layer (h, c) each (B, H) or None, cond (B, 2)
         era and player ids or None.
         Returns: logits (B, V) for the next token, and the new state."""
-        x = self.model._inputs(tokens, feats, cond)  # (B, in_dim)
+        # (B, in_dim); engine.harmony's model shares this stepper and has no cond input
+        x = self.model._inputs(tokens, feats) if cond is None else self.model._inputs(tokens, feats, cond)
         hidden = self.model.config.hidden
         if state is None:
             zeros = torch.zeros(x.shape[0], hidden, device=x.device, dtype=x.dtype)
