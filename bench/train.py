@@ -32,7 +32,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     if args.data.is_file():
         split = Split.of(Dataset.load(args.data).split("train"))
-        toks, feats = _windows(split, cfg, gen)
+        toks, feats, _ = _windows(split, cfg, gen)
         source = str(args.data)
     else:
         n = cfg.batch_size * args.batches

@@ -35,6 +35,8 @@ def clip_embed(job: Job) -> discord.Embed:
     embed.add_field(name="Checkpoint", value=f"{job.checkpoint} `{s.get('checkpoint_hash', '')}`")
     embed.add_field(name="Tempo", value=f"{s.get('tempo', 0):g} bpm, {s.get('meter', '')}")
     embed.add_field(name="Key", value=str(s.get("key", "")) + (f", {s['form']} form" if s.get("form") else ""))
+    if s.get("era") or s.get("player"):
+        embed.add_field(name="Era", value=" · ".join(str(v) for v in (s.get("era"), s.get("player")) if v))
     embed.add_field(name="Bars", value=str(s.get("bars", "")))
     embed.add_field(name="Seed", value=f"`{s.get('seed', '')}`")
     changes = str(s.get("changes", ""))
@@ -63,6 +65,8 @@ def reproduce(job: Job) -> str:
         again += f" form:{req.form}"
     if req.key:
         again += f" key:{req.key}"
+    if req.era:
+        again += f" era:{req.era}"
     return again
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from engine.arrange import PARTS
+from engine.conditioning import ERA_CHOICES
 from engine.forms import FORM_CHOICES
 
 
@@ -22,6 +23,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--form", default=None, help=f"song form: {', '.join(FORM_CHOICES)} (default: the style's)")
     c.add_argument("--swing", type=float, default=None, help="swing ratio, 1.0 straight to 3.0 (default: by tempo)")
     c.add_argument("--key", default=None, help="key, e.g. Bb or 'F minor' (default: drawn like the style's tunes)")
+    # checked by ComposeRequest (not argparse's choices), so a bad era gets the same one line as on Discord
+    c.add_argument("--era", default=None, metavar="{" + ",".join(ERA_CHOICES) + "}",
+                   help="play it like this era of jazz (default: the style's, the mix of all for jazz)")
     c.add_argument("--seed-midi", type=Path, default=None, help="a MIDI file to continue")
     c.add_argument("--format", default="ogg", help="ogg, mp3 or flac")
     c.add_argument("--no", action="append", default=[], choices=list(PARTS),
@@ -56,7 +60,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     req = ComposeRequest.build(args.style, args.length, settings, styles, tempo=args.tempo, seed=args.seed,
                                temperature=args.temperature, changes=args.changes, seed_midi=seed_midi,
                                audio_format=args.format, parts=set(PARTS) - set(args.no), form=args.form,
-                               key=args.key, swing=args.swing)
+                               key=args.key, swing=args.swing, era=args.era)
     result = composer.compose(req, checkpoint=args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = {"audio": args.out / f"clip.{result.audio_format}", "midi": args.out / "clip.mid",
@@ -70,6 +74,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
         return 0
     s = result.summary
     form = f", form {s['form']}" if s.get("form") else ""
+    form += "".join(f", {k} {s[k]}" for k in ("era", "player") if s.get(k))
     print(f"{s['style']} clip, {s['seconds']:.1f} s: {s['bars']} bars of {s['meter']} at {s['tempo']:g} bpm in {s['key']}{form}")
     print(f"checkpoint {s['checkpoint']} ({s['checkpoint_hash']}), seed {s['seed']}, temperature {s['temperature']}")
     if s["continuation_starts_bar"]:

@@ -21,6 +21,7 @@ from engine import grammar as g
 from engine.arrange import PARTS, Arranger
 from engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_meta
 from engine.chords import PITCH_NAMES, Chord
+from engine.conditioning import cond_ids, era_label
 from engine.errors import EngineError
 from engine.leadsheet import LeadSheet, Note
 from engine.midi import write_midi
@@ -58,6 +59,8 @@ class _Plan:
     started: float
     timings: dict[str, float]
     tokens: list[str] = field(default_factory=list)
+    era: str | None = None  # the era the clip is conditioned on (request or style default)
+    player: str | None = None  # the player the melody model is conditioned on (the style's)
 
 
 @dataclass
@@ -248,11 +251,12 @@ class Composer:
         sampling = ck.meta.get("sampling", {})
         temperature = req.temperature or sampling.get("temperature", defaults.temperature)
         forms = sampling.get("forms") or defaults.forms
+        era, player = _era_player(req, ck, sampling, defaults)
         song, given = None, req.changes
         if seed_sheet is None and (ck.harmony is not None or req.changes or req.changes_text):
             song = plan_song(ck.harmony, ck.meta.get("harmony", {}), rnd, seed, meter,
                              tuple(ck.meta.get("harmony", {}).get("forms", ())) or defaults.song_forms,
-                             req.changes, req.changes_text, req.form, req.key_pc)
+                             req.changes, req.changes_text, req.form, req.key_pc, era=era_label(era))
             given = song.chorus
         changes = None
         if given:
@@ -260,9 +264,11 @@ class Composer:
                             for bar in given)
         sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature,
                              top_p=sampling.get("top_p", defaults.top_p), seed=seed, changes=changes, primer=primer,
-                             form=None if changes else rnd.choice(forms), consonant_strong_beats=True)
+                             form=None if changes else rnd.choice(forms), consonant_strong_beats=True,
+                             guidance=float(sampling.get("guidance", defaults.guidance)),
+                             **dict(zip(("era", "player"), cond_ids(ck.meta, era, player), strict=True)))
         return _Plan(req, ck, style, seed, tempo, meter, primer_piece, len(primer), sreq, song, say, started,
-                     {"prepare": round(time.perf_counter() - started, 4)})
+                     {"prepare": round(time.perf_counter() - started, 4)}, era=era, player=player)
 
     def _finish(self, plan: _Plan) -> ComposeResult:
         from engine.encode import encode
@@ -313,6 +319,8 @@ class Composer:
             "meter": f"{plan.meter[0]}/{plan.meter[1]}",
             "key": key_name,
             "form": plan.song.form if plan.song else None,
+            "era": plan.era,
+            "player": plan.player,
             "changes": changes_text,
             "bars": len(score.bars),
             "seed": plan.seed,
@@ -368,6 +376,21 @@ class Composer:
             " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
         cont_bar = (offset // bar_units) + 1 if primer_piece else None
         return score, key_name, changes_text, cont_bar
+
+
+def _era_player(req: ComposeRequest, ck: Checkpoint, sampling: dict[str, Any], defaults: Any
+                ) -> tuple[str | None, str | None]:
+    """The era (request, else the checkpoint's or style's default) and the player of a clip.
+
+    Raises:
+        RequestError: an era asked of a checkpoint that is not conditioned on eras.
+    """
+    eras = (ck.meta.get("conditioning") or {}).get("eras")
+    if req.era and not eras:
+        raise RequestError(f"style {req.style} has no eras to choose from; leave era out")
+    era = req.era or sampling.get("era") or defaults.era or None
+    player = sampling.get("player") or defaults.player or None
+    return era, player
 
 
 def _style_of(ck: Checkpoint) -> Style:

@@ -2,8 +2,10 @@
 
 At every step the input is the token's embedding concatenated with an encoding of the sounding
 chord (root one-hot and chord-tone pitch classes, as Magenta's chord-pitches encoding) and of the
-place in the bar (position and units left). A stacked LSTM then a linear layer give the logits of
-the next token. Melody and harmony share the stream: chord-change tokens are predicted like notes,
+place in the bar (position and units left), and, when the config has them, learned embeddings of
+an era (the WJazzD style label) and a player. Id 0 of each is "unconditioned": training drops the
+labels to 0 now and then, so a request that names neither gets the average of the corpus. A stacked
+LSTM then a linear layer give the logits of the next token. Melody and harmony share the stream: chord-change tokens are predicted like notes,
 so the same network writes the progression.
 """
 from __future__ import annotations
@@ -29,6 +31,9 @@ class ModelConfig:
     hidden: int = 384
     layers: int = 2
     dropout: float = 0.2
+    n_eras: int = 0  # era ids (0 = unconditioned); 0 means the model has no era input at all
+    n_players: int = 0  # player ids (0 = unconditioned); 0 means no player input
+    cond_dim: int = 16  # size of each of the era and player embeddings
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,25 +57,40 @@ class ChorusLSTM(nn.Module):
         self.left_emb = nn.Embedding(config.max_pos + 1, config.pos_dim)
         self.drop = nn.Dropout(config.dropout)
         in_dim = config.token_dim + config.chord_dim + 2 * config.pos_dim
+        self.era_emb = nn.Embedding(config.n_eras, config.cond_dim) if config.n_eras else None
+        self.player_emb = nn.Embedding(config.n_players, config.cond_dim) if config.n_players else None
+        in_dim += config.cond_dim * ((config.n_eras > 0) + (config.n_players > 0))
         self.lstm = nn.LSTM(in_dim, config.hidden, config.layers, batch_first=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
         self.head = nn.Linear(config.hidden, config.vocab_size)
 
-    def forward(self, tokens: torch.Tensor, feats: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, tokens: torch.Tensor, feats: torch.Tensor, state: State | None = None,
+                cond: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """Args:
             tokens: (B, T) token ids.
             feats: (B, T, 3) chord index, position and units left after each token.
             state: the LSTM state to continue from.
+            cond: (B, T, 2) or (B, 2) era and player ids; None: unconditioned (all 0).
         Returns:
             logits (B, T, V) for the next token, and the new state.
         """
-        x = self._inputs(tokens, feats)  # (B, T, in_dim)
+        x = self._inputs(tokens, feats, cond)  # (B, T, in_dim)
         out, state = self.lstm(self.drop(x), state)
         return self.head(self.drop(out)), state
 
-    def _inputs(self, tokens: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+    def _inputs(self, tokens: torch.Tensor, feats: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         chord = self.chord_proj(self.chord_table[feats[..., 0]])
-        return torch.cat([self.token_emb(tokens), chord, self.pos_emb(feats[..., 1]), self.left_emb(feats[..., 2])], dim=-1)
+        parts = [self.token_emb(tokens), chord, self.pos_emb(feats[..., 1]), self.left_emb(feats[..., 2])]
+        if self.era_emb is not None or self.player_emb is not None:
+            if cond is None:
+                cond = torch.zeros((*tokens.shape, 2), dtype=torch.long, device=tokens.device)
+            elif cond.dim() == tokens.dim():  # (B, 2) for (B, T) tokens: the same ids at every step
+                cond = cond[:, None, :].expand(*tokens.shape, 2)
+            if self.era_emb is not None:
+                parts.append(self.era_emb(cond[..., 0]))
+            if self.player_emb is not None:
+                parts.append(self.player_emb(cond[..., 1]))
+        return torch.cat(parts, dim=-1)
 
     @torch.no_grad()
     def stepper(self) -> Stepper:
@@ -99,10 +119,13 @@ class Stepper:
 
     @torch.no_grad()
     def __call__(self, tokens: torch.Tensor, feats: torch.Tensor,
-                 state: list[tuple[torch.Tensor, torch.Tensor]] | None) -> tuple[torch.Tensor, list]:
-        """Args: tokens (B,), feats (B, 3), state per layer (h, c) each (B, H) or None.
+                 state: list[tuple[torch.Tensor, torch.Tensor]] | None,
+                 cond: torch.Tensor | None = None) -> tuple[torch.Tensor, list]:
+        """Args: tokens (B,), feats (B, 3), state per layer (h, c) each (B, H) or None, cond (B, 2)
+        era and player ids or None.
         Returns: logits (B, V) for the next token, and the new state."""
-        x = self.model._inputs(tokens, feats)  # (B, in_dim)
+        # (B, in_dim); engine.harmony's model shares this stepper and has no cond input
+        x = self.model._inputs(tokens, feats) if cond is None else self.model._inputs(tokens, feats, cond)
         hidden = self.model.config.hidden
         if state is None:
             zeros = torch.zeros(x.shape[0], hidden, device=x.device, dtype=x.dtype)

@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.arrange import PARTS
 from engine.chords import PITCH_NAMES, Chord, parse_chord
+from engine.conditioning import check_era
 from engine.errors import ChordError, EngineError
 from engine.forms import FormError, get_form, parse_key_name, progression
 from engine.render import FORMATS
@@ -21,8 +22,10 @@ _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
     "v": (int,), "style": (str,), "seconds": (int, float), "tempo": (int, float, type(None)),
     "seed": (int, type(None)), "temperature": (int, float, type(None)), "changes": (str, type(None)),
     "seed_midi": (str, type(None)), "format": (str,), "parts": (list,), "form": (str, type(None)),
-    "key": (str, type(None)), "swing": (int, float, type(None)),
+    "key": (str, type(None)), "swing": (int, float, type(None)), "era": (str, type(None)),
 }
+# keys added to version 1 later: a payload stored before them (a job accepted by an older bot) lacks them
+_LATER_KEYS = ("form", "key", "swing", "era")
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
 
@@ -94,6 +97,7 @@ class ComposeRequest:
         key: a key name such as ``Bb major`` or ``F minor``, or None to draw the style's keys.
         swing: the swing ratio of the eighths (1.0 straight, 2.0 triplet, at most 3.0), or None
             for the style's feel at the tempo.
+        era: a jazz era (`engine.conditioning.ERA_CHOICES`, lower case), or None for the mix of all.
     """
 
     style: str
@@ -109,6 +113,7 @@ class ComposeRequest:
     form: str | None = None
     key: str | None = None
     swing: float | None = None
+    era: str | None = None
 
     @property
     def key_pc(self) -> tuple[int, str] | None:
@@ -120,7 +125,7 @@ class ComposeRequest:
               tempo: float | None = None, seed: int | None = None, temperature: float | None = None,
               changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
               parts: frozenset[str] | set[str] | None = None, form: str | None = None,
-              key: str | None = None, swing: float | None = None) -> ComposeRequest:
+              key: str | None = None, swing: float | None = None, era: str | None = None) -> ComposeRequest:
         """Validate every value against the settings' ranges.
 
         Raises:
@@ -153,7 +158,7 @@ class ComposeRequest:
         form_name = _form_name(form) if form else None
         key_name = _key_name(key) if key else None
         return cls(style, seconds, tempo, seed, temperature, _changes(changes), seed_midi, audio_format, chosen,
-                   changes, form_name, key_name, swing)
+                   changes, form_name, key_name, swing, _era_name(era))
 
     def to_payload(self) -> dict[str, Any]:
         """The request as JSON-safe data, the one shape it has outside this process.
@@ -172,7 +177,7 @@ class ComposeRequest:
                 "seed": self.seed, "temperature": self.temperature, "changes": self.changes_text,
                 "seed_midi": base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None,
                 "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key,
-                "swing": self.swing}
+                "swing": self.swing, "era": self.era}
 
     @classmethod
     def from_payload(cls, payload: Any) -> ComposeRequest:
@@ -187,6 +192,7 @@ class ComposeRequest:
             raise RequestError(f"a request payload is a dict, got {type(payload).__name__}")
         if payload.get("v") != PAYLOAD_VERSION:
             raise RequestError(f"request payload version {payload.get('v')!r} is not {PAYLOAD_VERSION}")
+        payload = {**{k: None for k in _LATER_KEYS}, **payload}
         keys = set(payload)
         if keys != set(_PAYLOAD_TYPES):
             extra, missing = sorted(keys - set(_PAYLOAD_TYPES)), sorted(set(_PAYLOAD_TYPES) - keys)
@@ -212,7 +218,7 @@ class ComposeRequest:
                    _changes(text), seed_midi, payload["format"], frozenset(parts), text,
                    _form_name(payload["form"]) if payload["form"] else None,
                    _key_name(payload["key"]) if payload["key"] else None,
-                   None if payload["swing"] is None else float(payload["swing"]))
+                   None if payload["swing"] is None else float(payload["swing"]), _era_name(payload["era"]))
 
 
 def _changes(text: str | None) -> tuple[tuple[Chord, ...], ...] | None:
@@ -235,3 +241,10 @@ def _key_name(text: str) -> str:
     except FormError as exc:
         raise RequestError(str(exc)) from exc
     return f"{PITCH_NAMES[tonic]} {mode}"
+
+
+def _era_name(text: str | None) -> str | None:
+    try:
+        return check_era(text)
+    except EngineError as exc:
+        raise RequestError(str(exc)) from exc

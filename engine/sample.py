@@ -44,6 +44,11 @@ class SampleRequest:
         chord_temperature: the temperature for chord-change tokens (None: ``temperature``); lower
             keeps the model to the progressions it knows best.
         allow_no_chord: with free harmony, whether the model may write "no chord" (NC) spans.
+        era, player: the conditioned model's era and player ids (`engine.conditioning.cond_ids`);
+            0 is the unconditioned average, and a model without conditioning ignores them.
+        guidance: with an era or player, the logits are ``uncond + guidance * (cond - uncond)``
+            (classifier-free guidance: above 1 the era is played more markedly; it costs a second
+            pass of the network). 1.0 is the plain conditioned model.
     """
 
     bars: int
@@ -57,6 +62,9 @@ class SampleRequest:
     consonant_strong_beats: bool = False
     chord_temperature: float | None = None
     allow_no_chord: bool = False
+    era: int = 0
+    player: int = 0
+    guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if self.bars < 0:
@@ -69,6 +77,10 @@ class SampleRequest:
             raise EngineError(f"chord_temperature must be > 0, got {self.chord_temperature}")
         if not 0 < self.top_p <= 1:
             raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
+        if not 0 <= self.guidance <= 4:
+            raise EngineError(f"guidance must be in [0, 4], got {self.guidance}")
+        if self.era < 0 or self.player < 0:
+            raise EngineError(f"era and player ids must be >= 0, got {self.era} and {self.player}")
         if self.meter not in g.METERS:
             raise EngineError(f"meter {self.meter} is not supported")
         for tok in self.primer:
@@ -216,8 +228,20 @@ def sample(
     feats = torch.tensor([r.state.features() for r in runs], dtype=torch.long)
     hidden = None
     step_fn = model.stepper()
+    cfg = model.config
+    for r in requests:
+        if (cfg.n_eras and r.era >= cfg.n_eras) or (cfg.n_players and r.player >= cfg.n_players):
+            raise EngineError(f"era id {r.era} or player id {r.player} is outside the model's vocabulary")
+    cond = torch.tensor([(r.era if cfg.n_eras else 0, r.player if cfg.n_players else 0) for r in requests],
+                        dtype=torch.long, device=dev)  # (B, 2)
+    guide = torch.tensor([r.guidance if (r.era or r.player) else 1.0 for r in requests], device=dev)[:, None]
+    guided = bool((guide != 1.0).any()) and bool(cfg.n_eras or cfg.n_players)
+    hidden_u = None
     for step in range(max_steps):
-        logits, hidden = step_fn(tokens.to(dev), feats.to(dev), hidden)
+        logits, hidden = step_fn(tokens.to(dev), feats.to(dev), hidden, cond)
+        if guided:  # the unconditioned pass, for classifier-free guidance
+            plain, hidden_u = step_fn(tokens.to(dev), feats.to(dev), hidden_u, torch.zeros_like(cond))
+            logits = plain + guide * (logits - plain)
         logits = logits.float().cpu().numpy()
         next_tokens, next_feats = [], []
         for i, run in enumerate(runs):

@@ -8,6 +8,9 @@ compose service and training ask the style and never compare style names.
 jazz
     lead on jazz guitar (GM 26); piano comping (GM 0) with rootless and shell voicings and a
     rhythm from the comping book; a walking bass (GM 32); swing drums; swung eighths.
+metheny
+    the jazz band with a clean electric guitar lead (GM 27), 120-190 bpm, the melody model
+    conditioned on Pat Metheny and fine-tuned on his pieces.
 folk
     lead on flute (GM 73), strummed steel guitar triads (GM 25), a root-fifth bass (GM 32), no
     drums, straight time; 4/4, 6/8 or 3/4.
@@ -18,7 +21,7 @@ NAME``), whose meta then carries ``"style": NAME``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -37,6 +40,12 @@ VOICINGS: Voicings = MappingProxyType({
     "sus": [(5, 7, 12)], "min7": [(3, 7, 10, 14), (10, 14, 15, 19)], "min": [(3, 7, 12), (7, 12, 15)],
     "min6": [(3, 9, 14), (9, 14, 15)], "minmaj7": [(3, 7, 11, 14)], "m7b5": [(3, 6, 10), (10, 15, 18)],
     "dim7": [(3, 6, 9), (6, 9, 15)], "dim": [(3, 6, 12)], "aug": [(4, 8, 12)], "aug7": [(4, 8, 10)],
+})
+# Pat Metheny's colours (semitones above the root): maj7 as maj7#11 (3, #11, 7, 9 or 7, 9, 3, #11),
+# major triads and 6 chords with the added 9th, sus chords in fourths (4, b7, 9 / 4, 9, 5).
+METHENY_VOICINGS: Voicings = MappingProxyType({
+    "maj7": [(4, 6, 11, 14), (11, 14, 16, 18)], "maj": [(2, 4, 7), (7, 14, 16)], "6": [(4, 9, 14), (2, 4, 9)],
+    "7sus": [(5, 10, 14), (10, 14, 17, 19)], "sus": [(5, 7, 14), (5, 10, 14)],
 })
 # Close triads in root position, strummed (semitones above the root).
 TRIADS: Voicings = MappingProxyType({"maj": [(0, 4, 7)], "min": [(0, 3, 7)], "7": [(0, 4, 10)]})
@@ -133,6 +142,10 @@ class Sampling:
         song_forms: the song forms (`engine.forms`) the harmony model writes, drawn uniformly
             when the request names none (repeat a name to weight it).
         melodic_form: how the melody follows the form (`engine.motif`): strains or motifs.
+        era: the era (`engine.conditioning.ERA_CHOICES`) a request without one gets; "" for the mix.
+        player: the performer the melody model is conditioned on (a name in the checkpoint's
+            player vocabulary); "" for none.
+        guidance: classifier-free guidance of the era and player (`engine.sample.SampleRequest`).
     """
 
     tempo: tuple[float, float]
@@ -145,10 +158,18 @@ class Sampling:
     top_p: float = 0.95
     song_forms: tuple[str, ...] = ("free",)
     melodic_form: MelodicForm = MelodicForm("none")
+    era: str = ""
+    player: str = ""
+    guidance: float = 1.0
 
     def to_meta(self) -> dict[str, Any]:
         """The ``sampling`` entry of a checkpoint's meta."""
-        return {"temperature": self.temperature, "top_p": self.top_p, "forms": list(self.forms)}
+        meta: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "forms": list(self.forms)}
+        if self.era or self.player:
+            meta.update(era=self.era, player=self.player)
+        if self.guidance != 1.0:
+            meta["guidance"] = self.guidance
+        return meta
 
 
 @dataclass(frozen=True)
@@ -193,7 +214,8 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                           forms=(12, 16, 32), major_tonic="maj7", minor_tonic="min6",
                           song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs")),
         training=_frozen({"model": {"hidden": 384, "layers": 2, "dropout": 0.25}, "batch_size": 32, "seq_len": 192,
-                          "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0}),
+                          "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0,
+                          "condition": True}),
     ),
     Style(
         "folk",
@@ -207,6 +229,21 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                           "seq_len": 192, "lr": 2e-3, "max_epochs": 30, "patience": 4, "max_minutes": 25.0}),
     ),
 )})
+
+
+def _metheny(jazz: Style) -> Style:
+    """Pat Metheny: the jazz band with a clean electric guitar lead, his tempos, the melody model
+    conditioned on him (player "Pat Metheny", era postbop, as WJazzD labels his solos) and
+    fine-tuned on his pieces (``chorus finetune``; see the README)."""
+    # GM 28 "Electric Guitar (clean)" (0-based 27); see the README for why. His colours: major
+    # sevenths voiced Lydian (maj7#11), suspended chords voiced in fourths.
+    band = replace(jazz.band, lead_program=27, voicings=MappingProxyType({**jazz.band.voicings, **METHENY_VOICINGS}))
+    sampling = replace(jazz.sampling, tempo=(120, 190), era="postbop", player="Pat Metheny")
+    return Style("metheny", band=band, sampling=sampling,
+                 training=_frozen({"finetune": {"base": "jazz", "player": "Pat Metheny", "era": "POSTBOP"}}))
+
+
+STYLES = MappingProxyType({**STYLES, "metheny": _metheny(STYLES["jazz"])})
 
 
 def get_style(name: str) -> Style:

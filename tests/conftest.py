@@ -39,3 +39,31 @@ def tiny_checkpoint_b(tmp_path_factory: pytest.TempPathFactory, fixture_dataset:
     out = tmp_path_factory.mktemp("ck") / "tiny-b"
     train(preset("tiny", style="jazz", seed=99), fixture_dataset, out, device="cpu", say=lambda _: None)
     return out
+
+
+ERA_LABELS = [("Pat Metheny", "POSTBOP"), ("Charlie Parker", "BEBOP"), ("Lester Young", "SWING"), ("Chet Baker", "COOL")]
+
+
+@pytest.fixture(scope="session")
+def labelled_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 hand-written solos labelled with performers and WJazzD styles (``ERA_LABELS``, cycled)."""
+    from training.corpus import Source, read_sources
+    from training.dataset import build
+
+    root = tmp_path_factory.mktemp("labelled")
+    report = read_sources([Source.parse(f"wjazzd={write_wjazzd(root / 'wjazzd', solos=8, labels=ERA_LABELS)}")])
+    ds, _ = build(report.sheets, ["fixture"], valid_fraction=0.5)
+    path = root / "ds.json.gz"
+    ds.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_conditioned_checkpoint(tmp_path_factory: pytest.TempPathFactory, labelled_dataset: Path) -> Path:
+    """A tiny jazz checkpoint with era and player inputs (every performer gets a player id)."""
+    from training.train import preset, train
+
+    out = tmp_path_factory.mktemp("ck") / "tiny-cond"
+    train(preset("tiny", style="jazz", condition=True, min_player_pieces=1), labelled_dataset, out, device="cpu",
+          say=lambda _: None)
+    return out

@@ -30,8 +30,11 @@ MELODY_COLS = ["bar", "beat", "beatdur", "denom", "division", "duration", "num",
 BEATS_COLS = ["bar", "bass_pitch", "beat", "chord", "chorus_id", "form", "onset", "signature"]
 
 
-def write_wjazzd(root: Path, solos: int = 2, beat_s: float = 0.4) -> Path:
-    """Write a WJazzD-shaped folder (index.csv, csv_melody/, csv_beats/) of ``solos`` solos."""
+def write_wjazzd(root: Path, solos: int = 2, beat_s: float = 0.4, labels: list[tuple[str, str]] | None = None) -> Path:
+    """Write a WJazzD-shaped folder (index.csv, csv_melody/, csv_beats/) of ``solos`` solos.
+
+    ``labels``: (performer, style) per solo, cycled; without it every solo is by "Tester" and has no style.
+    """
     (root / "csv_melody").mkdir(parents=True, exist_ok=True)
     (root / "csv_beats").mkdir(parents=True, exist_ok=True)
     index_rows = []
@@ -51,9 +54,13 @@ def write_wjazzd(root: Path, solos: int = 2, beat_s: float = 0.4) -> Path:
                 for beat in range(1, 5):
                     w.writerow([bar, 36, beat, chords.get((bar, beat), ""), 1, "A1" if beat == 1 else "",
                                 ((bar - 1) * 4 + beat - 1) * beat_s, "4/4" if (bar, beat) == (1, 1) else ""])
-        index_rows.append({"melid": s + 1, "trackid": s + 1, "performer": "Tester", "title": f"Tune {s}",
-                           "avgtempo": 60 / beat_s, "signature": "4/4",
-                           "melody_csv": f"csv_melody/{name}", "beats_csv": f"csv_beats/{name}"})
+        performer, style = labels[s % len(labels)] if labels else ("Tester", None)
+        row = {"melid": s + 1, "trackid": s + 1, "performer": performer, "title": f"Tune {s}",
+               "avgtempo": 60 / beat_s, "signature": "4/4",
+               "melody_csv": f"csv_melody/{name}", "beats_csv": f"csv_beats/{name}"}
+        if style is not None:
+            row["style"] = style
+        index_rows.append(row)
     with (root / "index.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(index_rows[0]))
         w.writeheader()

@@ -22,6 +22,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--source", action="append", required=True, help=src_help)
     build.add_argument("--out", required=True, type=Path, help="output file (.json or .json.gz)")
     build.add_argument("--valid-fraction", type=float, default=0.1, help="share of recordings held out")
+    build.add_argument("--label", action="append", default=[],
+                       help="RECORDING=PERFORMER/ERA for a piece whose source carries no labels, e.g. "
+                            "'midi:original_metheny=Pat Metheny/POSTBOP' (repeatable)")
     build.set_defaults(func=cmd_build)
 
     fetch = csub.add_parser("fetch", help="download a corpus from the URLs in its PROVENANCE.md")
@@ -43,8 +46,44 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     tr.add_argument("--epochs", type=int, default=None, help="override the preset's max epochs")
     tr.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    tr.add_argument("--init", type=Path, default=None,
+                    help="warm start from this checkpoint's weights (new era/player inputs start at zero)")
+    tr.add_argument("--lr", type=float, default=None, help="override the preset's learning rate")
+    tr.add_argument("--max-minutes", type=float, default=None, help="override the preset's time budget")
     tr.set_defaults(func=cmd_train)
     add_harmony_parser(sub)
+    ft = sub.add_parser("finetune", help="fine-tune a conditioned checkpoint on one player (e.g. the metheny style)")
+    ft.add_argument("--style", required=True, help="the style the new checkpoint is for, e.g. metheny")
+    ft.add_argument("--base", required=True, type=Path, help="the conditioned checkpoint to start from (e.g. checkpoints/jazz)")
+    ft.add_argument("--data", required=True, type=Path, help="the base's dataset (chorus corpus build)")
+    ft.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    ft.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the FinetuneConfig's)")
+    ft.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ft.set_defaults(func=cmd_finetune)
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from engine.checkpoint import load_checkpoint
+    from engine.styles import get_style
+    from training.dataset import Dataset
+    from training.finetune import FinetuneConfig, finetune, write_finetuned
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = dict(get_style(args.style).training.get("finetune", {}))
+    cfg = FinetuneConfig(player=spec.get("player", FinetuneConfig.player), era=spec.get("era", FinetuneConfig.era))
+    if args.steps:
+        cfg = dataclasses.replace(cfg, steps=args.steps)
+    base = load_checkpoint(args.base)
+    model, report = finetune(base, Dataset.load(args.data), cfg, say=print)
+    meta = write_finetuned(args.out, base, model, report, args.style)
+    print(f"fine-tuned {args.base} on {len(report['pieces'])} pieces of {cfg.player} in {report['seconds'] / 60:.1f} min; "
+          f"checkpoint {args.out} ({meta['size_bytes'] / 1e6:.1f} MB)")
+    return 0
 
 
 def add_harmony_parser(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +119,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--clips", type=int, default=None,
                     help="clips composed for the harmony and form metrics (default 30 jazz, 20 folk; 0 skips them)")
+    ev.add_argument("--era-clips", type=int, default=10,
+                    help="clips sampled per era for the era check of a conditioned checkpoint (0 skips it)")
+    ev.add_argument("--guidance", type=float, default=None, help="era guidance for the era check (default: the checkpoint's)")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -93,13 +135,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate(ck, report.sheets, EvalSettings(args.samples, args.temperature, args.top_p, args.seed),
                       say=lambda line: console.print(line, highlight=False))
     result["harmony"] = _harmony(ck, report.sheets, args.clips, console)
+    result["style"] = _style(ck, report.sheets, args.era_clips, args.seed, console, args.guidance)
     text = format_report(result)
+    if not args.json and result["style"]:
+        from training.style_eval import format_style
+
+        text += "\n" + "\n".join(format_style(result["style"]))
     if not args.json and result["harmony"]:
         from training.harmony_eval import format_harmony
 
         text += "\n" + "\n".join(format_harmony(result["harmony"]))
     print(json.dumps(result, indent=2) if args.json else text)
     return 0
+
+
+def _style(ck, sheets, clips: int, seed: int, console, guidance: float | None = None) -> dict | None:
+    """The era block (`training.style_eval`), or None for a checkpoint without eras."""
+    from training.style_eval import style_block
+
+    if clips <= 0:
+        return None
+    return style_block(ck, sheets, clips, seed=seed, say=lambda line: console.print(line, highlight=False),
+                       guidance=guidance)
 
 
 def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
@@ -125,7 +182,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = preset(args.preset, max_epochs=args.epochs)
+    overrides = {k: v for k, v in {"max_epochs": args.epochs, "lr": args.lr, "max_minutes": args.max_minutes,
+                                   "init_from": str(args.init) if args.init else None}.items() if v is not None}
+    cfg = preset(args.preset, **overrides)
     console = _stderr_console()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
@@ -224,13 +283,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from training.dataset import build
+    from training.dataset import build, parse_label
 
+    labels = {rec: (player, era) for rec, player, era in map(parse_label, args.label)}
     _, report = _read(args.source)
     if not report.sheets:
         print(f"chorus: error: no piece could be read ({len(report.skipped)} skipped)", file=sys.stderr)
         return 2
-    ds, left_out = build(report.sheets, args.source, args.valid_fraction)
+    ds, left_out = build(report.sheets, args.source, args.valid_fraction, labels)
     for title, reason in left_out:
         print(f"left out {title}: {reason}", file=sys.stderr)
     ds.save(args.out)

@@ -27,6 +27,8 @@ class Piece:
     split: str  # "train" or "valid"
     tempo: float
     tokens: list[int]
+    era: str = ""  # WJazzD style label (e.g. "BEBOP"), "" when unknown
+    player: str = ""  # performer, "" when unknown
 
 
 @dataclass
@@ -44,6 +46,8 @@ class Dataset:
         h.update("\n".join(self.vocab).encode())
         for p in sorted(self.pieces, key=lambda p: (p.recording, p.title)):
             h.update(f"{p.recording}|{p.title}|{p.split}|".encode())
+            if p.era or p.player:  # unlabelled datasets keep their old fingerprint
+                h.update(f"{p.era}|{p.player}|".encode())
             h.update(",".join(map(str, p.tokens)).encode())
         return h.hexdigest()
 
@@ -81,8 +85,27 @@ def split_of(recording: str, valid_fraction: float) -> str:
     return "valid" if bucket < valid_fraction * 10_000 else "train"
 
 
-def build(sheets: list[LeadSheet], sources: list[str], valid_fraction: float = 0.1) -> tuple[Dataset, list[tuple[str, str]]]:
-    """Encode lead sheets into a dataset. Returns the dataset and (title, reason) of pieces left out."""
+def parse_label(spec: str) -> tuple[str, str, str]:
+    """``RECORDING=PERFORMER/ERA`` (e.g. ``midi:original_metheny=Pat Metheny/POSTBOP``) as a triple.
+
+    Raises:
+        EngineError: the spec has no ``=`` or no ``/``.
+    """
+    rec, sep, rest = spec.partition("=")
+    player, sep2, era = rest.rpartition("/")
+    if not sep or not sep2 or not rec:
+        raise EngineError(f"bad --label {spec!r}: expected RECORDING=PERFORMER/ERA, e.g. midi:original_metheny=Pat Metheny/POSTBOP")
+    return rec.strip(), player.strip(), era.strip().upper()
+
+
+def build(sheets: list[LeadSheet], sources: list[str], valid_fraction: float = 0.1,
+          labels: dict[str, tuple[str, str]] | None = None) -> tuple[Dataset, list[tuple[str, str]]]:
+    """Encode lead sheets into a dataset. Returns the dataset and (title, reason) of pieces left out.
+
+    Args:
+        labels: recording -> (performer, era) for pieces whose source carries none (MIDI files);
+            the others take ``meta["performer"]`` and ``meta["style"]`` (WJazzD).
+    """
     ds = Dataset(list(grammar.VOCAB), sources=sources)
     left_out = []
     for sheet in sheets:
@@ -93,5 +116,6 @@ def build(sheets: list[LeadSheet], sources: list[str], valid_fraction: float = 0
             continue
         ids = [grammar.TOKEN_ID[t] for t in tokens]
         rec = sheet.recording or sheet.source or sheet.title
-        ds.pieces.append(Piece(sheet.title, rec, split_of(rec, valid_fraction), sheet.tempo, ids))
+        player, era = (labels or {}).get(rec, (sheet.meta.get("performer", ""), sheet.meta.get("style", "")))
+        ds.pieces.append(Piece(sheet.title, rec, split_of(rec, valid_fraction), sheet.tempo, ids, era, player))
     return ds, left_out

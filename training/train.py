@@ -27,6 +27,7 @@ from torch import nn
 from engine import grammar as g
 from engine import state as st
 from engine.checkpoint import save_checkpoint
+from engine.conditioning import ERAS
 from engine.errors import EngineError
 from engine.model import ChorusLSTM, ModelConfig
 from engine.styles import STYLES, Style
@@ -56,6 +57,10 @@ class TrainConfig:
     windows_per_epoch: int | None = None  # default: one pass worth of tokens
     max_minutes: float | None = None  # stop (as if early) after this much training time
     ngram_orders: tuple[int, ...] = (2, 3, 4)
+    condition: bool = False  # era and player embeddings (engine.conditioning), labels from the dataset
+    min_player_pieces: int = 4  # a performer gets a player id with at least this many training pieces
+    label_dropout: float = 0.3  # per window, the chance that the era (and, separately, the player) id is 0
+    init_from: str | None = None  # warm start: a checkpoint folder whose weights seed the model (see warm_start)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -74,32 +79,68 @@ def style_preset(style: Style) -> TrainConfig:
 TINY = TrainConfig(name="tiny", style="test", model=ModelConfig(token_dim=16, chord_dim=8, pos_dim=8, hidden=32, layers=1,
                                                                 dropout=0.0),
                    batch_size=8, seq_len=48, lr=5e-3, max_epochs=3, patience=2, ngram_orders=(2, 3))
-PRESETS: dict[str, TrainConfig] = {"tiny": TINY, **{name: style_preset(s) for name, s in STYLES.items()}}
+PRESETS: dict[str, TrainConfig] = {"tiny": TINY, **{name: style_preset(s) for name, s in STYLES.items()
+                                                    if "finetune" not in s.training}}
 # Sampling defaults of a checkpoint whose style is not registered (the tiny preset's "test").
 DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 1.0, "top_p": 0.95, "forms": [16]}
 
 
+@dataclass(frozen=True)
+class Vocab:
+    """Era and player vocabularies of a conditioned model (id 0 = unconditioned)."""
+
+    eras: tuple[str, ...] = ()
+    players: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, pieces: list, min_player_pieces: int) -> Vocab:
+        counts: dict[str, int] = {}
+        for p in pieces:
+            if getattr(p, "player", ""):
+                counts[p.player] = counts.get(p.player, 0) + 1
+        return cls(ERAS, ("", *sorted(k for k, n in counts.items() if n >= min_player_pieces)))
+
+    def ids(self, piece: Any) -> tuple[int, int]:
+        era, player = getattr(piece, "era", ""), getattr(piece, "player", "")
+        return (self.eras.index(era) if era in self.eras else 0,
+                self.players.index(player) if player in self.players else 0)
+
+    def to_meta(self) -> dict[str, list[str]]:
+        return {"eras": list(self.eras), "players": list(self.players)}
+
+
 @dataclass
 class Split:
-    """Pieces of one side as token-id arrays with their state features."""
+    """Pieces of one side as token-id arrays with their state features and (era, player) ids."""
 
     tokens: list[np.ndarray]
     feats: list[np.ndarray]
+    cond: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, pieces: list) -> Split:
+    def of(cls, pieces: list, vocab: Vocab | None = None) -> Split:
         toks = [np.asarray(p.tokens, dtype=np.int64) for p in pieces]
-        return cls(toks, [st.features_of(list(t)) for t in toks])
+        cond = [vocab.ids(p) if vocab else (0, 0) for p in pieces]
+        return cls(toks, [st.features_of(list(t)) for t in toks], cond)
+
+    def cond_of(self, i: int) -> tuple[int, int]:
+        return self.cond[i] if self.cond else (0, 0)
 
     @property
     def n_tokens(self) -> int:
         return sum(len(t) for t in self.tokens)
 
 
-def _windows(split: Split, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """One epoch of random training windows: tokens (N, L+1) and feats (N, L+1, 3), transposed."""
+def _windows(split: Split, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One epoch of random training windows: tokens (N, L+1), feats (N, L+1, 3) and cond (N, L+1, 2), transposed.
+
+    With conditioning, each window's era and player ids are set to 0 with ``cfg.label_dropout``
+    (independently), so the model also learns the unconditioned average.
+    """
     stream_t = np.concatenate(split.tokens)
     stream_f = np.concatenate(split.feats)
+    stream_c = np.concatenate([np.tile(np.asarray(split.cond_of(i), dtype=np.int64), (len(t), 1))
+                               for i, t in enumerate(split.tokens)])
     length = cfg.seq_len + 1
     n = cfg.windows_per_epoch or max(1, len(stream_t) // cfg.seq_len)
     hi = max(1, len(stream_t) - length)
@@ -107,18 +148,27 @@ def _windows(split: Split, cfg: TrainConfig, gen: torch.Generator) -> tuple[torc
     idx = starts[:, None] + np.arange(min(length, len(stream_t)))[None, :]
     toks = torch.from_numpy(stream_t[idx])
     feats = torch.from_numpy(stream_f[idx])
+    cond = torch.from_numpy(stream_c[idx])
+    if cfg.condition and cfg.label_dropout > 0:
+        keep = (torch.rand((n, 1, 2), generator=gen) >= cfg.label_dropout).long()
+        cond = cond * keep
     if cfg.transpose:
         tok_tab, chd_tab = (torch.from_numpy(t) for t in st.transpose_tables())
         shift = torch.randint(0, 12, (n,), generator=gen)
         toks = tok_tab[shift[:, None], toks]
         feats = feats.clone()
         feats[..., 0] = chd_tab[shift[:, None], feats[..., 0]]
-    return toks, feats
+    return toks, feats, cond
 
 
 @torch.no_grad()
-def evaluate_nll(model: ChorusLSTM, split: Split, device: torch.device, batch: int = 16) -> tuple[float, int]:
-    """Mean NLL (nats/token) over whole pieces: every token after the first is predicted."""
+def evaluate_nll(model: ChorusLSTM, split: Split, device: torch.device, batch: int = 16,
+                 labelled: bool = True) -> tuple[float, int]:
+    """Mean NLL (nats/token) over whole pieces: every token after the first is predicted.
+
+    Args:
+        labelled: feed each piece's era and player ids (else all 0, the unconditioned model).
+    """
     model.eval()
     total, count = 0.0, 0
     order = sorted(range(len(split.tokens)), key=lambda i: len(split.tokens[i]))
@@ -128,10 +178,11 @@ def evaluate_nll(model: ChorusLSTM, split: Split, device: torch.device, batch: i
         longest = max(len(split.tokens[i]) for i in ids)
         toks = torch.full((len(ids), longest), pad, dtype=torch.long)
         feats = torch.zeros((len(ids), longest, 3), dtype=torch.long)
+        cond = torch.tensor([split.cond_of(i) if labelled else (0, 0) for i in ids], dtype=torch.long)  # (B, 2)
         for r, i in enumerate(ids):
             toks[r, : len(split.tokens[i])] = torch.from_numpy(split.tokens[i])
             feats[r, : len(split.tokens[i])] = torch.from_numpy(split.feats[i])
-        logits, _ = model(toks[:, :-1].to(device), feats[:, :-1].to(device))
+        logits, _ = model(toks[:, :-1].to(device), feats[:, :-1].to(device), cond=cond.to(device))
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), toks[:, 1:].reshape(-1).to(device),
                                            ignore_index=pad, reduction="sum")
         total += float(loss)
@@ -190,8 +241,8 @@ def _load_state(src: Path, model: ChorusLSTM, opt: torch.optim.Optimizer, gen: t
 
 def _train_epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, toks: torch.Tensor, feats: torch.Tensor,
                  cfg: TrainConfig, dev: torch.device, progress: Callable[[int, int, float, float], None] | None,
-                 ) -> tuple[int, float]:
-    """One pass over an epoch's windows, tokens (N, L+1) and feats (N, L+1, 3), in batches.
+                 cond: torch.Tensor | None = None) -> tuple[int, float]:
+    """One pass over an epoch's windows, tokens (N, L+1), feats (N, L+1, 3), cond (N, L+1, 2), in batches.
 
     Returns the number of predicted tokens and the summed loss (mean per window, times windows).
     """
@@ -202,7 +253,8 @@ def _train_epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, toks: torch.Tens
     seen, loss_sum = 0, 0.0
     for b in range(0, n, cfg.batch_size):
         x, f = toks[b:b + cfg.batch_size].to(dev), feats[b:b + cfg.batch_size].to(dev)
-        logits, _ = model(x[:, :-1], f[:, :-1])
+        c = cond[b:b + cfg.batch_size, :-1].to(dev) if cond is not None else None
+        logits, _ = model(x[:, :-1], f[:, :-1], cond=c)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), ignore_index=pad)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -216,8 +268,9 @@ def _train_epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, toks: torch.Tens
     return seen, loss_sum
 
 
-def _load_splits(data: Path) -> tuple[Dataset, Split, Split]:
-    """The dataset and its train and validation splits.
+def _load_splits(data: Path, vocab_of: Callable[[list], Vocab | None] = lambda _: None,
+                 ) -> tuple[Dataset, Split, Split, Vocab | None]:
+    """The dataset, its train and validation splits, and the conditioning vocabulary (or None).
 
     Raises:
         EngineError: another vocabulary, or a side of the split is empty.
@@ -225,11 +278,12 @@ def _load_splits(data: Path) -> tuple[Dataset, Split, Split]:
     ds = Dataset.load(data)
     if ds.vocab != list(g.VOCAB):
         raise EngineError(f"dataset {data} was built with another vocabulary; rebuild it with chorus corpus build")
-    train_split, valid_split = Split.of(ds.split("train")), Split.of(ds.split("valid"))
+    vocab = vocab_of(ds.split("train"))
+    train_split, valid_split = Split.of(ds.split("train"), vocab), Split.of(ds.split("valid"), vocab)
     if not train_split.tokens or not valid_split.tokens:
         raise EngineError(f"dataset {data} needs pieces on both sides of the split "
                           f"({len(train_split.tokens)} train, {len(valid_split.tokens)} validation)")
-    return ds, train_split, valid_split
+    return ds, train_split, valid_split, vocab
 
 
 def train(
@@ -249,10 +303,17 @@ def train(
     from engine.sample import pick_device
 
     dev = pick_device(device)
-    ds, train_split, valid_split = _load_splits(data)
+    ds, train_split, valid_split, vocab = _load_splits(
+        data, lambda pieces: Vocab.of(pieces, cfg.min_player_pieces) if cfg.condition else None)
+    if vocab is not None:
+        cfg = replace(cfg, model=replace(cfg.model, n_eras=len(vocab.eras), n_players=len(vocab.players)))
+        say(f"conditioned on {len(vocab.eras) - 1} eras and {len(vocab.players) - 1} players "
+            f"({', '.join(vocab.players[1:])})")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = ChorusLSTM(cfg.model).to(dev)
+    if cfg.init_from and resume is None:
+        say(warm_start(model, Path(cfg.init_from)))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     info = {"epoch": 0, "best_nll": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "history": []}
     if resume is not None:
@@ -263,20 +324,21 @@ def train(
     stop_reason = "max epochs"
     while info["epoch"] < cfg.max_epochs:
         epoch_start = time.perf_counter()
-        toks, feats = _windows(train_split, cfg, gen)
+        toks, feats, cond = _windows(train_split, cfg, gen)
         n = toks.shape[0]
-        seen, loss_sum = _train_epoch(model, opt, toks, feats, cfg, dev, progress)
+        seen, loss_sum = _train_epoch(model, opt, toks, feats, cfg, dev, progress, cond if vocab else None)
         train_s = time.perf_counter() - epoch_start
         valid_nll, _ = evaluate_nll(model, valid_split, dev)
+        plain_nll = evaluate_nll(model, valid_split, dev, labelled=False)[0] if vocab else valid_nll
         info["epoch"] += 1
         info["seconds"] += time.perf_counter() - epoch_start
         info["history"].append({"epoch": info["epoch"], "train_loss": loss_sum / n, "valid_nll": valid_nll,
-                                "tokens_per_s": seen / train_s})
-        line = (f"epoch {info['epoch']}: train loss {loss_sum / n:.4f}, validation NLL {valid_nll:.4f}, "
-                f"{seen / train_s:,.0f} tokens/s")
+                                "valid_nll_unconditioned": plain_nll, "tokens_per_s": seen / train_s})
+        line = (f"epoch {info['epoch']}: train loss {loss_sum / n:.4f}, validation NLL {valid_nll:.4f}"
+                + (f" (unconditioned {plain_nll:.4f})" if vocab else "") + f", {seen / train_s:,.0f} tokens/s")
         if valid_nll < info["best_nll"] - 1e-4:
-            info.update(best_nll=valid_nll, best_epoch=info["epoch"], bad_epochs=0)
-            _write_best(out, model, cfg, ds, info)
+            info.update(best_nll=valid_nll, best_epoch=info["epoch"], bad_epochs=0, best_nll_unconditioned=plain_nll)
+            _write_best(out, model, cfg, ds, info, vocab)
             say(line + " - best validation loss so far, checkpoint saved")
         else:
             info["bad_epochs"] += 1
@@ -287,10 +349,39 @@ def train(
             break
     say(f"stopped ({stop_reason}) after {info['epoch']} epochs, {info['seconds'] / 60:.1f} min")
     ngram, ngram_nll = fit_ngram(train_split, valid_split, cfg.ngram_orders, cfg.transpose)
-    meta = _finish(out, cfg, ds, info, ngram, ngram_nll, stop_reason)
+    meta = _finish(out, cfg, ds, info, ngram, ngram_nll, stop_reason, vocab)
     say(f"validation NLL {info['best_nll']:.4f} nats/token (n-gram order {ngram.order}: {ngram_nll:.4f}); "
         f"checkpoint {out}")
     return meta
+
+
+def warm_start(model: ChorusLSTM, path: Path) -> str:
+    """Copy a checkpoint's weights into ``model``, which may have more inputs (era and player).
+
+    The era and player embeddings are appended at the end of the LSTM's input, so the first layer's
+    input weights keep their columns and the new columns start at zero: the warm-started model
+    computes exactly what the old one did until training moves it. Returns a line to print.
+
+    Raises:
+        EngineError: a weight of another shape than the new model's (another size of network).
+    """
+    from engine.checkpoint import load_checkpoint
+
+    old = load_checkpoint(path).model.state_dict()
+    new = model.state_dict()
+    for name, value in old.items():
+        target = new.get(name)
+        if target is None:
+            continue
+        if name == "lstm.weight_ih_l0" and value.shape[0] == target.shape[0] and value.shape[1] <= target.shape[1]:
+            widened = torch.zeros_like(target)
+            widened[:, : value.shape[1]] = value
+            value = widened
+        if value.shape != target.shape:
+            raise EngineError(f"cannot warm-start from {path}: {name} is {tuple(value.shape)}, not {tuple(target.shape)}")
+        new[name] = value
+    model.load_state_dict(new)
+    return f"warm start from {path} ({len(old)} tensors; era and player inputs start at zero)"
 
 
 def _early_stop(cfg: TrainConfig, info: dict) -> str | None:
@@ -302,33 +393,49 @@ def _early_stop(cfg: TrainConfig, info: dict) -> str | None:
     return None
 
 
-def _write_best(out: Path, model: ChorusLSTM, cfg: TrainConfig, ds: Dataset, info: dict) -> None:
+def _write_best(out: Path, model: ChorusLSTM, cfg: TrainConfig, ds: Dataset, info: dict, vocab: Vocab | None) -> None:
     best = out / STATE_DIR / "best"
     best.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(best / "model.safetensors"))
-    save_checkpoint(out, model, _meta(cfg, ds, info, None, None, "training"))
+    save_checkpoint(out, model, _meta(cfg, ds, info, None, None, "training", vocab))
 
 
-def _meta(cfg: TrainConfig, ds: Dataset, info: dict, ngram_nll: float | None, ngram_order: int | None, stop: str) -> dict:
+def _meta(cfg: TrainConfig, ds: Dataset, info: dict, ngram_nll: float | None, ngram_order: int | None, stop: str,
+          vocab: Vocab | None = None) -> dict:
     train = ds.split("train")
-    return {
+    meta = {
         "style": cfg.style,
         "metrics": {"valid_nll": info["best_nll"], "ngram_nll": ngram_nll, "ngram_order": ngram_order,
                     "train_tokens": sum(len(p.tokens) for p in train),
                     "valid_tokens": sum(len(p.tokens) for p in ds.split("valid"))},
-        "training": {"preset": cfg.name, "config": cfg.to_dict(), "epochs": info["epoch"], "best_epoch": info["best_epoch"],
+        "training": {"preset": cfg.name, "config": cfg.to_dict(), "overrides": _overrides(cfg),
+                     "epochs": info["epoch"], "best_epoch": info["best_epoch"],
                      "seconds": round(info["seconds"], 1), "stopped": stop, "history": info["history"]},
         "corpus": {"sources": ds.sources, "fingerprint": ds.fingerprint,
                    "train_recordings": sorted({p.recording for p in train}),
                    "valid_recordings": sorted({p.recording for p in ds.split("valid")})},
         "sampling": STYLES[cfg.style].sampling.to_meta() if cfg.style in STYLES else dict(DEFAULT_SAMPLING),
     }
+    if vocab is not None:
+        meta["conditioning"] = vocab.to_meta()
+        meta["metrics"]["valid_nll_unconditioned"] = info.get("best_nll_unconditioned")
+    return meta
 
 
-def _finish(out: Path, cfg: TrainConfig, ds: Dataset, info: dict, ngram: NGram, ngram_nll: float, stop: str) -> dict:
+def _overrides(cfg: TrainConfig) -> dict[str, Any]:
+    """The fields (other than the model's) where ``cfg`` differs from its named preset."""
+    base = PRESETS.get(cfg.name)
+    if base is None:
+        return {}
+    ref = base.to_dict()
+    return {k: v for k, v in cfg.to_dict().items() if k != "model" and ref.get(k) != v}
+
+
+def _finish(out: Path, cfg: TrainConfig, ds: Dataset, info: dict, ngram: NGram, ngram_nll: float, stop: str,
+            vocab: Vocab | None) -> dict:
     model = ChorusLSTM(cfg.model)
     model.load_state_dict(load_file(str(out / STATE_DIR / "best" / "model.safetensors")))
-    meta = _meta(cfg, ds, info, ngram_nll, ngram.order, stop)
+    meta = _meta(cfg, ds, info, ngram_nll, ngram.order, stop, vocab)
     meta = save_checkpoint(out, model, meta, extra=ngram.to_tensors())
     shutil.rmtree(out / STATE_DIR, ignore_errors=True)
     return meta

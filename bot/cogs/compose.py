@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.service import ComposeService, Submission
+from engine.conditioning import ERA_CHOICES
 from engine.forms import FORM_CHOICES
 from engine.request import ComposeRequest, RequestError
 from engine.seed import SeedLimits, SeedMidiError, load_seed_midi
@@ -37,16 +38,18 @@ class ComposeCog(commands.Cog):
                            tempo="beats per minute", changes="chords per bar, e.g. Dm7 G7 Cmaj7 Cmaj7",
                            temperature="lower is safer, higher is wilder", seed="repeat a clip exactly",
                            form="the song form (default: the style's)", key="e.g. Bb or F minor (default: the style's keys)",
-                           swing="swing ratio: 1 straight, 2 triplet feel, up to 3 (default: by tempo)")
-    @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORM_CHOICES])
+                           swing="swing ratio: 1 straight, 2 triplet feel, up to 3 (default: by tempo)",
+                           era="play it like this era of jazz (default: the mix of all)")
+    @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORM_CHOICES],
+                          era=[app_commands.Choice(name=e, value=e) for e in ERA_CHOICES])
     @app_commands.autocomplete(style=style_autocomplete)
     async def compose(self, interaction: discord.Interaction, style: str, length: str = DEFAULT_LENGTH,
                       seed_midi: discord.Attachment | None = None, tempo: float | None = None,
                       changes: str | None = None, temperature: float | None = None, seed: int | None = None,
                       form: str | None = None, key: str | None = None,
-                      swing: app_commands.Range[float, 1.0, 3.0] | None = None) -> None:
+                      swing: app_commands.Range[float, 1.0, 3.0] | None = None, era: str | None = None) -> None:
         req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed,
-                                   form=form, key=key, swing=swing)
+                                   form=form, key=key, swing=swing, era=era)
         if seed_midi is not None:  # after the cheap checks, so a bad value is refused before any download
             req = dataclasses.replace(req, seed_midi=await self._fetch_seed(seed_midi))
         await self._accept(interaction, req)

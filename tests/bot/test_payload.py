@@ -57,6 +57,8 @@ def test_a_stored_job_gives_back_the_request_it_was_accepted_with() -> None:
                                       "changes": "Dm7 G7", "format": "ogg"}, "jazz", "jazz", "h", seed_midi=SEED)
     old = legacy.compose_request()
     assert old.seed_midi == SEED and old.changes_text == "Dm7 G7" and old.seed == 3
+    before_era = {k: v for k, v in req.to_payload().items() if k not in ("form", "key", "era")}
+    assert ComposeRequest.from_payload(before_era).era is None  # a job stored before the era option still runs
 
 
 @pytest.mark.parametrize("change, message", [

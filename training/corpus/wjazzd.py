@@ -38,7 +38,7 @@ def _meter(text: str) -> tuple[int, int]:
 
 
 def read_solo(melody_csv: Path, beats_csv: Path, title: str = "", tempo: float = 120.0,
-              recording: str = "") -> LeadSheet:
+              recording: str = "", meta: dict[str, str] | None = None) -> LeadSheet:
     """Read one solo into a lead sheet.
 
     Raises:
@@ -85,7 +85,7 @@ def read_solo(melody_csv: Path, beats_csv: Path, title: str = "", tempo: float =
     while measures and not measures[-1].notes:
         measures.pop()
     return LeadSheet(title=title or melody_csv.stem, tempo=tempo, measures=measures,
-                     source=str(melody_csv), recording=recording)
+                     source=str(melody_csv), recording=recording, meta=dict(meta or {}))
 
 
 @register("wjazzd")
@@ -104,8 +104,10 @@ def iter_wjazzd(root: Path) -> Iterator[tuple[str, Callable[[], LeadSheet]]]:
         tempo = float(row.get("avgtempo") or 120.0)
         title = f"{row.get('performer', '')} - {row.get('title', '')}".strip(" -") or melody.stem
         recording = f"wjazzd:{row.get('trackid') or melody.stem}"
+        # the labels that condition the jazz model: performer and WJazzD style (the era)
+        labels = {k: row[k].strip() for k in ("performer", "style") if row.get(k, "").strip()}
 
-        def load(melody=melody, beats=beats, title=title, tempo=tempo, recording=recording) -> LeadSheet:
-            return read_solo(melody, beats, title, tempo, recording)
+        def load(melody=melody, beats=beats, title=title, tempo=tempo, recording=recording, labels=labels) -> LeadSheet:
+            return read_solo(melody, beats, title, tempo, recording, labels)
 
         yield str(melody), load
