@@ -75,5 +75,13 @@ def test_the_shipped_checkpoints_were_trained_with_their_styles_preset(style: st
     expected.update(meta["training"].get("overrides", {}))  # e.g. a warm start's lr and init_from, recorded
     if meta.get("conditioning"):  # the era and player vocabularies size the model
         expected["model"].update(n_eras=len(meta["conditioning"]["eras"]), n_players=len(meta["conditioning"]["players"]))
-    assert meta["training"]["config"] == json.loads(json.dumps(expected))
+    import dataclasses
+
+    config = meta["training"]["config"]
+    # fields added to the training config after a checkpoint was trained are absent from it: the
+    # preset must leave them at their defaults (what that training did)
+    defaults = {f.name: f.default for f in dataclasses.fields(PRESETS[style]) if f.default is not dataclasses.MISSING}
+    later = {k for k in expected if k not in config}
+    assert all(k in defaults and expected[k] == defaults[k] for k in later), later
+    assert config == json.loads(json.dumps({k: v for k, v in expected.items() if k not in later}))
     assert meta["sampling"] == get_style(style).sampling.to_meta()
