@@ -141,13 +141,12 @@ def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness (LUFS, EBU R128) of (frames, 2) float audio (full scale 1.0): K-weighted
     power over 400 ms blocks every 100 ms, gated at -70 LUFS and 10 LU under the ungated level.
     -inf for silence."""
-    from scipy.signal import lfilter
+    from scipy.signal import sosfilt
 
-    x = audio
-    for b, a in _k_weighting(sample_rate):
-        x = lfilter(b / a[0], a / a[0], x, axis=0)
+    sos = np.array([np.concatenate([b / a[0], a / a[0]]) for b, a in _k_weighting(sample_rate)])
+    x = sosfilt(sos.astype(np.float32), np.asarray(audio, dtype=np.float32), axis=0)  # both biquads, one pass
     hop = max(1, sample_rate // 10)
-    power = np.square(x, dtype=np.float64).sum(axis=1)  # (frames,) summed over the two channels
+    power = np.einsum("ij,ij->i", x, x, dtype=np.float64)  # (frames,) power summed over the two channels
     n = power.shape[0] // hop
     if n < 4:
         blocks = np.array([power.mean()]) if power.size else np.zeros(1)
