@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
-from engine import picture
+from engine import chord_labels, picture
 from engine.chords import parse_chord
 from engine.picture import LEAD, PLOT_BG, PictureError, piano_roll, roll_layout
 from engine.score import Part, Score, ScoreNote
@@ -118,7 +118,7 @@ def test_chord_symbols_written_along_the_top() -> None:
 
 def test_dense_chords_do_not_overlap() -> None:
     score = band_score(60, chords_per_bar=4)  # a change every beat for 60 bars: ~6 px a change
-    labels = picture.chord_labels(score)
+    labels = chord_labels.chord_labels(score)
     assert 60 < len(labels) < 240
     for row in range(labels[0].rows):  # on each row, each label ends before the next one starts
         spans = [(lb.x, lb.x1) for lb in labels if lb.row == row]
@@ -138,7 +138,7 @@ def chart_score(chart: str) -> Score:
 
 def test_ii_v_i_labels_each_chord_at_its_own_bar() -> None:
     score = chart_score("Dm7 | G7 | Cmaj7 | Cmaj7")
-    labels = picture.chord_labels(score)
+    labels = chord_labels.chord_labels(score)
     assert [(lb.beat, lb.name) for lb in labels] == [(0.0, "Dm7"), (4.0, "G7"), (8.0, "Cmaj7")]
     assert [lb.text for lb in labels] == ["Dm7", "G7", "Cmaj7"]  # room enough: the full names
     lay = roll_layout(score)
@@ -162,10 +162,10 @@ BUSY_CHART = " | ".join(["Cmaj7 A7(b9) | Dm7 G7(b9,13) | Em7b5 A7alt | Dm(maj7) 
 def test_every_change_of_a_busy_32_bar_chart_gets_a_label() -> None:
     score = chart_score(BUSY_CHART)
     assert len(score.bars) == 32
-    changes = picture._changes(score)
+    changes = chord_labels._changes(score)
     assert len(changes) > 60
     for width in (1600, 1200, 800):
-        labels = picture.chord_labels(score, width=width)
+        labels = chord_labels.chord_labels(score, width=width)
         if width >= 1200:  # every change, at its start
             assert [lb.beat for lb in labels] == [beat for beat, _ in changes]
         else:  # at half size three chords in a bar are ~8 px apart: a few of those may be left out
@@ -174,8 +174,8 @@ def test_every_change_of_a_busy_32_bar_chart_gets_a_label() -> None:
             spans = [(lb.x, lb.x1) for lb in labels if lb.row == row]
             assert all(a1 <= b0 for (_, a1), (b0, _) in zip(spans, spans[1:], strict=False))
         assert labels[0].rows > 1  # too dense for one row: staggered
-        assert all(lb.text in (lb.name, parse_chord(lb.name).token, picture._short_name(parse_chord(lb.name).token, True),
-                               picture._short_name(parse_chord(lb.name).token, False)) for lb in labels)
+        assert all(lb.text in (lb.name, parse_chord(lb.name).token, chord_labels._short_name(parse_chord(lb.name).token, True),
+                               chord_labels._short_name(parse_chord(lb.name).token, False)) for lb in labels)
 
 
 def test_empty_score_still_a_picture() -> None:
