@@ -200,6 +200,37 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def _conditioning(model: ChorusLSTM, requests: list[SampleRequest], dev: torch.device):
+    """(cond (B, 2) era and player ids, guidance weights (B, 1), whether any request is guided)."""
+    cfg = model.config
+    for r in requests:
+        if (cfg.n_eras and r.era >= cfg.n_eras) or (cfg.n_players and r.player >= cfg.n_players):
+            raise EngineError(f"era id {r.era} or player id {r.player} is outside the model's vocabulary")
+    cond = torch.tensor([(r.era if cfg.n_eras else 0, r.player if cfg.n_players else 0) for r in requests],
+                        dtype=torch.long, device=dev)
+    guide = torch.tensor([r.guidance if (r.era or r.player) else 1.0 for r in requests], device=dev)[:, None]
+    return cond, guide, bool((guide != 1.0).any()) and bool(cfg.n_eras or cfg.n_players)
+
+
+def _advance(run: _Run, logits: np.ndarray, pad: int) -> int:
+    """The run's next token (forced, or picked from ``logits`` within the grammar), pushed; PAD
+    once the run is done."""
+    if run.done:
+        return pad
+    forced, mask = run.forced()
+    tid = pad
+    if forced is not None:
+        tid = forced
+    elif mask is not None:
+        if run.req.consonant_strong_beats and run.strong():
+            mask = mask & ~_DISSONANT
+        tid = _pick(logits, mask, run.req, run.gen)
+    if run.done:
+        return pad
+    run.push(tid)
+    return tid
+
+
 @torch.no_grad()
 def sample(
     model: ChorusLSTM,
@@ -228,14 +259,7 @@ def sample(
     feats = torch.tensor([r.state.features() for r in runs], dtype=torch.long)
     hidden = None
     step_fn = model.stepper()
-    cfg = model.config
-    for r in requests:
-        if (cfg.n_eras and r.era >= cfg.n_eras) or (cfg.n_players and r.player >= cfg.n_players):
-            raise EngineError(f"era id {r.era} or player id {r.player} is outside the model's vocabulary")
-    cond = torch.tensor([(r.era if cfg.n_eras else 0, r.player if cfg.n_players else 0) for r in requests],
-                        dtype=torch.long, device=dev)  # (B, 2)
-    guide = torch.tensor([r.guidance if (r.era or r.player) else 1.0 for r in requests], device=dev)[:, None]
-    guided = bool((guide != 1.0).any()) and bool(cfg.n_eras or cfg.n_players)
+    cond, guide, guided = _conditioning(model, requests, dev)
     hidden_u = None
     for step in range(max_steps):
         logits, hidden = step_fn(tokens.to(dev), feats.to(dev), hidden, cond)
@@ -243,23 +267,8 @@ def sample(
             plain, hidden_u = step_fn(tokens.to(dev), feats.to(dev), hidden_u, torch.zeros_like(cond))
             logits = plain + guide * (logits - plain)
         logits = logits.float().cpu().numpy()
-        next_tokens, next_feats = [], []
-        for i, run in enumerate(runs):
-            tid = pad
-            if not run.done:
-                forced, mask = run.forced()
-                if forced is not None:
-                    tid = forced
-                elif mask is not None:
-                    if run.req.consonant_strong_beats and run.strong():
-                        mask = mask & ~_DISSONANT
-                    tid = _pick(logits[i], mask, run.req, run.gen)
-                if not run.done:
-                    run.push(tid)
-                else:
-                    tid = pad
-            next_tokens.append(tid)
-            next_feats.append(run.state.features())
+        next_tokens = [_advance(run, logits[i], pad) for i, run in enumerate(runs)]
+        next_feats = [run.state.features() for run in runs]
         if progress:
             progress(step + 1)
         if all(r.done for r in runs):
