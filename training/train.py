@@ -286,6 +286,33 @@ def _load_splits(data: Path, vocab_of: Callable[[list], Vocab | None] = lambda _
     return ds, train_split, valid_split, vocab
 
 
+def _epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, gen: torch.Generator, cfg: TrainConfig, ds: Any,
+           train_split: Split, valid_split: Split, vocab: Any, info: dict[str, Any], out: Path, dev: torch.device,
+           say: Callable[[str], None], progress: Callable[[int, int, float, float], None] | None) -> None:
+    """One epoch: train, validate, record it in ``info``, keep the best checkpoint, save the state."""
+    epoch_start = time.perf_counter()
+    toks, feats, cond = _windows(train_split, cfg, gen)
+    n = toks.shape[0]
+    seen, loss_sum = _train_epoch(model, opt, toks, feats, cfg, dev, progress, cond if vocab else None)
+    train_s = time.perf_counter() - epoch_start
+    valid_nll, _ = evaluate_nll(model, valid_split, dev)
+    plain_nll = evaluate_nll(model, valid_split, dev, labelled=False)[0] if vocab else valid_nll
+    info["epoch"] += 1
+    info["seconds"] += time.perf_counter() - epoch_start
+    info["history"].append({"epoch": info["epoch"], "train_loss": loss_sum / n, "valid_nll": valid_nll,
+                            "valid_nll_unconditioned": plain_nll, "tokens_per_s": seen / train_s})
+    line = (f"epoch {info['epoch']}: train loss {loss_sum / n:.4f}, validation NLL {valid_nll:.4f}"
+            + (f" (unconditioned {plain_nll:.4f})" if vocab else "") + f", {seen / train_s:,.0f} tokens/s")
+    if valid_nll < info["best_nll"] - 1e-4:
+        info.update(best_nll=valid_nll, best_epoch=info["epoch"], bad_epochs=0, best_nll_unconditioned=plain_nll)
+        _write_best(out, model, cfg, ds, info, vocab)
+        say(line + " - best validation loss so far, checkpoint saved")
+    else:
+        info["bad_epochs"] += 1
+        say(line)
+    _save_state(out, model, opt, gen, info)
+
+
 def train(
     cfg: TrainConfig,
     data: Path,
@@ -323,27 +350,7 @@ def train(
         f"{train_split.n_tokens:,} train / {valid_split.n_tokens:,} validation tokens")
     stop_reason = "max epochs"
     while info["epoch"] < cfg.max_epochs:
-        epoch_start = time.perf_counter()
-        toks, feats, cond = _windows(train_split, cfg, gen)
-        n = toks.shape[0]
-        seen, loss_sum = _train_epoch(model, opt, toks, feats, cfg, dev, progress, cond if vocab else None)
-        train_s = time.perf_counter() - epoch_start
-        valid_nll, _ = evaluate_nll(model, valid_split, dev)
-        plain_nll = evaluate_nll(model, valid_split, dev, labelled=False)[0] if vocab else valid_nll
-        info["epoch"] += 1
-        info["seconds"] += time.perf_counter() - epoch_start
-        info["history"].append({"epoch": info["epoch"], "train_loss": loss_sum / n, "valid_nll": valid_nll,
-                                "valid_nll_unconditioned": plain_nll, "tokens_per_s": seen / train_s})
-        line = (f"epoch {info['epoch']}: train loss {loss_sum / n:.4f}, validation NLL {valid_nll:.4f}"
-                + (f" (unconditioned {plain_nll:.4f})" if vocab else "") + f", {seen / train_s:,.0f} tokens/s")
-        if valid_nll < info["best_nll"] - 1e-4:
-            info.update(best_nll=valid_nll, best_epoch=info["epoch"], bad_epochs=0, best_nll_unconditioned=plain_nll)
-            _write_best(out, model, cfg, ds, info, vocab)
-            say(line + " - best validation loss so far, checkpoint saved")
-        else:
-            info["bad_epochs"] += 1
-            say(line)
-        _save_state(out, model, opt, gen, info)
+        _epoch(model, opt, gen, cfg, ds, train_split, valid_split, vocab, info, out, dev, say, progress)
         if early := _early_stop(cfg, info):
             stop_reason = early
             break
