@@ -103,6 +103,41 @@ def final_chord(pcm: np.ndarray, rate: int, onset_s: float) -> tuple[float, floa
     return held, float(drops.max()) if drops.size else 0.0
 
 
+def measure_clip(result, renderer, add) -> None:  # noqa: ANN001 - a ComposeResult, a Renderer, a callback
+    """Each part rendered alone at one gain (EBU R128), the lead's image and eighths, the clip's
+    loudness and its final chord; ``add(figure, value)`` collects them."""
+    rate = renderer.sample_rate
+    loud, lead_pcm = {}, None
+    for name in ("Lead", "Comping", "Bass", "Drums"):
+        midi = solo(result.midi, name)
+        if midi is None:
+            continue
+        pcm = renderer.render(midi)
+        loud[name] = ebur128(pcm, rate)[0]
+        if name == "Bass":
+            add("bass above 250 Hz, LUFS", ebur128(pcm, rate, 250)[0])
+        if name == "Lead":
+            lead_pcm = pcm
+            add("lead above 250 Hz, LUFS", ebur128(pcm, rate, 250)[0])
+    for other in ("Comping", "Bass", "Drums"):
+        if other in loud:
+            add(f"lead - {other.lower()}, LU", loud["Lead"] - loud[other])
+    if lead_pcm is not None:
+        corr, loss = stereo_image(lead_pcm)
+        add("lead L/R correlation", corr)
+        add("lead mono loss, dB", loss)
+        add("long eighths, length / spacing", long_eighth_hold(result.midi))
+    clip = decode(result.audio)
+    lufs, tp = ebur128(clip, rate)
+    add("clip integrated, LUFS", lufs)
+    add("clip true peak, dBTP", tp)
+    score = result.score
+    held, drop = final_chord(clip, rate, score.bars[-1][0] * 60 / score.tempo)
+    add("final chord held, s", held)
+    add("steepest drop after it, dB / 0.15 s", drop)
+    add("tempo, bpm", score.tempo)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--style", default="jazz")
@@ -119,7 +154,6 @@ def main() -> None:
     settings = Settings.from_env()
     composer = Composer(settings)
     renderer = get_renderer(settings.soundfont, settings.sample_rate, settings.synth_threads)
-    rate = renderer.sample_rate
     checkpoint = args.checkpoint or Path("checkpoints") / args.style
     rows: dict[str, list[float]] = {}
 
@@ -128,37 +162,7 @@ def main() -> None:
 
     for i in range(args.clips):
         req = ComposeRequest.build(args.style, f"{args.seconds:g}s", settings, [args.style], seed=2000 + i)
-        result = composer.compose(req, checkpoint=checkpoint)
-        loud, lead_pcm = {}, None
-        for name in ("Lead", "Comping", "Bass", "Drums"):
-            midi = solo(result.midi, name)
-            if midi is None:
-                continue
-            pcm = renderer.render(midi)
-            loud[name] = ebur128(pcm, rate)[0]
-            if name == "Bass":
-                add("bass above 250 Hz, LUFS", ebur128(pcm, rate, 250)[0])
-            if name == "Lead":
-                lead_pcm = pcm
-                add("lead above 250 Hz, LUFS", ebur128(pcm, rate, 250)[0])
-        for other in ("Comping", "Bass", "Drums"):
-            if other in loud:
-                add(f"lead - {other.lower()}, LU", loud["Lead"] - loud[other])
-        if lead_pcm is not None:
-            corr, loss = stereo_image(lead_pcm)
-            add("lead L/R correlation", corr)
-            add("lead mono loss, dB", loss)
-            add("long eighths, length / spacing", long_eighth_hold(result.midi))
-        clip = decode(result.audio)
-        lufs, tp = ebur128(clip, rate)
-        add("clip integrated, LUFS", lufs)
-        add("clip true peak, dBTP", tp)
-        score = result.score
-        onset_s = score.bars[-1][0] * 60 / score.tempo
-        held, drop = final_chord(clip, rate, onset_s)
-        add("final chord held, s", held)
-        add("steepest drop after it, dB / 0.15 s", drop)
-        add("tempo, bpm", score.tempo)
+        measure_clip(composer.compose(req, checkpoint=checkpoint), renderer, add)
     print(f"{args.style}: {args.clips} clips of {args.seconds:g} s, SoundFont {settings.soundfont.name}")
     print(f"  {'figure':<38}{'median':>9}{'min':>9}{'max':>9}")
     for key, vals in rows.items():
