@@ -1,11 +1,9 @@
 """Training: ``chorus train --preset NAME --data FILE --out DIR [--resume DIR] [--device ...]``.
 
-Random windows of the training pieces, each transposed to a random key (the chord tokens are
-absolute, the melody tokens chord-relative), teacher-forced through the LSTM with cross-entropy.
-Validation NLL (nats/token, whole held-out pieces, no transposition) after every epoch; the best
-model is saved as a checkpoint; early stopping, gradient clipping and a fixed seed. The complete
-training state is saved after every epoch in ``DIR/train_state`` so a run resumes exactly where it
-stopped; it is removed when training ends.
+Random windows of the training pieces, each transposed to a random key, teacher-forced through the
+LSTM with cross-entropy. Validation NLL (nats/token, whole held-out pieces) after every epoch; the
+best model is saved as a checkpoint; early stopping, gradient clipping and a fixed seed. The whole
+training state is saved after every epoch in ``DIR/train_state`` so a run resumes exactly.
 """
 from __future__ import annotations
 
@@ -132,11 +130,9 @@ class Split:
 
 
 def _windows(split: Split, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One epoch of random training windows: tokens (N, L+1), feats (N, L+1, 3) and cond (N, L+1, 2), transposed.
-
-    With conditioning, each window's era and player ids are set to 0 with ``cfg.label_dropout``
-    (independently), so the model also learns the unconditioned average.
-    """
+    """One epoch of random training windows: tokens (N, L+1), feats (N, L+1, 3) and cond (N, L+1, 2),
+    transposed. With conditioning, each window's era and player ids are set to 0 with
+    ``cfg.label_dropout`` (independently), so the model also learns the unconditioned average."""
     stream_t = np.concatenate(split.tokens)
     stream_f = np.concatenate(split.feats)
     stream_c = np.concatenate([np.tile(np.asarray(split.cond_of(i), dtype=np.int64), (len(t), 1))
@@ -242,10 +238,8 @@ def _load_state(src: Path, model: ChorusLSTM, opt: torch.optim.Optimizer, gen: t
 def _train_epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, toks: torch.Tensor, feats: torch.Tensor,
                  cfg: TrainConfig, dev: torch.device, progress: Callable[[int, int, float, float], None] | None,
                  cond: torch.Tensor | None = None) -> tuple[int, float]:
-    """One pass over an epoch's windows, tokens (N, L+1), feats (N, L+1, 3), cond (N, L+1, 2), in batches.
-
-    Returns the number of predicted tokens and the summed loss (mean per window, times windows).
-    """
+    """One pass over an epoch's windows, tokens (N, L+1), feats (N, L+1, 3), cond (N, L+1, 2), in
+    batches. Returns the number of predicted tokens and the summed loss (mean per window, times windows)."""
     model.train()
     pad = g.TOKEN_ID["PAD"]
     started = time.perf_counter()
@@ -288,12 +282,11 @@ def _load_splits(data: Path, vocab_of: Callable[[list], Vocab | None] = lambda _
 
 def _epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, gen: torch.Generator, cfg: TrainConfig, ds: Any,
            train_split: Split, valid_split: Split, vocab: Any, info: dict[str, Any], out: Path, dev: torch.device,
-           say: Callable[[str], None], progress: Callable[[int, int, float, float], None] | None) -> None:
+           say: Callable[[str], None], progress: Callable | None) -> None:
     """One epoch: train, validate, record it in ``info``, keep the best checkpoint, save the state."""
     epoch_start = time.perf_counter()
     toks, feats, cond = _windows(train_split, cfg, gen)
-    n = toks.shape[0]
-    seen, loss_sum = _train_epoch(model, opt, toks, feats, cfg, dev, progress, cond if vocab else None)
+    n, (seen, loss_sum) = toks.shape[0], _train_epoch(model, opt, toks, feats, cfg, dev, progress, cond if vocab else None)
     train_s = time.perf_counter() - epoch_start
     valid_nll, _ = evaluate_nll(model, valid_split, dev)
     plain_nll = evaluate_nll(model, valid_split, dev, labelled=False)[0] if vocab else valid_nll
