@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,14 +155,3 @@ def chart_from_sheet(sheet: LeadSheet, tonic: int, mode: str, strain: int = 8) -
         seen.setdefault(chunk, label)
         sections.append(Section(label, chunk))
     return Chart(sheet.title, tonic, mode, tuple(sections), sheet.source, {"recording": sheet.recording})
-
-
-def iter_bars_slots(chart: Chart) -> Iterator[tuple[int, int, Chord]]:
-    """(section index, bar index in section, chord) for each half-bar slot of the chart (4/4:
-    a bar of one chord fills both slots; of two, one each; of three or four, the first and third)."""
-    for si, section in enumerate(chart.sections):
-        for bi, bar in enumerate(section.bars):
-            first = bar[0]
-            second = bar[len(bar) // 2] if len(bar) > 1 else first
-            yield si, bi, first
-            yield si, bi, second
