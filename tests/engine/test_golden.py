@@ -7,7 +7,9 @@ each differently. Only ``ComposeResult.midi`` is hashed: the audio depends on th
 
 (c) pins the free-harmony path (no changes given: the harmony model writes a form in a key and the
 melody follows the form). Its hash changed deliberately when the harmony model shipped, and both
-jazz hashes when the era- and player-conditioned jazz melody model shipped.
+jazz hashes when the era- and player-conditioned jazz melody model shipped. All five changed when
+the lead and bass began holding the final chord as long as the comping (the bass, and a plucked
+lead, with the sustain pedal down).
 """
 from __future__ import annotations
 
@@ -22,15 +24,15 @@ from tests.helpers import REPO
 
 CASES = {
     "jazz_changes": ("jazz", "Dm7 G7 | Cmaj7 | Am7 D7 | Gmaj7", 11, 168,
-                     "4ba3e7a7cad92d3970804690e01bd215a19bae5c58d6b2c664183257b579f7e4"),
+                     "d46e313beeccb27ce2d051bb06542c47860c4f06c7b7fd50ff6895fa2ca2d720"),
     "folk_changes": ("folk", "G | C D | Em | D7 G", 12, 110,
-                     "91828643874a6cf1f8ed1e458ffa7017a294e600075eb581e89125bd57c66573"),
+                     "379a55d508902074d948d5757eb494ddfbf9dabfb0e2fc6c38384cbdece332ab"),
     "folk_changes_4_4": ("folk", "G | C D | Em | D7 G", 14, 100,
-                         "225b256217f4bf76366304fa49581ee2f941bd205dbdd4f2fe80a4157afb464f"),
+                         "5d1a8fa4ec1ef6f4c3b7b6bfd78b2d95f45da6aac67d08103788c1be6bc3d30d"),
     "folk_changes_3_4": ("folk", "G | C D | Em | D7 G", 10, 120,
-                         "946b66aa42c756cc7d6e54ae8d16afee9e13f8d1e58388448c50f1a696d4ec38"),
+                         "6a1d323ea40a69b8d82c735bb0370dec0db90b21450563a2db9ba3ce5e7eef42"),
     "jazz_free": ("jazz", None, 13, 176,
-                  "89eaf27e8ddee53e941bd92b6c7a46fe9ccb36ea77348b42380d096c2d0c3dad"),
+                  "925c5db384966b9026ae534fb3e59c48be5d305ae140a62ca7753f1a63b9dc03"),
 }
 
 
