@@ -9,7 +9,8 @@ each differently. Only ``ComposeResult.midi`` is hashed: the audio depends on th
 melody follows the form). Its hash changed deliberately when the harmony model shipped, and both
 jazz hashes when the era- and player-conditioned jazz melody model shipped. All five changed when
 the lead and bass began holding the final chord as long as the comping (the bass, and a plucked
-lead, with the sustain pedal down).
+lead, with the sustain pedal down), and the three folk ones again when folk's lead became the
+recorder (GM 74) in place of the flute.
 """
 from __future__ import annotations
 
@@ -26,11 +27,11 @@ CASES = {
     "jazz_changes": ("jazz", "Dm7 G7 | Cmaj7 | Am7 D7 | Gmaj7", 11, 168,
                      "d46e313beeccb27ce2d051bb06542c47860c4f06c7b7fd50ff6895fa2ca2d720"),
     "folk_changes": ("folk", "G | C D | Em | D7 G", 12, 110,
-                     "379a55d508902074d948d5757eb494ddfbf9dabfb0e2fc6c38384cbdece332ab"),
+                     "17d380cc716d05b5ea3147a03759b5df161c370d934c2a3d04d7cbc179b9a06b"),
     "folk_changes_4_4": ("folk", "G | C D | Em | D7 G", 14, 100,
-                         "5d1a8fa4ec1ef6f4c3b7b6bfd78b2d95f45da6aac67d08103788c1be6bc3d30d"),
+                         "9ae6badcce1b59010bf2be911bab379a28a36a2b1b1150266f371e80352ec901"),
     "folk_changes_3_4": ("folk", "G | C D | Em | D7 G", 10, 120,
-                         "6a1d323ea40a69b8d82c735bb0370dec0db90b21450563a2db9ba3ce5e7eef42"),
+                         "8a5694b12843a69f421efc84066a14bb58de85a5edf804bc6ebdae1f6dabee8e"),
     "jazz_free": ("jazz", None, 13, 176,
                   "925c5db384966b9026ae534fb3e59c48be5d305ae140a62ca7753f1a63b9dc03"),
 }
