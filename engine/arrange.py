@@ -11,7 +11,9 @@ boundary. A swinging band plays offbeat eighths late by a ratio that falls with 
 (`swing_ratio`); the lead swings a little less than the ride and accents its offbeats. Timing and
 velocity are humanised, each part with its own generator seeded from the seed and the part's
 name, so leaving one part out leaves the others' notes exactly as they were. The final chord is
-held for at least `FINAL_HOLD_S`. The registered bands are described in `engine.styles`.
+held for at least `FINAL_HOLD_S` by every part that plays it, with the sustain pedal down on the
+comping, the bass and a plucked lead, so they ring out together on their own decay. The
+registered bands are described in `engine.styles`.
 """
 from __future__ import annotations
 
@@ -169,7 +171,7 @@ class Arranger:
             start = player.human(times[i], 0.01)
             stop_beat = n.onset + n.duration
             if final_beat is not None and n.onset >= final_beat - 1e-6:
-                stop = n.onset + max(n.duration, hold * 0.95)
+                stop = final_beat + max(n.onset - final_beat + n.duration, hold)  # as long as the comping's hold
             elif i + 1 < len(notes) and onsets[i + 1] - stop_beat <= LEGATO_GAP:
                 stop = times[i + 1]  # a short gap is phrased legato: lines sing, not tick
             else:
@@ -179,6 +181,9 @@ class Arranger:
             offbeat = abs(n.onset - math.floor(n.onset) - 0.5) < 1e-6
             base = n.velocity if n.velocity != 90 else (92 if offbeat else 82)
             part.notes.append(ScoreNote(start, max(0.05, stop - start - 0.02), n.pitch, player.vel(base, 5)))
+        plucked = not 40 <= self.band.lead_program < 80  # GM strings, brass, reeds and pipes sustain by themselves
+        if plucked and final_beat is not None and any(n.onset >= final_beat - 1e-6 for n in notes):
+            part.sustain_from = final_beat + FINAL_PEDAL_BEATS  # rings out with the piano, not cut at its release
         return part
 
     def _lead_time(self, beat: float, onsets: list[float], ratio: float) -> float:
@@ -300,6 +305,7 @@ class Arranger:
             if chord and not chord.is_nc:
                 root = min((p for p in range(lo, hi + 1) if p % 12 == chord.root), key=lambda p: abs(p - line[-1]))
                 part.notes.append(ScoreNote(last_bar[0], hold, root, 84))
+                part.sustain_from = last_bar[0] + FINAL_PEDAL_BEATS  # rings out with the piano
         return part
 
     def _bass_pcs(self, i: int, beat: float, chord: Chord, nxt: Chord | None, downbeat: bool, new_chord: bool,

@@ -12,7 +12,8 @@ metheny
     the jazz band with a clean electric guitar lead (GM 27), 120-190 bpm, the melody model
     conditioned on Pat Metheny and fine-tuned on his pieces.
 folk
-    lead on flute (GM 73), strummed steel guitar triads (GM 25), a root-fifth bass (GM 32), no
+    lead on recorder (GM 74; FluidR3's flute, GM 73, is a wide stereo sample pair), strummed
+    steel guitar triads (GM 25), a root-fifth bass (GM 32), no
     drums, straight time; 4/4, 6/8 or 3/4.
 
 Adding a style: add a `Style` to `STYLES` below and train its checkpoint (``chorus train --preset
@@ -191,14 +192,17 @@ def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
 
 
 # The mixes, from the audience's side: jazz with the guitar a little right of centre, piano left,
-# bass centre, drums spread by the kit's own presets; folk with the flute centre, guitar left.
+# bass centre, drums spread by the kit's own presets; folk with the recorder centre, guitar left.
+# Folk's lead is the recorder (GM 74), not the flute (GM 73): FluidR3's flute is a stereo pair
+# whose sides differ (L/R correlation 0.45, 1.4 dB lost in mono, whatever its pan, CC91 or CC93);
+# the recorder is mono (correlation ~0.9, ~0.2 dB) and ~1 LU quieter, hence CC7 96 (was 90).
 # The lead is turned down rather than the band up, since CC7 cannot raise a part above 127.
 JAZZ_MIX: Mapping[str, PartMix] = MappingProxyType({
     "lead": PartMix(volume=91, pan=72, reverb=45, chorus=0), "comping": PartMix(volume=108, pan=46, reverb=50),
     "bass": PartMix(volume=88, pan=64, reverb=18), "drums": PartMix(volume=127, pan=64, reverb=40),
 })
 FOLK_MIX: Mapping[str, PartMix] = MappingProxyType({
-    "lead": PartMix(volume=90, pan=64, reverb=50), "comping": PartMix(volume=104, pan=44, reverb=45),
+    "lead": PartMix(volume=96, pan=64, reverb=50), "comping": PartMix(volume=104, pan=44, reverb=45),
     "bass": PartMix(volume=110, pan=70, reverb=20),
 })
 
@@ -219,7 +223,7 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
     ),
     Style(
         "folk",
-        band=Band(lead_program=73, comp_program=25, bass_program=32, drums=False, swing=False, comp_range=(52, 72),
+        band=Band(lead_program=74, comp_program=25, bass_program=32, drums=False, swing=False, comp_range=(52, 72),
                   comping="strum", voicings=TRIADS, strum_beats=0.012, comp_velocity=66,
                   bass="root_fifth", bass_beats=1.3, mix=FOLK_MIX),
         sampling=Sampling(tempo=(90, 130), pitch_range=PitchRange(62, 88, 55, 98), meters=((4, 4), (6, 8), (3, 4)),

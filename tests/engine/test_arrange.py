@@ -90,10 +90,16 @@ def test_leaving_out_the_drums_leaves_the_other_tracks_byte_identical() -> None:
 
 @pytest.mark.parametrize("tempo", [120.0, 200.0, 300.0])
 def test_the_final_chord_is_held_at_least_two_and_a_half_seconds(tempo: float) -> None:
+    """Every part that sounds the final chord holds it >= 2.5 s, none lets go before the comping's
+    hold, and each has its sustain pedal down, so all ring out together on their own decay."""
     score = arrange(tempo)
+    comp_end = max(n.start + n.duration for n in score.part("comping").notes if n.start >= 64.0 - 0.02)
     for name in ("comping", "bass", "lead"):
-        last = [n for n in score.part(name).notes if n.start >= 64.0 - 0.02]
+        part = score.part(name)
+        last = [n for n in part.notes if n.start >= 64.0 - 0.02]
         assert last and min(n.duration for n in last) * 60 / tempo >= 2.5
+        assert min(n.start + n.duration for n in last) >= comp_end - 0.05
+        assert part.sustain_from is not None and 64.0 <= part.sustain_from < 65.0
 
 
 def test_the_drums_crash_into_each_chorus() -> None:
