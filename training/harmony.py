@@ -233,8 +233,6 @@ def teacher_forced(model: HarmonyLSTM, train: list[Chart], valid: list[Chart]) -
     return {"chord_nll_model": m_total / max(n, 1), "chord_nll_bigram": b_total / max(n, 1), "chord_changes": n}
 
 
-# Default forms per style, drawn by the seed (a name listed twice is drawn twice as often).
-STYLE_FORMS = {"jazz": ["aaba", "aaba", "blues", "16", "abac"], "folk": ["aabb"]}
 # Licences of the chord sources, recorded in meta.json["harmony"]["corpus"].
 SOURCES = {
     "jazz": {"wjazzd": "Weimar Jazz Database tune charts (solos_metadata.csv chord_changes), ODbL 1.0",
@@ -248,12 +246,13 @@ def install_harmony(checkpoint: Path, style: str, model: HarmonyLSTM, report: di
     """Write the harmony model into the style's checkpoint folder beside its melody model (the
     melody weights are kept as they are; the content hash covers both)."""
     from engine.checkpoint import load_checkpoint, save_checkpoint
+    from engine.styles import get_style
 
     ck = load_checkpoint(checkpoint)
     meta = {k: v for k, v in ck.meta.items() if k not in ("content_hash", "size_bytes", "model_config", "vocab")}
     meta["harmony"] = {
         "key_weights": report["key_weights"],
-        "forms": STYLE_FORMS.get(style, ["free"]),
+        "forms": list(get_style(style).sampling.song_forms),  # the registry's, drawn by the seed
         "temperature": temperature,
         "top_p": top_p,
         "corpus": SOURCES.get(style, {}),
