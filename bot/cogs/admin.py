@@ -77,6 +77,9 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         q = await self.service.queue_summary()
         lines = [f"{'⏸ paused' if q['paused'] else '▶ accepting'} · pending {q['pending']} · running {q['running']}"
                  f" · open jobs {q['accepted_open']}"]
+        monitor = getattr(self.bot, "loop_monitor", None)
+        if monitor is not None:
+            lines.append(f"event loop: longest stall {monitor.max_stall * 1000:.0f} ms")
         lines += [worker_line(w) for w in q["workers"]]
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
