@@ -64,15 +64,22 @@ class LoopMonitor:
             self._task.cancel()
 
 
+def warn_guild_roles(ids: set[int] | frozenset[int]) -> None:
+    log.warning("CHORUS_ADMIN_ROLE_IDS holds the guild id %s: that is @everyone's role, so it is ignored"
+                " (name a real admin role instead)", ", ".join(map(str, sorted(ids))))
+
+
 class ChorusBot(commands.Bot):
     def __init__(self, settings: BotSettings, **kwargs: object) -> None:
         intents = discord.Intents.default()
         intents.message_content = False  # context menus and options carry what we need
+        # No message pings anyone unless it says so; deliveries allow the requesting user only.
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=ChorusTree,
-                         help_command=None, **kwargs)
+                         help_command=None, allowed_mentions=discord.AllowedMentions.none(), **kwargs)
         self.settings = settings
         self.service: ComposeService | None = None
         self.loop_monitor = LoopMonitor()
+        self._housekeeping: asyncio.Task | None = None
 
     async def setup_hook(self) -> None:
         self.loop_monitor.start()
@@ -95,10 +102,19 @@ class ChorusBot(commands.Bot):
         else:
             await self.tree.sync()
         counts = await service.recover()
+        self._housekeeping = asyncio.create_task(service.housekeeping(), name="housekeeping")
+        if s.admin_role_ids & s.dev_guild_ids:
+            warn_guild_roles(s.admin_role_ids & s.dev_guild_ids)
         log.info("Chorus ready: styles %s, recovered %s", ", ".join(service.styles()) or "none", counts)
+
+    async def on_ready(self) -> None:
+        if found := self.settings.admin_role_ids & {g.id for g in self.guilds}:
+            warn_guild_roles(found)
 
     async def close(self) -> None:
         self.loop_monitor.stop()
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         log.info("event loop longest stall: %.1f ms", self.loop_monitor.max_stall * 1000)
         if self.service is not None:
             await self.service.queue.stop()

@@ -333,7 +333,12 @@ class CeleryQueue(EventEmitter):
             return
         for job_id in ids:
             meta, sent = snapshot[job_id]
-            await self._advance(job_id, meta, sent)
+            try:
+                await self._advance(job_id, meta, sent)
+            except Exception:  # a malformed state fails its own job, never the round
+                log.exception("job %s: its task state could not be read: %r", job_id, meta)
+                self._watched.pop(job_id, None)
+                await self._emit(JobEvent(job_id, "failed", error="the composer reported something unreadable"))
 
     async def _tell_offline(self) -> None:
         if time.monotonic() - self._offline_since < OFFLINE_NOTICE_S:

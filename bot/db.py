@@ -65,10 +65,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE flags (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: delivery retried while the bot runs, exactly once on every path, and retention
+    """
+    ALTER TABLE jobs ADD COLUMN delivery_attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN next_try_at REAL;
+    ALTER TABLE jobs ADD COLUMN posted_at REAL;
+    ALTER TABLE jobs ADD COLUMN message_id INTEGER;
+    ALTER TABLE jobs ADD COLUMN notice_sent INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN pruned_at REAL;
+    UPDATE jobs SET notice_sent = 1 WHERE status IN ('failed', 'delivered');
+    CREATE INDEX jobs_finished ON jobs(status, updated_at);
+    """,
 ]
 
-# queued -> running -> done -> delivered; or failed; a crash re-queues running jobs
+# queued -> running -> done -> delivered; or failed (then one notice); a crash re-queues running jobs
 OPEN_STATUSES = ("queued", "running", "done")
+FINISHED_STATUSES = ("delivered", "failed")
 
 
 @dataclass
@@ -91,6 +103,12 @@ class Job:
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     delivered_at: float | None = None
+    delivery_attempts: int = 0  # deliveries (or failure notices) that did not get through
+    next_try_at: float | None = None  # when to try delivering (or telling) again
+    posted_at: float | None = None  # a new message was being posted (not an edit): look before posting again
+    message_id: int | None = None  # the message that carries the clip or the notice
+    notice_sent: int = 0  # a failed job's user has been told (or given up on)
+    pruned_at: float | None = None  # its clip files, seed and token were removed (retention)
     seed_midi: bytes | None = field(default=None, repr=False)  # only rows from before payloads had a version
 
     @staticmethod
@@ -189,7 +207,57 @@ class Store:
             return [_row_to_job(r) for r in await cur.fetchall()]
 
     async def count(self, statuses: tuple[str, ...], user_id: int | None = None) -> int:
-        return len(await self.jobs(statuses, user_id))
+        marks = ",".join("?" * len(statuses))
+        sql = f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})"  # noqa: S608
+        args: list[Any] = list(statuses)
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            args.append(user_id)
+        async with self.conn.execute(sql, args) as cur:
+            row = await cur.fetchone()
+        return int(row[0])
+
+    async def due(self, now: float) -> list[Job]:
+        """Finished jobs whose clip is undelivered, or whose failure notice is unsent, and due a try."""
+        async with self.conn.execute(
+                "SELECT * FROM jobs WHERE (status = 'done' OR (status = 'failed' AND notice_sent = 0))"
+                " AND COALESCE(next_try_at, 0) <= ? ORDER BY created_at", (now,)) as cur:
+            return [_row_to_job(r) for r in await cur.fetchall()]
+
+    async def bump_attempts(self, job_id: str) -> int:
+        """Count one more start of a job (persisted, so the crash-retry limit survives restarts)."""
+        await self.conn.execute("UPDATE jobs SET attempts = attempts + 1, status = 'running', updated_at = ?"
+                                " WHERE id = ?", (time.time(), job_id))
+        await self.conn.commit()
+        async with self.conn.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- retention -------------------------------------------------------------------------------
+
+    async def prunable(self, before: float, limit: int = 200) -> list[Job]:
+        """Finished jobs last changed before ``before`` whose files, seed or token are still kept."""
+        async with self.conn.execute(
+                "SELECT * FROM jobs WHERE status IN ('delivered', 'failed') AND pruned_at IS NULL"
+                " AND COALESCE(delivered_at, updated_at) < ? ORDER BY updated_at LIMIT ?", (before, limit)) as cur:
+            return [_row_to_job(r) for r in await cur.fetchall()]
+
+    async def forget_seeds(self, before: float) -> int:
+        """Drop the uploaded seed MIDI of finished jobs last changed before ``before``; returns rows changed."""
+        cur = await self.conn.execute(
+            "UPDATE jobs SET seed_midi = NULL, request = json_set(request, '$.seed_midi', json('null'))"
+            " WHERE status IN ('delivered', 'failed') AND COALESCE(delivered_at, updated_at) < ?"
+            " AND (seed_midi IS NOT NULL OR json_extract(request, '$.seed_midi') IS NOT NULL)", (before,))
+        await self.conn.commit()
+        return cur.rowcount
+
+    async def forget_tokens(self, before: float) -> int:
+        """Drop the interaction tokens of finished jobs last changed before ``before``."""
+        cur = await self.conn.execute(
+            "UPDATE jobs SET interaction_token = NULL WHERE status IN ('delivered', 'failed')"
+            " AND COALESCE(delivered_at, updated_at) < ? AND interaction_token IS NOT NULL", (before,))
+        await self.conn.commit()
+        return cur.rowcount
 
     async def last_job_time(self, user_id: int) -> float | None:
         async with self.conn.execute("SELECT MAX(created_at) FROM jobs WHERE user_id = ?", (user_id,)) as cur:

@@ -1,22 +1,35 @@
-"""Showing progress and posting finished clips on Discord.
+"""Showing progress and posting finished clips (or failure notices) on Discord, exactly once.
 
 Everything goes through the interaction's webhook (application id + token), rebuilt from the job
-record, so it works the same after a restart. The finished clip replaces the job's status message
-(an edit, which is safe to repeat after a crash: the user sees one clip, never two). Once the
-token is near its 15-minute life the clip goes to the channel instead, mentioning the user.
+record, so it works the same after a restart. The clip replaces the job's status message, the
+interaction's original response: an edit, which is safe to repeat after a crash, so the user sees
+one clip, never two. Only when that message is gone, or the token is near the end of its 15-minute
+life, is a new message posted (a follow-up, or a channel message mentioning the user). Then the
+service records that a post began before it is sent, and a later try first looks in the channel
+for a message carrying the job's id, and sends with a nonce that Discord enforces: a crash between
+Discord's answer and the bot's record never makes a second message.
+
+Every message is built within Discord's limits (`bot.limits`); mentions are limited to the
+requesting user.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import discord
 
+from bot import limits
 from bot.db import Job
+from bot.policy import Outcome, Posting
+from bot.results import ResultError, check_result
 
 log = logging.getLogger(__name__)
 TOKEN_LIFE_S = 14.5 * 60
+HISTORY_LOOKBACK = 100  # channel messages searched for an earlier post of a job
 STAGES = {
     "composing": "🎼 Composing…",
     "rendering": "🎧 Rendering…",
@@ -24,6 +37,12 @@ STAGES = {
     "offline": "📴 The composer is offline; your request is saved and will run when it is back…",
     "resumed": "⏳ The composer is back; your request is queued again…",
 }
+GONE = (10003, 10008, 10015, 10062)  # unknown channel, message, webhook, interaction
+
+
+def mention(user_id: int) -> discord.AllowedMentions:
+    """Allow pinging only the requesting user."""
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(user_id)], replied_user=False)
 
 
 def clip_embed(job: Job) -> discord.Embed:
@@ -40,16 +59,17 @@ def clip_embed(job: Job) -> discord.Embed:
     embed.add_field(name="Bars", value=str(s.get("bars", "")))
     embed.add_field(name="Seed", value=f"`{s.get('seed', '')}`")
     changes = str(s.get("changes", ""))
-    embed.add_field(name="Changes", value=(changes[:1000] + "…") if len(changes) > 1000 else changes or "—", inline=False)
+    embed.add_field(name="Changes" if len(changes) <= limits.FIELD_VALUE else "Changes (all of them are in the MIDI)",
+                    value=limits.field_value(changes), inline=False)
     if s.get("continuation_starts_bar"):
         embed.add_field(name="Continuation", value=f"starts at bar {s['continuation_starts_bar']}", inline=False)
     took = time.time() - job.created_at
     embed.add_field(name="Time", value=f"{timings.get('total', 0):.1f} s composing, {took:.1f} s in all", inline=False)
-    embed.set_footer(text=f"Reproduce: {reproduce(job)}")
+    embed.set_footer(text=f"job {job.id} · Reproduce: {reproduce(job)}")  # the id first: it survives shortening
     files = s.get("files", {})
     if files.get("picture"):
         embed.set_image(url="attachment://clip.png")
-    return embed
+    return limits.fit_embed(embed)
 
 
 def reproduce(job: Job) -> str:
@@ -68,6 +88,8 @@ def reproduce(job: Job) -> str:
     if req.era:
         again += f" era:{req.era}"
     return again
+
+
 
 
 class DiscordDeliverer:
@@ -99,51 +121,99 @@ class DiscordDeliverer:
         if wh is None or job.status_message_id is None or job.status in ("done", "delivered", "failed"):
             return
         try:
-            await wh.edit_message(job.status_message_id, content=f"{STAGES.get(stage, stage)} ({job.style})")
+            await wh.edit_message(job.status_message_id, content=limits.content(f"{STAGES.get(stage, stage)} ({job.style})"))
         except discord.HTTPException as exc:
             log.info("could not show progress of job %s: %s", job.id, exc)
 
-    async def deliver(self, job: Job) -> bool:
-        files = (job.result or {}).get("files", {})
+    async def deliver(self, job: Job, posting: Posting) -> Outcome:
+        """Post the finished clip in place of the status message (or, failing that, once as a new message)."""
+        try:
+            result = check_result(job.result)
+            embed = clip_embed(job)
+        except (ResultError, ValueError, TypeError, KeyError) as exc:
+            log.error("job %s has a result that cannot be shown: %s", job.id, exc)
+            return Outcome(False, reason="the finished clip came back damaged")
+        files = result["files"]
         paths = [Path(files[k]) for k in ("audio", "midi", "picture") if files.get(k)]
-        if not paths or not all(p.is_file() for p in paths):
-            return await self.fail(job, "the finished clip went missing before it could be posted")
-        if sum(p.stat().st_size for p in paths) > self.upload_limit:
-            return await self.fail(job, "the clip is larger than Discord's upload limit; try ogg or a shorter length")
-        attachments = [discord.File(p, filename=p.name) for p in paths]
-        embed = clip_embed(job)
+        if not all(p.is_file() for p in paths):
+            return Outcome(False, reason="the finished clip went missing before it could be posted")
+        guild = self.client.get_guild(job.guild_id) if job.guild_id else None
+        allowed = limits.upload_limit(self.upload_limit, guild)
+        if sum(p.stat().st_size for p in paths) > allowed:
+            return Outcome(False, reason=f"the clip is larger than this server's {allowed // 2**20} MiB upload limit;"
+                                         " try ogg or a shorter length")
+
+        def attachments() -> list[discord.File]:  # a File is read once: make new ones for each try
+            return [discord.File(p, filename=p.name) for p in paths][: limits.ATTACHMENTS]
+
+        edited = f"✅ <@{job.user_id}> your {job.style} clip:"
+        posted = f"<@{job.user_id}> your {job.style} clip is ready."
+        return await self._send(job, posting, edited, posted, embed, attachments)
+
+    async def notify_failure(self, job: Job, reason: str, posting: Posting) -> Outcome:
+        """Tell the user, once, that the job failed: in place of the status message where possible."""
+        text = limits.content(f"❌ <@{job.user_id}> your {job.style} request could not be composed: {reason}"
+                              f" (job `{job.id}`)")
+        return await self._send(job, posting, text, text, None, list)
+
+    async def _send(self, job: Job, posting: Posting, edited: str, posted: str, embed: discord.Embed | None,
+                    attachments: Callable[[], list[discord.File]]) -> Outcome:
+        allowed = mention(job.user_id)
         wh = self._webhook(job)
         try:
-            if wh is not None and job.status_message_id:
-                # The clip replaces the status message: an edit can be repeated after a crash
-                # without the user ever seeing two clips.
-                await wh.edit_message(job.status_message_id, content=f"✅ <@{job.user_id}> your {job.style} clip:",
-                                      embed=embed, attachments=attachments)
-                return True
             if wh is not None:
-                await wh.send(content=f"<@{job.user_id}>", embed=embed, files=attachments, wait=True)
-                return True
+                target = job.status_message_id or "@original"
+                try:  # an edit can be repeated after a crash without the user seeing two messages
+                    message = await wh.edit_message(target, content=limits.content(edited), embed=embed,  # type: ignore[arg-type]
+                                                    attachments=attachments(), allowed_mentions=allowed)
+                    return Outcome(True, message.id)
+                except discord.NotFound:
+                    log.info("job %s: its status message is gone; posting a new one", job.id)
+            found = await self._earlier_post(job)
+            if found is not None:
+                return Outcome(True, found)
+            await posting()
+            if wh is not None:
+                message = await wh.send(content=limits.content(posted), embed=embed or discord.utils.MISSING,
+                                        files=attachments(), allowed_mentions=allowed, wait=True)
+                return Outcome(True, message.id)
             channel = await self._channel(job)
             if channel is None:
-                return False
-            await channel.send(content=f"<@{job.user_id}> your {job.style} clip is ready.", embed=embed, files=attachments)
-            return True
+                return Outcome(False, retry=True)
+            message = await channel.send(content=limits.content(posted), embed=embed, files=attachments(),
+                                         allowed_mentions=allowed, nonce=_nonce(job))
+            return Outcome(True, message.id)
         except discord.HTTPException as exc:
-            log.warning("could not deliver job %s: %s", job.id, exc)
-            return False
+            code = getattr(exc, "code", 0)
+            if exc.status in (429,) or exc.status >= 500 or code in GONE:
+                log.warning("could not reach the user of job %s yet: %s", job.id, exc)
+                return Outcome(False, retry=True)
+            log.error("Discord refused the message for job %s: %s", job.id, exc)
+            return Outcome(False, reason="Discord refused the message")
+        except (OSError, TimeoutError) as exc:  # the network, or Discord unreachable
+            log.warning("could not reach Discord for job %s: %s", job.id, exc)
+            return Outcome(False, retry=True)
 
-    async def fail(self, job: Job, reason: str) -> bool:
-        wh = self._webhook(job)
+    async def _earlier_post(self, job: Job) -> int | None:
+        """The id of a message posted for ``job`` by an earlier try whose answer was lost, if any."""
+        if job.posted_at is None:
+            return None
+        channel = await self._channel(job)
+        if channel is None or not hasattr(channel, "history"):
+            return None
+        after = discord.Object(discord.utils.time_snowflake(dt.datetime.fromtimestamp(job.posted_at - 60, dt.UTC)))
+        me = self.client.user.id if self.client.user else None
         try:
-            if wh is not None:
-                await wh.send(content=f"⚠️ {reason}", ephemeral=True, wait=True)
-                if job.status_message_id:
-                    await wh.edit_message(job.status_message_id, content="❌ This request could not be composed.")
-                return True
-            channel = await self._channel(job)
-            if channel is not None:
-                await channel.send(content=f"<@{job.user_id}> your {job.style} request could not be composed: {reason}")
-                return True
+            async for message in channel.history(limit=HISTORY_LOOKBACK, after=after):
+                texts = [message.content] + [e.footer.text or "" for e in message.embeds]
+                if message.author.id == me and any(job.id in t for t in texts):
+                    log.info("job %s was posted before the crash (message %s); not posting again", job.id, message.id)
+                    return message.id
         except discord.HTTPException as exc:
-            log.warning("could not report the failure of job %s: %s", job.id, exc)
-        return False
+            log.warning("could not look for an earlier post of job %s: %s", job.id, exc)
+        return None
+
+
+def _nonce(job: Job) -> int:
+    """A nonce Discord enforces for a few minutes: the same job never posts twice in that time."""
+    return int(job.id, 16) % (10**18)

@@ -9,6 +9,7 @@ Status rows (`WorkerRow`) are what ``/chorus-admin queue`` shows for every backe
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,11 +21,38 @@ MAX_ATTEMPTS = 2  # starts of one job (a crash, then one retry)
 CRASHED_TWICE = "the composer crashed twice on this request"
 INTERNAL_ERROR = "an internal error stopped this request (it has been logged)"
 MAX_RESULT_BYTES = 24 * 1024 * 1024  # a clip's files together, as a worker returns them
+MAX_DELIVERY_TRIES = 12  # tries to post a clip or a notice (backoff doubling to `MAX_BACKOFF_S`: about 2 h)
+MAX_BACKOFF_S = 20 * 60
 
 
 def may_start(attempt: int) -> bool:
     """Whether the ``attempt``-th start of a job (1 = the first) may compose."""
     return attempt <= MAX_ATTEMPTS
+
+
+def delivery_backoff(tries: int, base_s: float) -> float:
+    """Seconds to wait before the next try to reach a user, after ``tries`` that did not get through."""
+    return min(MAX_BACKOFF_S, base_s * 2 ** max(0, tries - 1))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one try to post a clip (or a failure notice) came to.
+
+    Attributes:
+        sent: the user sees it now.
+        message_id: the message that carries it, when known.
+        retry: not sent, for a reason that may pass (Discord busy or unreachable): try again later.
+        reason: not sent, for good: what went wrong (the job fails with it).
+    """
+
+    sent: bool
+    message_id: int | None = None
+    retry: bool = False
+    reason: str = ""
+
+
+Posting = Callable[[], Awaitable[None]]  # records, before a new message is posted, that one may be
 
 
 def timeout_message(timeout_s: float) -> str:

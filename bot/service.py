@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot import policy, retention
 from bot.catalog import Catalog
-from bot.db import Job, Store
+from bot.db import FINISHED_STATUSES, Job, Store
 from bot.errors import CatalogError, ServiceError
+from bot.policy import Outcome, Posting
 from bot.queue import JobEvent, JobQueue, WorkItem, out_dir_for
+from bot.results import ResultError, check_result
 from bot.settings import BotSettings
 from engine.request import ComposeRequest, RequestError
 
@@ -24,9 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class Deliverer(Protocol):
+    """Shows progress and posts results; `bot.delivery.DiscordDeliverer` is the one for Discord."""
+
     async def progress(self, job: Job, stage: str) -> None: ...
-    async def deliver(self, job: Job) -> bool: ...
-    async def fail(self, job: Job, reason: str) -> bool: ...
+    async def deliver(self, job: Job, posting: Posting) -> Outcome: ...
+    async def notify_failure(self, job: Job, reason: str, posting: Posting) -> Outcome: ...
 
 
 @dataclass
@@ -111,48 +116,149 @@ class ComposeService:
         await self.store.update_job(job_id, status_message_id=message_id)
 
     async def handle_event(self, event: JobEvent) -> None:
+        """A queue's report on one job; whatever goes wrong stays with that job."""
+        try:
+            await self._on_event(event)
+        except Exception as exc:  # one bad job must not stop the others
+            log.exception("job %s: handling its %s event failed", event.job_id, event.kind)
+            await self._fail(event.job_id, f"an internal error stopped this request ({type(exc).__name__})")
+
+    async def _on_event(self, event: JobEvent) -> None:
         job = await self.store.get_job(event.job_id)
-        if job is None or job.status in ("delivered", "failed"):
+        if job is None or job.status in FINISHED_STATUSES:
             return
         if event.kind == "progress":
-            await self.store.update_job(job.id, status="running")
+            if (job.status == "queued" and event.stage == "composing") or event.stage == "retrying":
+                job.attempts = await self.store.bump_attempts(job.id)  # a start, counted across restarts
+                job.status = "running"
             if self.deliverer:
                 await self.deliverer.progress(job, event.stage)
         elif event.kind == "done":
-            await self.store.update_job(job.id, status="done", result=event.result)
-            job.result, job.status = event.result, "done"
-            await self._deliver(job)
+            try:
+                result = check_result(event.result)
+            except ResultError as exc:
+                log.error("job %s returned a result this bot cannot use: %s", job.id, exc)
+                await self._fail(job.id, "the finished clip came back damaged")
+                return
+            await self.store.update_job(job.id, status="done", result=result, next_try_at=None)
+            job.result, job.status = result, "done"
+            await self._try_delivery(job)
         elif event.kind == "failed":
-            await self.store.update_job(job.id, status="failed", error=event.error)
-            if self.deliverer:
-                await self.deliverer.fail(job, event.error)
+            await self._fail(job.id, event.error or policy.INTERNAL_ERROR)
 
-    async def _deliver(self, job: Job) -> None:
+    async def _fail(self, job_id: str, reason: str) -> None:
+        """Mark a job failed and tell its user once (retried later if Discord is away)."""
+        job = await self.store.get_job(job_id)
+        if job is None or job.status in FINISHED_STATUSES:
+            return
+        await self.store.update_job(job_id, status="failed", error=reason, next_try_at=None, posted_at=None,
+                                    delivery_attempts=0)
+        job.status, job.error, job.posted_at, job.delivery_attempts = "failed", reason, None, 0
+        await self._try_delivery(job)
+
+    async def _try_delivery(self, job: Job) -> None:
+        """One try at the job's clip (done) or failure notice (failed), with backoff when it does not get through."""
         if self.deliverer is None:
             return
-        if await self.deliverer.deliver(job):
-            await self.store.update_job(job.id, status="delivered", delivered_at=time.time())
+
+        async def posting() -> None:
+            if job.posted_at is None:
+                job.posted_at = time.time()
+                await self.store.update_job(job.id, posted_at=job.posted_at)
+
+        if job.status == "done":
+            outcome = await self.deliverer.deliver(job, posting)
+            if outcome.sent:
+                await self.store.update_job(job.id, status="delivered", delivered_at=time.time(),
+                                            message_id=outcome.message_id, next_try_at=None)
+                return
+            if not outcome.retry:
+                await self._fail(job.id, outcome.reason or "the clip could not be posted")
+                return
+        else:
+            outcome = await self.deliverer.notify_failure(job, job.error or policy.INTERNAL_ERROR, posting)
+            if outcome.sent or not outcome.retry:
+                if not outcome.sent:
+                    log.warning("job %s: its failure notice could not be sent: %s", job.id, outcome.reason)
+                await self.store.update_job(job.id, notice_sent=1, message_id=outcome.message_id, next_try_at=None)
+                return
+        await self._later(job)
+
+    async def _later(self, job: Job) -> None:
+        tries = job.delivery_attempts + 1
+        if tries >= policy.MAX_DELIVERY_TRIES:
+            log.error("job %s: giving up after %d tries to reach its user", job.id, tries)
+            if job.status == "done":
+                await self.store.update_job(job.id, status="failed", error="the clip could not be delivered",
+                                            notice_sent=1, delivery_attempts=tries, next_try_at=None)
+            else:
+                await self.store.update_job(job.id, notice_sent=1, delivery_attempts=tries, next_try_at=None)
+            return
+        wait = policy.delivery_backoff(tries, self.settings.delivery_retry_s)
+        await self.store.update_job(job.id, delivery_attempts=tries, next_try_at=time.time() + wait)
+        log.info("job %s: will try to reach its user again in %.0f s", job.id, wait)
+
+    async def deliver_due(self, now: float | None = None) -> int:
+        """Try every undelivered clip and unsent notice due by ``now`` (default: the time now).
+
+        Returns:
+            How many were tried.
+        """
+        jobs = await self.store.due(time.time() if now is None else now)
+        for job in jobs:
+            try:
+                await self._try_delivery(job)
+            except Exception:  # one bad job must not stop the others
+                log.exception("job %s: delivery failed", job.id)
+                await self.store.update_job(job.id, next_try_at=time.time() + self.settings.delivery_retry_s)
+        return len(jobs)
 
     async def recover(self) -> dict[str, int]:
-        """After a restart: deliver finished jobs, re-queue the rest. Returns the counts."""
-        done = requeued = 0
-        for job in await self.store.jobs(("queued", "running", "done")):
-            if job.status == "done" and job.result:
-                await self._deliver(job)
-                done += 1
-            else:
-                try:
-                    item = self._item(job)
-                except RequestError as exc:  # a stored request this version cannot read
-                    log.error("job %s cannot be run again: %s", job.id, exc)
-                    await self.handle_event(JobEvent(job.id, "failed", error="this request could not be run again"))
-                    continue
-                await self.store.update_job(job.id, status="queued")
-                await self.queue.submit(item)
-                requeued += 1
-        if done or requeued:
-            log.info("recovered %d finished and %d unfinished jobs", done, requeued)
-        return {"delivered": done, "requeued": requeued}
+        """After a restart: re-queue unfinished jobs and deliver finished ones, each on its own.
+
+        Returns:
+            Counts of jobs requeued, failed (their starts used up, or unreadable) and delivered or told.
+        """
+        counts = {"requeued": 0, "failed": 0}
+        for job in await self.store.jobs(("queued", "running")):
+            try:
+                counts[await self._recover(job)] += 1
+            except Exception:  # one bad job must not stop the bot from starting
+                log.exception("job %s could not be recovered", job.id)
+                await self._fail(job.id, "this request could not be run again")
+                counts["failed"] += 1
+        counts["delivered"] = await self.deliver_due(now=float("inf"))  # whatever its backoff said
+        if any(counts.values()):
+            log.info("recovered: %s", counts)
+        return counts
+
+    async def housekeeping(self) -> None:
+        """While the bot runs: retry deliveries and notices as they fall due, and prune old files."""
+        last_prune = 0.0
+        while True:
+            try:
+                await self.deliver_due()
+                if time.monotonic() - last_prune >= self.settings.prune_interval_s:
+                    last_prune = time.monotonic()
+                    await retention.prune(self.store, self.data_dir, self.settings)
+            except Exception:  # housekeeping must go on
+                log.exception("housekeeping round failed")
+            await asyncio.sleep(min(self.settings.delivery_retry_s, self.settings.prune_interval_s, 5.0))
+
+    async def _recover(self, job: Job) -> str:
+        """Re-queue one unfinished job, unless its starts are used up (it may be what crashed the bot)."""
+        try:
+            item = self._item(job)
+        except RequestError as exc:  # a stored request this version cannot read
+            log.error("job %s cannot be run again: %s", job.id, exc)
+            await self._fail(job.id, "this request could not be run again")
+            return "failed"
+        if job.status == "running" and not policy.may_start(job.attempts + 1):
+            await self._fail(job.id, policy.CRASHED_TWICE)
+            return "failed"
+        await self.store.update_job(job.id, status="queued")
+        await self.queue.submit(item)
+        return "requeued"
 
     async def pause(self, paused: bool) -> None:
         self.paused = paused

@@ -44,5 +44,12 @@ class BotSettings(Settings):
     # the one cap on a checkpoint's size: uploaded archives, Redis transfers to workers
     max_checkpoint_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "CHORUS_MAX_CHECKPOINT_BYTES", "min": 1024})
     upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})
+    # a clip or failure notice that did not get through is tried again after this, doubling each time
+    delivery_retry_s: float = field(default=30.0, metadata={"env": "CHORUS_DELIVERY_RETRY_S", "min": 0.1})
+    # retention after a job is delivered or failed (see bot/retention.py)
+    keep_clips_days: float = field(default=3.0, metadata={"env": "CHORUS_KEEP_CLIPS_DAYS", "min": 0})
+    keep_seeds_days: float = field(default=3.0, metadata={"env": "CHORUS_KEEP_SEEDS_DAYS", "min": 0})
+    keep_tokens_days: float = field(default=1.0, metadata={"env": "CHORUS_KEEP_TOKENS_DAYS", "min": 0})
+    prune_interval_s: float = field(default=3600.0, metadata={"env": "CHORUS_PRUNE_INTERVAL_S", "min": 0.1})
     discord_api_base: str = field(default="", metadata={"env": "CHORUS_DISCORD_API_BASE"})
     discord_gateway: str = field(default="", metadata={"env": "CHORUS_DISCORD_GATEWAY"})

@@ -1,4 +1,4 @@
-"""Write a `Score` as a type 1 MIDI file with mido: named tracks, tempo, meter and key."""
+"""Write a `Score` as a type 1 MIDI file with mido: named tracks, tempo, meter, key and the chords as markers."""
 from __future__ import annotations
 
 import io
@@ -23,8 +23,13 @@ def write_midi(score: Score) -> bytes:
         meta.append(mido.MetaMessage("key_signature", key=score.key or "C", time=0))
     except (ValueError, KeyError):
         meta.append(mido.MetaMessage("key_signature", key="C", time=0))
+    now = 0
+    for beat, chord in score.chords:  # the changes as markers: the whole text, however long
+        tick = max(now, round(beat * TICKS_PER_BEAT))
+        meta.append(mido.MetaMessage("marker", text=chord.name, time=tick - now))
+        now = tick
     end_tick = round(score.beats * TICKS_PER_BEAT)
-    meta.append(mido.MetaMessage("end_of_track", time=end_tick))
+    meta.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - now)))
     mid.tracks.append(meta)
     for part in score.parts:
         track = mido.MidiTrack()

@@ -69,7 +69,22 @@ class Harness:
                                          stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         self.lt.run(self.standin.wait_until_connected(identifies=self.starts, timeout=timeout), timeout + 5)
         self.lt.run(self.standin.wait_for(kind="commands", count=self.starts, timeout=timeout), timeout + 5)
-        time.sleep(0.3)  # the tree sync is the last step of setup_hook before recovery
+        self.wait_for_log("Chorus ready", count=self.starts, timeout=timeout)  # recovery done, housekeeping on
+
+    def wait_for_log(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
+        """Wait until the bot's log holds ``text`` ``count`` times (polled, with a deadline).
+
+        Raises:
+            TimeoutError: it did not, or the bot exited first.
+        """
+        deadline = time.monotonic() + timeout
+        while self.bot_log().count(text) < count:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise TimeoutError(f"the bot exited ({self.proc.returncode}) before logging {text!r}:\n"
+                                   + self.bot_log()[-3000:])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the bot did not log {text!r} {count} times in {timeout:.0f} s")
+            time.sleep(0.05)
 
     def kill_bot(self) -> None:
         """SIGKILL the bot and its worker processes, as a crash would."""

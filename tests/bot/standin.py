@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.bot.standin_gateway import Event, Gateway, GatewaySession
+from tests.bot.standin_limits import mentions
 from tests.bot.standin_rest import LOADING, Rest
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ class DiscordStandIn:
         self.interactions: dict[str, InteractionRecord] = {}
         self.events: list[Json] = []
         self._files: dict[str, tuple[bytes, str]] = {}  # attachment id -> (data, content type)
+        self.nonces: dict[tuple[str, str], tuple[float, str]] = {}  # (channel, nonce) -> (monotonic s, message id)
+        self.hold: Callable[[Json], bool] | None = None  # requests whose answer waits for `release`
+        self.held = asyncio.Event()  # set when a request is being held
+        self._release = asyncio.Event()
         self._changed = asyncio.Condition()
         self.gateway = Gateway(token, self._identify_events, self._member_chunk)
         self._runner: web.AppRunner | None = None
@@ -276,6 +281,21 @@ class DiscordStandIn:
         message["attachments"] = list(attachments)
         return message
 
+    async def _hold_request(self, event: Json) -> None:
+        """Answer a request only once `release` is called: the bot may be killed meanwhile."""
+        self.held.set()
+        await self._release.wait()
+
+    def release(self) -> None:
+        """Let held requests answer, and hold no more."""
+        self.hold = None
+        self._release.set()
+
+    def _mentions(self, message: Json, allowed: Json | None) -> None:
+        everyone, users, roles = mentions(message["content"], allowed, set(self.roles))
+        message.update(mention_everyone=everyone, mentions=[self.users[u] for u in users if u in self.users],
+                       mention_roles=roles)
+
     def _message(self, channel_id: str, author: Json, body: Json, files: list[Json],
                  record: InteractionRecord | None = None, flags: int = 0) -> Json:
         message = {"id": self.snowflake(), "type": 0, "channel_id": channel_id, "author": author,
@@ -287,6 +307,7 @@ class DiscordStandIn:
             message.update(type=20 if record.payload["data"]["type"] == 1 else 23,
                            webhook_id=self.application_id, application_id=self.application_id)
             record.message_ids.append(message["id"])
+        self._mentions(message, body.get("allowed_mentions"))
         self.messages[message["id"]] = message
         return message
 
@@ -298,6 +319,8 @@ class DiscordStandIn:
             message["attachments"] = self._attachments(body, files, message["attachments"])
         message["flags"] &= ~LOADING
         message["edited_timestamp"] = _now()
+        if "content" in body:
+            self._mentions(message, body.get("allowed_mentions"))
         return message
 
     def _attachments(self, body: Json, files: list[Json], existing: list[Json]) -> list[Json]:

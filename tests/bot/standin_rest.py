@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.bot.standin_limits import error_body, form_errors
+
 if TYPE_CHECKING:
     from tests.bot.standin import DiscordStandIn, InteractionRecord
 
@@ -29,8 +31,8 @@ API = r"/api/v{version:\d+}"
 API_PREFIX = re.compile(r"^/api/v\d+")
 EPHEMERAL, LOADING = 1 << 6, 1 << 7  # message flags
 KEPT_FLAGS = EPHEMERAL | (1 << 2) | (1 << 12) | (1 << 15)  # ephemeral, no embeds, silent, components v2
-CONTENT_LIMIT = 2000  # characters per message
 TRUE = ("1", "true", "True")
+NONCE_WINDOW_S = 300  # how long Discord remembers an enforced nonce (documented as "a few minutes")
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -73,6 +75,7 @@ class Rest:
         r.add_route("*", API + "/webhooks/{app_id}/{token}/messages/{message_id}", self.webhook_message)
         r.add_get(API + "/channels/{channel_id}", self.channel)
         r.add_post(API + "/channels/{channel_id}/messages", self.channel_post)
+        r.add_get(API + "/channels/{channel_id}/messages", self.channel_history)
         r.add_route("*", API + "/channels/{channel_id}/messages/{message_id}", self.channel_message)
         r.add_post(API + "/channels/{channel_id}/typing", self.typing)
         r.add_get(API + "/guilds/{guild_id}/members/{user_id}", self.guild_member)
@@ -94,6 +97,8 @@ class Rest:
         try:
             await self._read_body(request, event)
             response = await handler(request)
+            if self.s.hold is not None and self.s.hold(event):
+                await self.s._hold_request(event)  # Discord acted on it; the answer is late (a crash test)
         except Exception as exc:  # a stand-in bug: a 400 makes discord.py fail fast, where a 500 retries
             log.exception("stand-in failed on %s %s", request.method, request.path)
             response = error(400, 0, f"stand-in error: {exc!r}")
@@ -126,11 +131,10 @@ class Rest:
         return event
 
     def _invalid(self, body: Json, files: list[Json]) -> web.Response | None:
-        """Discord's checks on a message body that a user would notice, or None if it passes."""
-        if len(body.get("content") or "") > CONTENT_LIMIT:
-            return error(400, 50035, f"Invalid Form Body: content: Must be {CONTENT_LIMIT} or fewer in length.")
-        if len(body.get("embeds") or []) > 10:
-            return error(400, 50035, "Invalid Form Body: embeds: Must be 10 or fewer in length.")
+        """Discord's checks on a message body (`standin_limits`), or None if it passes."""
+        if errors := form_errors(body, files):
+            log.warning("stand-in refused a message body: %s", errors)
+            return json_response(error_body(errors), 400)
         if sum(len(f["data"]) for f in files) > self.s.attachment_size_limit:
             return error(413, 40005, "Request entity too large")
         return None
@@ -283,7 +287,32 @@ class Rest:
         if (invalid := self._invalid(body, event["files"])) is not None:
             return invalid
         flags = int(body.get("flags") or 0) & KEPT_FLAGS & ~EPHEMERAL
-        return json_response(self.s._message(channel_id, self.s.bot_user, body, event["files"], None, flags))
+        nonce = body.get("nonce")
+        key = (channel_id, str(nonce))
+        if nonce is not None and body.get("enforce_nonce") and key in self.s.nonces:
+            # Discord: the same nonce from the same author within a few minutes returns the first message.
+            at, message_id = self.s.nonces[key]
+            if time.monotonic() - at < NONCE_WINDOW_S and message_id in self.s.messages:
+                return json_response(self.s.messages[message_id])
+        message = self.s._message(channel_id, self.s.bot_user, body, event["files"], None, flags)
+        if nonce is not None:
+            message["nonce"] = nonce
+            self.s.nonces[key] = (time.monotonic(), message["id"])
+        return json_response(message)
+
+    async def channel_history(self, request: web.Request) -> web.Response:
+        """GET a channel's messages, newest first (``limit``, ``before``, ``after``)."""
+        self._event(request, "history")
+        channel_id = request.match_info["channel_id"]
+        if channel_id not in self.s.channels:
+            return error(404, 10003, "Unknown Channel")
+        limit = max(1, min(100, int(request.query.get("limit", 50))))
+        before, after = request.query.get("before"), request.query.get("after")
+        found = [{k: v for k, v in m.items() if k != "nonce"} for m in self.s.messages.values()
+                 if m["channel_id"] == channel_id and not m["flags"] & EPHEMERAL
+                 and (before is None or int(m["id"]) < int(before)) and (after is None or int(m["id"]) > int(after))]
+        found.sort(key=lambda m: int(m["id"]), reverse=after is None)
+        return json_response(found[:limit])
 
     async def channel_message(self, request: web.Request) -> web.StreamResponse:
         self._event(request, {"GET": "get", "PATCH": "edit", "DELETE": "delete"}.get(request.method, "unknown"))
