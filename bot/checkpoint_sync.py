@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ from engine.checkpoint import MAX_META_BYTES, META, WEIGHTS, CheckpointError, re
 log = logging.getLogger(__name__)
 KEY_PREFIX = "chorus:ckpt:"
 PUBLISH_TTL_S = 7 * 24 * 3600  # refreshed whenever a job uses the checkpoint
+MAX_CACHED = 6  # checkpoints a worker keeps fetched on disk (least recently used removed first)
 
 
 def model_key(content_hash: str) -> str:
@@ -92,17 +94,39 @@ def find_local(root: Path, name: str, content_hash: str) -> Path | None:
 
 
 def cached(cache_root: Path, content_hash: str) -> Path | None:
-    """The cached copy of a checkpoint fetched before, or None."""
+    """The cached copy of a checkpoint fetched before (marked as used now), or None."""
     folder = Path(cache_root) / content_hash
     if not folder.is_dir():
         return None
     for sub in folder.iterdir():
         try:
             if sub.is_dir() and read_meta(sub)["content_hash"] == content_hash:
+                os.utime(folder)  # the cache's recency: see `trim_cache`
                 return sub
-        except CheckpointError:
+        except (CheckpointError, OSError):
             continue
     return None
+
+
+def trim_cache(cache_root: Path, keep: int = MAX_CACHED) -> list[str]:
+    """Remove all but the ``keep`` most recently used checkpoints from a worker's cache.
+
+    Returns:
+        The content hashes removed.
+    """
+    root = Path(cache_root)
+    if not root.is_dir():
+        return []
+    entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old.name)
+    if removed:
+        log.info("checkpoint cache: removed %d least recently used (%s)", len(removed),
+                 ", ".join(h[:12] for h in removed))
+    return removed
 
 
 def fetch(client: Any, cache_root: Path, name: str, content_hash: str, max_bytes: int) -> Path:
@@ -150,6 +174,7 @@ def fetch(client: Any, cache_root: Path, name: str, content_hash: str, max_bytes
     if found is None:
         raise CheckpointError(f"checkpoint {name} ({short}) could not be written to the worker's cache")
     log.info("fetched checkpoint %s (%s, %d bytes) from Redis", name, short, len(data))
+    trim_cache(cache_root)
     return found
 
 

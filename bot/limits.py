@@ -48,8 +48,8 @@ def embed_size(embed: discord.Embed) -> int:
 def fit_embed(embed: discord.Embed) -> discord.Embed:
     """Shorten ``embed`` in place to Discord's limits; returns it.
 
-    Each part is clipped to its own limit; if the whole is still over `EMBED_TOTAL`, the footer and
-    then the longest fields give way first.
+    Each part is clipped to its own limit; if the whole is still over `EMBED_TOTAL`, the footer
+    gives way first, then the longest fields, then the description.
     """
     if embed.title:
         embed.title = clip(embed.title, EMBED_TITLE)
@@ -68,10 +68,12 @@ def fit_embed(embed: discord.Embed) -> discord.Embed:
     while (over := embed_size(embed) - EMBED_TOTAL) > 0 and embed.fields:
         longest = max(range(len(embed.fields)), key=lambda i: len(embed.fields[i].value or ""))
         f = embed.fields[longest]
+        if len(f.value or "") <= len(EMPTY):
+            break
         embed.set_field_at(longest, name=f.name, value=clip(f.value, max(len(EMPTY), len(f.value or "") - over)),
                            inline=f.inline)
-        if len(embed.fields[longest].value or "") <= len(EMPTY):
-            break
+    if (over := embed_size(embed) - EMBED_TOTAL) > 0 and embed.description:
+        embed.description = clip(embed.description, max(1, len(embed.description) - over))
     return embed
 
 

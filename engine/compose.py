@@ -10,6 +10,7 @@ import random
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 # Krumhansl-Kessler key profiles
+MAX_LOADED_CHECKPOINTS = 4  # models a worker keeps in memory (least recently used dropped first)
 _MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MIDI_KEYS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -138,7 +140,7 @@ class Composer:
         self.settings = settings
         self.device = device or settings.device
         torch.set_num_threads(settings.torch_threads)
-        self._cache: dict[Path, Checkpoint] = {}
+        self._cache: OrderedDict[Path, Checkpoint] = OrderedDict()  # least recently used first
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -164,6 +166,9 @@ class Composer:
         if cached is None or cached.content_hash != meta["content_hash"]:
             cached = load_checkpoint(path, device=pick_device(self.device))
             self._cache[path] = cached
+        self._cache.move_to_end(path)
+        while len(self._cache) > MAX_LOADED_CHECKPOINTS:  # a worker that served many swaps keeps the recent ones
+            self._cache.popitem(last=False)
         return cached
 
     # -- composing -----------------------------------------------------------------------------

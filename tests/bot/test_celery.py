@@ -271,3 +271,23 @@ def test_a_worker_killed_mid_job_has_its_job_redelivered_and_delivered_once(
 
     run(go())
     assert len(workers.alive()) == 1
+
+
+def test_a_malformed_progress_state_fails_its_own_job_and_the_others_finish(
+        tmp_path: Path, redis_server: RedisServer, workers: Workers, tiny_checkpoint: Path) -> None:
+    h = content_hash(tiny_checkpoint)
+
+    async def go() -> None:
+        async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
+            garbled = {"status": "PROGRESS", "result": {"attempt": "two", "stages": ["composing"]},
+                       "traceback": None, "children": [], "date_done": None, "task_id": "garbled"}
+            q.redis.set(q._task_key("garbled"), q.app.backend.encode(garbled), ex=600)  # as a foreign writer left it
+            await q.submit(item(tmp_path, "garbled", h))
+            await q.submit(item(tmp_path, "fine", h))
+            await rec.wait("garbled", "fine")
+        [bad] = rec.finished("garbled")
+        assert bad.kind == "failed" and "unreadable" in bad.error
+        [fine] = rec.finished("fine")
+        assert fine.kind == "done"
+
+    run(go())

@@ -25,3 +25,47 @@ def test_store_migrates_once_and_keeps_jobs(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(run())
+
+
+def test_counting_uses_count_and_never_loads_rows(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = await Store.open(tmp_path / "c.db")
+        for user in (1, 1, 2):
+            await store.add_job(Job(Job.new_id(), user, 1, 2, {"v": 1}, "jazz", "jazz", "abc", seed_midi=b"M" * 100_000))
+        statements: list[str] = []
+        await store.conn._execute(store.conn._conn.set_trace_callback, statements.append)
+        assert await store.count(("queued",)) == 3 and await store.count(("queued",), 1) == 2
+        assert statements and all("COUNT(*)" in s and "seed_midi" not in s for s in statements)
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_retention_prunes_finished_jobs_only(tmp_path: Path) -> None:
+    from bot import retention
+    from bot.settings import BotSettings
+
+    async def run() -> None:
+        store = await Store.open(tmp_path / "c.db")
+        jobs = {}
+        for status in ("delivered", "failed", "queued"):
+            job = Job(Job.new_id(), 1, 1, 2, {"v": 1, "seed_midi": "TVRoZA=="}, "jazz", "jazz", "abc",
+                      interaction_token="secret-token")
+            await store.add_job(job)
+            await store.update_job(job.id, status=status)
+            (tmp_path / "jobs" / job.id).mkdir(parents=True)
+            jobs[status] = job.id
+        settings = BotSettings(keep_clips_days=1, keep_seeds_days=2, keep_tokens_days=3)
+        day = retention.DAY_S
+        now = __import__("time").time()
+        assert await retention.prune(store, tmp_path, settings, now=now) == {"clips": 0, "seeds": 0, "tokens": 0}
+        assert await retention.prune(store, tmp_path, settings, now=now + 1.5 * day) == {"clips": 2, "seeds": 0, "tokens": 0}
+        assert await retention.prune(store, tmp_path, settings, now=now + 3.5 * day) == {"clips": 0, "seeds": 2, "tokens": 2}
+        assert (tmp_path / "jobs" / jobs["queued"]).exists() and not (tmp_path / "jobs" / jobs["failed"]).exists()
+        kept = await store.get_job(jobs["queued"])
+        gone = await store.get_job(jobs["delivered"])
+        assert kept.interaction_token == "secret-token" and kept.request["seed_midi"] == "TVRoZA=="
+        assert gone.interaction_token is None and gone.request["seed_midi"] is None and gone.pruned_at is not None
+        await store.close()
+
+    asyncio.run(run())

@@ -265,3 +265,35 @@ def test_wrong_token_fails_login(monkeypatch: pytest.MonkeyPatch) -> None:
             await client.close()
 
     run(monkeypatch, scenario)
+
+
+def test_message_limits_nonces_history_and_mentions_are_discords(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(standin: DiscordStandIn) -> None:
+        user = standin.add_user("ada")
+        async with running_bot(standin) as bot:
+            channel = await bot.fetch_channel(int(standin.channel["id"]))
+            too_long = discord.Embed(title="Clip").set_footer(text="x" * 2049)
+            with pytest.raises(discord.HTTPException) as refused:
+                await channel.send(embed=too_long)
+            assert refused.value.status == 400 and refused.value.code == 50035 and "footer.text" in str(refused.value)
+            empty_field = discord.Embed(title="Clip").add_field(name="Key", value=" ")
+            with pytest.raises(discord.HTTPException, match="fields.0.value"):
+                await channel.send(embed=empty_field)
+            fields = discord.Embed(title="Clip")
+            for i in range(6):
+                fields.add_field(name=f"f{i}", value="y" * 1024)
+            with pytest.raises(discord.HTTPException, match="6000"):
+                await channel.send(embed=fields)
+            with pytest.raises(discord.HTTPException, match="attachments"):
+                await channel.send(files=[discord.File(BytesIO(b"x"), f"{i}.txt") for i in range(11)])
+            first = await channel.send("once", nonce=12345)
+            again = await channel.send("once", nonce=12345)  # a resend after a lost answer: the same message
+            assert again.id == first.id
+            ping = await channel.send(f"@everyone <@{user['id']}>")  # discord.py's default: everything parses
+            quiet = await channel.send(f"@everyone <@{user['id']}>", allowed_mentions=discord.AllowedMentions.none())
+            history = [m.id async for m in channel.history(limit=10)]
+        assert history == [quiet.id, ping.id, first.id]
+        assert standin.messages[str(ping.id)]["mention_everyone"]
+        assert not standin.messages[str(quiet.id)]["mention_everyone"] and standin.messages[str(quiet.id)]["mentions"] == []
+
+    run(monkeypatch, scenario)
