@@ -217,7 +217,7 @@ class ComposeService:
         """After a restart: re-queue unfinished jobs and deliver finished ones, each on its own.
 
         Returns:
-            Counts of jobs requeued, failed (their starts used up, or unreadable) and delivered or told.
+            Counts of jobs requeued, failed (their starts used up, or unreadable) and finished ones tried.
         """
         counts = {"requeued": 0, "failed": 0}
         for job in await self.store.jobs(("queued", "running")):
@@ -227,7 +227,7 @@ class ComposeService:
                 log.exception("job %s could not be recovered", job.id)
                 await self._fail(job.id, "this request could not be run again")
                 counts["failed"] += 1
-        counts["delivered"] = await self.deliver_due(now=float("inf"))  # whatever its backoff said
+        counts["finished"] = await self.deliver_due(now=float("inf"))  # clips and notices, whatever their backoff said
         if any(counts.values()):
             log.info("recovered: %s", counts)
         return counts

@@ -1,0 +1,138 @@
+"""The compose service's job rules with a real SQLite store and stand-ins for the queue and Discord:
+per-job isolation, delivery retried with backoff, the post marker, and start counts kept across restarts."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from bot import policy
+from bot.catalog import Catalog
+from bot.db import Job, Store
+from bot.policy import Outcome
+from bot.queue import JobEvent, QueueStatus
+from bot.service import ComposeService
+from bot.settings import BotSettings
+from engine.request import ComposeRequest
+from engine.settings import Settings
+
+GOOD = {"seconds": 6.0, "tempo": 120, "bars": 3, "seed": 1, "files": {"audio": "a.ogg", "midi": "a.mid"}}
+
+
+class Queue:
+    on_event = None
+
+    def __init__(self) -> None:
+        self.items: list = []
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    async def submit(self, item) -> int:
+        self.items.append(item)
+        return len(self.items)
+
+    async def status(self) -> QueueStatus:
+        return QueueStatus(len(self.items), 0, [])
+
+    async def cancel(self, job_id: str) -> bool:
+        return True
+
+
+class Discord:
+    """Answers each try with the next outcome given; records what was tried."""
+
+    def __init__(self, *outcomes: Outcome) -> None:
+        self.outcomes = list(outcomes)
+        self.tries: list[tuple[str, str]] = []
+
+    async def progress(self, job: Job, stage: str) -> None: ...
+
+    async def deliver(self, job: Job, posting) -> Outcome:
+        self.tries.append(("clip", job.id))
+        await posting()
+        return self.outcomes.pop(0) if self.outcomes else Outcome(True, 1)
+
+    async def notify_failure(self, job: Job, reason: str, posting) -> Outcome:
+        self.tries.append(("notice:" + reason, job.id))
+        return self.outcomes.pop(0) if self.outcomes else Outcome(True, 2)
+
+
+async def service(tmp: Path, deliverer: Discord) -> ComposeService:
+    store = await Store.open(tmp / "c.db")
+    s = ComposeService(BotSettings(delivery_retry_s=0.01), store, Queue(), Catalog(tmp, 1 << 20), tmp)
+    s.deliverer = deliverer
+    return s
+
+
+async def add(s: ComposeService, status: str, **values) -> Job:
+    req = ComposeRequest.build("jazz", "6s", Settings(), ["jazz"], seed=1)
+    job = Job(Job.new_id(), 1, 1, 2, req.to_payload(), "jazz", "jazz", "abc")
+    await s.store.add_job(job)
+    await s.store.update_job(job.id, status=status, **values)
+    return job
+
+
+def test_recovery_isolates_each_job_and_counts_starts_across_restarts(tmp_path: Path) -> None:
+    async def run() -> None:
+        d = Discord()
+        s = await service(tmp_path, d)
+        bad = await add(s, "done", result={**GOOD, "seconds": "12"})
+        unreadable = await add(s, "queued", request='{"v": 99}')
+        twice = await add(s, "running", attempts=2)  # started twice already: it may be what crashed the bot
+        once = await add(s, "running", attempts=1)
+        good = await add(s, "done", result=GOOD)
+        counts = await s.recover()
+        assert counts == {"requeued": 1, "failed": 2, "finished": 2}
+        assert [i.job_id for i in s.queue.items] == [once.id] and s.queue.items[0].attempts == 1
+        status = {j: (await s.store.get_job(j)).status for j in (bad.id, unreadable.id, twice.id, good.id)}
+        assert status == {bad.id: "failed", unreadable.id: "failed", twice.id: "failed", good.id: "delivered"}
+        assert ("notice:" + policy.CRASHED_TWICE, twice.id) in d.tries
+        # a start is counted when composing begins, and kept in the database
+        await s.handle_event(JobEvent(once.id, "progress", stage="composing"))
+        assert (await s.store.get_job(once.id)).attempts == 1  # already running: the same start
+        await s.handle_event(JobEvent(once.id, "progress", stage="retrying"))
+        assert (await s.store.get_job(once.id)).attempts == 2
+        await s.store.close()
+
+    asyncio.run(run())
+
+
+def test_an_undelivered_clip_is_retried_with_backoff_until_it_gets_through(tmp_path: Path) -> None:
+    async def run() -> None:
+        d = Discord(Outcome(False, retry=True), Outcome(False, retry=True))
+        s = await service(tmp_path, d)
+        job = await add(s, "running")
+        await s.handle_event(JobEvent(job.id, "done", result=GOOD))
+        row = await s.store.get_job(job.id)
+        assert row.status == "done" and row.delivery_attempts == 1 and row.next_try_at > time.time() - 1
+        assert row.posted_at is not None  # the marker was written before the (failed) post
+        deadline = time.monotonic() + 10
+        while (await s.store.get_job(job.id)).status != "delivered":
+            assert time.monotonic() < deadline, "never delivered"
+            await s.deliver_due()
+            await asyncio.sleep(0.01)
+        assert d.tries == [("clip", job.id)] * 3
+        assert policy.delivery_backoff(1, 30) == 30 and policy.delivery_backoff(20, 30) == policy.MAX_BACKOFF_S
+        await s.store.close()
+
+    asyncio.run(run())
+
+
+def test_a_refused_clip_fails_with_one_notice_and_a_bad_result_never_reaches_discord(tmp_path: Path) -> None:
+    async def run() -> None:
+        d = Discord(Outcome(False, reason="Discord refused the message"))
+        s = await service(tmp_path, d)
+        refused = await add(s, "running")
+        await s.handle_event(JobEvent(refused.id, "done", result=GOOD))
+        damaged = await add(s, "running")
+        await s.handle_event(JobEvent(damaged.id, "done", result={"seconds": 1}))
+        assert d.tries == [("clip", refused.id), ("notice:Discord refused the message", refused.id),
+                           ("notice:the finished clip came back damaged", damaged.id)]
+        for job in (refused, damaged):
+            row = await s.store.get_job(job.id)
+            assert row.status == "failed" and row.notice_sent == 1
+        assert await s.deliver_due(now=float("inf")) == 0  # nothing is sent twice
+        await s.store.close()
+
+    asyncio.run(run())
