@@ -10,7 +10,12 @@ Cases: ``zip-bomb`` (about 12 MB of zip unpacking to about 1 GB), ``tar-100k`` (
 empty files), ``big-config`` (a real checkpoint whose model_config says hidden 4096 x 4 layers),
 ``meta-types`` (a real checkpoint whose metrics.valid_nll is "n/a"; then ``describe()``).
 
-Usage: python bench/archive_install.py [--checkpoint checkpoints/folk] [--case NAME]
+With ``--e2e`` the same archives go through the real bot (``chorus serve`` against the Discord
+stand-in, `tests.bot.harness.Harness`) as ``/chorus-admin install`` uploads, each with another
+user's ``/styles`` fired right after it; it prints the time to the reply, the reply, when and how
+``/styles`` was answered, and the bot's longest loop stall so far (from ``/chorus-admin queue``).
+
+Usage: python bench/archive_install.py [--checkpoint checkpoints/folk] [--case NAME] [--e2e]
 """
 from __future__ import annotations
 
@@ -120,14 +125,60 @@ async def run_case(case: str, ck: Path, root: Path) -> None:
     print(f"  {outcome[:300]}", flush=True)
 
 
+def run_e2e(ck: Path, tmp: Path) -> None:
+    from tests.bot.harness import Harness
+
+    h = Harness(tmp, {"folk": ck})
+    try:
+        h.start_bot()
+
+        def stall() -> str:
+            rec = h.admin_command(h.admin, "queue")
+            text = h.wait(interaction=rec, kind="callback")["json"]["data"]["content"]
+            return next((line for line in text.splitlines() if "stall" in line), "no stall line")
+
+        print(f"e2e after start: {stall()}", flush=True)
+        for case in CASES:
+            data, filename = archive_for(case, ck)
+            att = h.standin.add_attachment(filename, data)
+            rec = h.admin_command(h.admin, "install", attachments={"archive": att})
+            probes, reply, deadline = [], None, time.monotonic() + 300
+            while reply is None and time.monotonic() < deadline:  # another user's /styles every ~0.1 s
+                probes.append(h.lt.run(h.standin.send_slash_command("styles", [], h.users[0])))
+                try:
+                    reply = h.wait(timeout=0.1, interaction=rec, kind="followup")
+                except TimeoutError:
+                    continue
+            answers = [h.wait(timeout=60, interaction=p, kind="callback") for p in probes]
+            worst = max(a["time"] - p.sent_at for a, p in zip(answers, probes, strict=True))
+            refused = sum(a["status"] != 200 for a in answers)
+            after = h.lt.run(h.standin.send_slash_command("styles", [], h.users[1]))
+            after_text = (h.wait(timeout=60, interaction=after, kind="callback")["json"]["data"] or {}).get("content", "")
+            print(f"e2e {case}: {len(data) / 1e6:.1f} MB; {reply['time'] - rec.sent_at:.2f} s to the reply; "
+                  f"{len(probes)} /styles meanwhile, slowest answered after {worst:.2f} s, {refused} not accepted; "
+                  f"{stall()}", flush=True)
+            print(f"  reply: {(reply['json'] or {}).get('content', '')[:300]}", flush=True)
+            listing = h.admin_command(h.admin, "checkpoints")
+            listed = (h.wait(timeout=60, interaction=listing, kind="callback")["json"]["data"] or {}).get("content", "")
+            print(f"  /styles after it: {after_text.splitlines()[0][:120] if after_text else '?'}", flush=True)
+            print(f"  /chorus-admin checkpoints after it: {' | '.join(listed.splitlines())[:240]}", flush=True)
+    finally:
+        h.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints/folk"))
     ap.add_argument("--case", choices=CASES)
+    ap.add_argument("--e2e", action="store_true", help="through the real bot and the Discord stand-in")
     args = ap.parse_args()
     free = shutil.disk_usage(tempfile.gettempdir()).free
     if free < 2 * WATCHDOG_BYTES:
         sys.exit(f"only {free / 1e9:.1f} GB free in {tempfile.gettempdir()}; want {2 * WATCHDOG_BYTES / 1e9:.0f} GB")
+    if args.e2e:
+        with tempfile.TemporaryDirectory() as tmp:
+            run_e2e(args.checkpoint.resolve(), Path(tmp))
+        return
     if args.case is None:  # each case in a fresh process: its own memory figures and loop
         for case in CASES:
             subprocess.run([sys.executable, __file__, "--checkpoint", str(args.checkpoint), "--case", case], check=False)
