@@ -166,6 +166,17 @@ class ComposeService:
         self.catalog.active[style] = checkpoint
         return ck.describe()
 
+    async def remove(self, name: str) -> None:
+        """Delete an installed checkpoint that serves no style and no unfinished job uses.
+
+        Raises:
+            CatalogError: unknown, serving a style, or still used; one line.
+        """
+        busy = sum(job.checkpoint == name for job in await self.store.jobs(("queued", "running")))
+        if busy:
+            raise CatalogError(f"{busy} unfinished job{'s' if busy > 1 else ''} still use {name}; remove it when they are done")
+        await self.catalog.remove(name)
+
     async def queue_summary(self) -> dict[str, Any]:
         status = await self.queue.status()
         return {"pending": status.pending, "running": status.running, "workers": status.workers,
