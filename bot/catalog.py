@@ -122,7 +122,7 @@ class Catalog:
         except CheckpointError as exc:
             raise CatalogError(str(exc).removeprefix(f"checkpoint {staging.name}: ")) from exc
         finally:
-            await asyncio.to_thread(shutil.rmtree, staging, True)
+            await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
 
     async def remove(self, name: str) -> None:
         """Delete an installed checkpoint that serves no style (a broken one too), off the event loop.

@@ -129,7 +129,9 @@ def _closed() -> None:
 
 def _zip_directory(data: bytes) -> tuple[int, int]:
     """(members, central-directory bytes) from a zip's end record; zip64 values read as huge."""
-    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    end = len(data) - 22  # where zipfile looks first: an end record without a comment
+    if end < 0 or data[end:end + 4] != b"PK\x05\x06" or data[-2:] != b"\0\0":
+        end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
     if end < 0 or end + 22 > len(data):
         raise ArchiveError("a damaged zip archive")
     count, directory_bytes = struct.unpack("<10xHL", data[end:end + 16])
