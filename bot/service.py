@@ -174,7 +174,8 @@ class ComposeService:
         """
         busy = sum(job.checkpoint == name for job in await self.store.jobs(("queued", "running")))
         if busy:
-            raise CatalogError(f"{busy} unfinished job{'s' if busy > 1 else ''} still use {name}; remove it when they are done")
+            jobs = f"{busy} unfinished jobs still use" if busy > 1 else "an unfinished job still uses"
+            raise CatalogError(f"{jobs} {name}; remove it when {'they are' if busy > 1 else 'it is'} done")
         await self.catalog.remove(name)
 
     async def queue_summary(self) -> dict[str, Any]:

@@ -10,11 +10,15 @@ import shutil
 import tarfile
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import bot.install
 from bot.catalog import Catalog, CatalogError, Installed
+from bot.db import Job, Store
+from bot.service import ComposeService
+from bot.settings import BotSettings
 from tests.helpers import deflated_zip, many_member_tgz, zip_bomb
 
 MiB = 1024 * 1024
@@ -223,3 +227,21 @@ def test_remove_deletes_an_inactive_checkpoint_and_refuses_the_rest(tiny_checkpo
     asyncio.run(cat.remove("linked"))  # a link goes, what it points at stays
     assert sorted(p.name for p in root.iterdir()) == ["spare"]
     assert (tiny_checkpoint / "model.safetensors").is_file()
+
+
+def test_remove_waits_for_the_unfinished_jobs_that_use_the_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    async def run() -> None:
+        root = tmp_path / "checkpoints"
+        shutil.copytree(tiny_checkpoint, root / "old")  # style jazz under another name: serves nothing
+        store = await Store.open(tmp_path / "c.db")
+        service = ComposeService(BotSettings(), store, SimpleNamespace(), Catalog(root, 64 * MiB), tmp_path)
+        job = Job(Job.new_id(), 7, 1, 2, {"style": "jazz", "seconds": 10}, "jazz", "old", "abc")
+        await store.add_job(job)
+        with pytest.raises(CatalogError, match="^an unfinished job still uses old; remove it when it is done$"):
+            await service.remove("old")
+        await store.update_job(job.id, status="delivered")
+        await service.remove("old")
+        assert not (root / "old").exists()
+        await store.close()
+
+    asyncio.run(run())
