@@ -1,9 +1,10 @@
-"""Installed checkpoints: listing, the active one per style, and safe installs of uploaded archives.
+"""Installed checkpoints: listing, the active one per style, installs of uploaded archives, removal.
 
-An uploaded archive (zip or tar, optionally compressed) must hold exactly ``model.safetensors``
-and ``meta.json``. It is size-capped, unpacked member by member into a fresh folder inside the
-checkpoints directory (no absolute paths, no ``..``, no links or devices), then validated by the
-engine's loader in a separate process before it is listed. Nothing is ever unpickled.
+Listing never fails on a bad folder: one whose ``meta.json`` does not pass
+`engine.checkpoint.read_meta` (missing, corrupt, wrong types) is left out of the styles, kept in
+`Catalog.broken` with its reason for ``/chorus-admin checkpoints``, logged once, and can be
+removed. Installs go through `bot.install` (caps before anything is written, the work off the
+event loop); a checkpoint that serves a style cannot be removed.
 """
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ import asyncio
 import logging
 import re
 import shutil
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.errors import CatalogError
-from engine.archive import ArchiveError, copy_capped, members, safe_parts
-from engine.checkpoint import META, WEIGHTS, CheckpointError, read_meta
+from bot.install import unpack, validate
+from engine.checkpoint import CheckpointError, read_meta
 
 log = logging.getLogger(__name__)
-MAX_MEMBER_BYTES = 48 * 1024 * 1024
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass
@@ -37,12 +40,13 @@ class Installed:
         return str(self.meta["content_hash"])
 
     def describe(self) -> str:
-        m = self.meta.get("metrics", {})
-        nll = m.get("valid_nll")
-        ngram = m.get("ngram_nll")
-        size = self.meta.get("size_bytes", 0) / 1e6
+        """One line for /styles and /chorus-admin; tolerant of odd meta (a number shown only if it is one)."""
+        m = self.meta.get("metrics")
+        m = m if isinstance(m, dict) else {}
+        nll, ngram = _number(m.get("valid_nll")), _number(m.get("ngram_nll"))
+        size = (_number(self.meta.get("size_bytes")) or 0) / 1e6
         score = f"NLL {nll:.3f}" + (f" (n-gram {ngram:.3f})" if ngram else "") if nll else "no metrics"
-        return f"{self.name}: {self.style}, {score}, {size:.1f} MB, {self.content_hash[:12]}"
+        return f"{self.name}: {self.style}, {score}, {size:.1f} MB, {str(self.meta.get('content_hash', ''))[:12]}"
 
 
 class Catalog:
@@ -50,20 +54,25 @@ class Catalog:
 
     def __init__(self, root: Path, max_archive_bytes: int) -> None:
         self.root = Path(root)
-        self.max_archive_bytes = max_archive_bytes  # the settings' max_checkpoint_bytes
+        # the settings' max_checkpoint_bytes: caps an archive and, separately, what it unpacks to
+        self.max_archive_bytes = max_archive_bytes
         self.active: dict[str, str] = {}  # style -> checkpoint name (admin choices, from the database)
+        self.broken: dict[str, str] = {}  # folder name -> why it is not listed (as of the last listing)
 
     def installed(self) -> list[Installed]:
-        out = []
+        out, broken = [], {}
         for d in sorted(self.root.iterdir()) if self.root.is_dir() else []:
             if not d.is_dir() or d.name.startswith("."):
                 continue
             try:
                 meta = read_meta(d)
-            except CheckpointError as exc:
-                log.warning("ignoring checkpoint folder %s: %s", d.name, exc)
+            except (CheckpointError, OSError) as exc:
+                broken[d.name] = str(exc).removeprefix(f"checkpoint {d.name}: ")
+                if self.broken.get(d.name) != broken[d.name]:  # once per folder and reason, not per /styles
+                    log.warning("ignoring checkpoint folder %s: %s", d.name, broken[d.name])
                 continue
             out.append(Installed(d.name, str(meta.get("style") or d.name), meta))
+        self.broken = broken
         return out
 
     def get(self, name: str) -> Installed | None:
@@ -88,77 +97,59 @@ class Catalog:
         return styles[style]
 
     async def install(self, data: bytes, filename: str, name: str | None = None) -> Installed:
-        """Unpack and validate an uploaded checkpoint archive. Raises CatalogError."""
+        """Unpack and validate an uploaded checkpoint archive (see `bot.install`). Raises CatalogError."""
         if len(data) > self.max_archive_bytes:
             raise CatalogError(f"the archive is {len(data) / 1e6:.1f} MB; at most {self.max_archive_bytes / 1e6:.0f} MB")
         if name is not None and not NAME_RE.match(name):
             raise CatalogError("a checkpoint name uses lowercase letters, digits, '-', '_' or '.' (at most 41)")
-        self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".install-{uuid.uuid4().hex[:8]}"
-        staging.mkdir()
+        await asyncio.to_thread(staging.mkdir, parents=True)
         try:
-            members = _unpack(data, filename, staging)
-            if sorted(members) != sorted([WEIGHTS, META]):
-                raise CatalogError(f"the archive must hold exactly {WEIGHTS} and {META}, found {', '.join(sorted(members)) or 'nothing'}")
-            await _validate(staging)
-            meta = read_meta(staging)
-            final = name or f"{meta.get('style', 'custom')}-{str(meta['content_hash'])[:8]}"
+            await asyncio.to_thread(unpack, data, filename, staging, self.max_archive_bytes)
+            meta = await asyncio.to_thread(read_meta, staging)  # field types, before torch is started
+            await validate(staging, self.max_archive_bytes)
+            final = name or f"{meta.get('style') or 'custom'}-{str(meta['content_hash'])[:8]}"
             if not NAME_RE.match(final):
                 raise CatalogError(f"cannot name the checkpoint {final!r}")
             target = self.root / final
-            if target.exists():
+            if target.exists() or target.is_symlink():
                 raise CatalogError(f"a checkpoint named {final!r} is already installed")
-            staging.rename(target)
+            try:
+                staging.rename(target)
+            except OSError as exc:  # another install took the name meanwhile
+                raise CatalogError(f"a checkpoint named {final!r} is already installed") from exc
             return Installed(final, str(meta.get("style") or final), meta)
         except CheckpointError as exc:
-            raise CatalogError(str(exc)) from exc
+            raise CatalogError(str(exc).removeprefix(f"checkpoint {staging.name}: ")) from exc
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, staging, ignore_errors=True)
+
+    async def remove(self, name: str) -> None:
+        """Delete an installed checkpoint that serves no style (a broken one too), off the event loop.
+
+        Raises:
+            CatalogError: not a checkpoint name, no such checkpoint, or it serves a style.
+        """
+        if not NAME_RE.match(name):
+            raise CatalogError(f"{name[:60]!r} is not a checkpoint name (lowercase letters, digits, '-', '_', '.')")
+        folder = self.root / name
+        if not folder.is_dir():
+            raise CatalogError(f"no checkpoint named {name!r} is installed")
+        serving = sorted(style for style, ck in self.styles().items() if ck.name == name)
+        if serving:
+            raise CatalogError(f"{name} serves {', '.join(serving)}; point that at another checkpoint "
+                               f"with /chorus-admin use first")
+        await asyncio.to_thread(_delete, folder)
+        self.broken.pop(name, None)
+        log.info("removed checkpoint %s", name)
 
 
-def _safe_name(raw: str) -> str:
-    try:
-        parts = safe_parts(raw)
-    except ArchiveError as exc:
-        raise CatalogError(f"the archive holds an {exc}") from exc
-    if len(parts) > 2:  # a flat archive, or one folder holding the two files
-        raise CatalogError(f"the archive holds an unexpected path: {raw!r}")
-    return parts[-1]
-
-
-def _unpack(data: bytes, filename: str, dest: Path) -> list[str]:
-    names: list[str] = []
-    try:
-        for member in members(data):
-            if member.kind == "dir":
-                continue
-            if member.kind != "file":
-                raise CatalogError(f"the archive holds a link or special file: {member.name!r}")
-            name = _safe_name(member.name)
-            if member.size > MAX_MEMBER_BYTES:
-                raise CatalogError(f"{name} is too large ({member.size / 1e6:.1f} MB)")
-            if (dest / name).exists():
-                raise CatalogError(f"the archive holds {name} twice")
-            src = member.open()
-            if src is None:
-                raise CatalogError(f"cannot read {name} in the archive")
-            copy_capped(src, dest / name, MAX_MEMBER_BYTES)
-            names.append(name)
-    except ArchiveError as exc:
-        raise CatalogError(f"{filename}: {exc}") from exc
-    return names
-
-
-async def _validate(folder: Path, timeout: float = 120.0) -> None:
-    """Load the checkpoint with the engine's loader in a separate process (torch stays out of the bot)."""
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "engine.checkpoint", str(folder),
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError as exc:
-        proc.kill()
-        raise CatalogError("validating the checkpoint took too long") from exc
-    line = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
-    if proc.returncode != 0:
-        raise CatalogError(line[0].removeprefix("invalid: ") or "the checkpoint could not be loaded")
+def _delete(folder: Path) -> None:
+    """Remove a checkpoint folder: a link only as a link; a folder renamed away first, so it leaves
+    the listing at once, then deleted."""
+    if folder.is_symlink():
+        folder.unlink()
+        return
+    doomed = folder.with_name(f".remove-{uuid.uuid4().hex[:8]}")
+    folder.rename(doomed)
+    shutil.rmtree(doomed)

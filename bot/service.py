@@ -272,6 +272,18 @@ class ComposeService:
         self.catalog.active[style] = checkpoint
         return ck.describe()
 
+    async def remove(self, name: str) -> None:
+        """Delete an installed checkpoint that serves no style and no unfinished job uses.
+
+        Raises:
+            CatalogError: unknown, serving a style, or still used; one line.
+        """
+        busy = sum(job.checkpoint == name for job in await self.store.jobs(("queued", "running")))
+        if busy:
+            jobs = f"{busy} unfinished jobs still use" if busy > 1 else "an unfinished job still uses"
+            raise CatalogError(f"{jobs} {name}; remove it when {'they are' if busy > 1 else 'it is'} done")
+        await self.catalog.remove(name)
+
     async def queue_summary(self) -> dict[str, Any]:
         status = await self.queue.status()
         return {"pending": status.pending, "running": status.running, "workers": status.workers,

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import engine
 from engine import grammar
-from engine.errors import EngineError
+from engine.checkpoint_meta import meta_problem
+from engine.errors import ConfigError, EngineError
 
 if TYPE_CHECKING:  # torch is imported only where weights are touched: listing stays light
     import torch
@@ -31,6 +32,7 @@ WEIGHTS = "model.safetensors"
 META = "meta.json"
 MAX_WEIGHTS_BYTES = 256 * 1024 * 1024
 MAX_META_BYTES = 4 * 1024 * 1024
+MIN_BYTES_PER_WEIGHT = 2  # float16: a weights file smaller than this per weight cannot match its config
 NGRAM_PREFIX = "ngram."
 HARMONY_PREFIX = "harmony."
 
@@ -109,7 +111,14 @@ def save_checkpoint(path: Path, model: ChorusLSTM, meta: dict[str, Any],
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """Read and check ``meta.json`` of a checkpoint folder (without loading weights)."""
+    """Read and check ``meta.json`` of a checkpoint folder (without loading weights or torch).
+
+    Checks the format, version, vocabulary, required keys and the types of the fields Chorus
+    reads (`engine.checkpoint_meta`).
+
+    Raises:
+        CheckpointError: one line naming the folder and what is wrong.
+    """
     path = Path(path)
     meta_path, weights = path / META, path / WEIGHTS
     if not path.is_dir():
@@ -121,7 +130,7 @@ def read_meta(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path.name}: meta.json is too large")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise CheckpointError(f"checkpoint {path.name}: meta.json is not valid JSON") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path.name}: meta.json is not a Chorus checkpoint description")
@@ -135,10 +144,14 @@ def read_meta(path: Path) -> dict[str, Any]:
     for key in ("model_config", "content_hash", "metrics", "training", "corpus"):
         if key not in meta:
             raise CheckpointError(f"checkpoint {path.name}: meta.json lacks {key!r}")
+    if (problem := meta_problem(meta)) is not None:
+        raise CheckpointError(f"checkpoint {path.name}: in meta.json, {problem}")
     return meta
 
 
-def _read_weights(path: Path, expected_hash: str) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path, expected_hash: str, weights_needed: int = 0) -> dict[str, torch.Tensor]:
+    """The tensors of ``model.safetensors``, checked: size, format, room for ``weights_needed``
+    weights (of the model config), content hash."""
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
@@ -152,6 +165,9 @@ def _read_weights(path: Path, expected_hash: str) -> dict[str, torch.Tensor]:
     (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > len(data) - 8 or not data[8:9] == b"{":
         raise CheckpointError(f"checkpoint {path.name}: model.safetensors is not a safetensors file (or is truncated)")
+    if size < MIN_BYTES_PER_WEIGHT * weights_needed:
+        raise CheckpointError(f"checkpoint {path.name}: model_config describes {weights_needed:,} weights, "
+                              f"more than model.safetensors ({size:,} bytes) holds")
     if hashlib.sha256(data).hexdigest() != expected_hash:
         raise CheckpointError(f"checkpoint {path.name}: model.safetensors does not match its content hash (corrupt or replaced)")
     try:
@@ -170,13 +186,15 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
 
     path = Path(path)
     meta = read_meta(path)
-    try:
+    try:  # checked on construction: bounds and the number of weights, before anything is built
         config = ModelConfig(**meta["model_config"])
     except TypeError as exc:
         raise CheckpointError(f"checkpoint {path.name}: model_config does not fit this Chorus version ({exc})") from exc
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint {path.name}: {exc}") from exc
     if config.vocab_size != len(grammar.VOCAB):
         raise CheckpointError(f"checkpoint {path.name}: model_config.vocab_size {config.vocab_size} != {len(grammar.VOCAB)}")
-    tensors = _read_weights(path, str(meta["content_hash"]))
+    tensors = _read_weights(path, str(meta["content_hash"]), config.parameters())
     extra = {k[len(NGRAM_PREFIX):]: v for k, v in tensors.items() if k.startswith(NGRAM_PREFIX)}
     harmony = _harmony(path, meta, {k[len(HARMONY_PREFIX):]: v for k, v in tensors.items() if k.startswith(HARMONY_PREFIX)})
     weights = {k: v for k, v in tensors.items() if not k.startswith((NGRAM_PREFIX, HARMONY_PREFIX))}
@@ -200,23 +218,52 @@ def _harmony(path: Path, meta: dict[str, Any], weights: dict[str, torch.Tensor])
     try:
         model = HarmonyLSTM(HarmonyConfig(**meta["harmony"]["config"]))
         model.load_state_dict(weights, strict=True)
-    except (KeyError, TypeError, RuntimeError) as exc:
+    except (KeyError, TypeError, RuntimeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path.name}: the harmony model does not match its description ({exc})"[:240]) from exc
     return model.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m engine.checkpoint DIR``: load and validate a checkpoint; one line, exit 0 or 2."""
+    """``python -m engine.checkpoint [--max-memory BYTES] DIR``: load and validate a checkpoint.
+
+    Prints one line (``ok STYLE HASH`` or ``invalid: WHY``) and exits 0 or 2. ``--max-memory``
+    caps this process's heap (RLIMIT_DATA, set before torch is imported), so a checkpoint that
+    needs more is refused instead of taking the machine's memory; the bot's installer uses it.
+    """
     import sys
 
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    max_memory = None
+    if args[:1] == ["--max-memory"] and len(args) > 1 and args[1].isdigit():
+        max_memory, args = int(args[1]), args[2:]
+    if len(args) != 1:
+        print("usage: python -m engine.checkpoint [--max-memory BYTES] DIR")
+        return 2
+    if max_memory is not None:
+        _limit_memory(max_memory)
     try:
         ck = load_checkpoint(Path(args[0]))
-    except (CheckpointError, IndexError) as exc:
-        print(f"invalid: {exc}" if args else "usage: python -m engine.checkpoint DIR")
+    except CheckpointError as exc:
+        print(f"invalid: {exc}")
+        return 2
+    except (MemoryError, RuntimeError) as exc:  # torch reports a refused allocation as a RuntimeError
+        if isinstance(exc, RuntimeError) and "allocate" not in str(exc):
+            raise
+        print(f"invalid: loading it needs more than {max_memory or 0:,} bytes of memory")
         return 2
     print(f"ok {ck.style} {ck.content_hash}")
     return 0
+
+
+def _limit_memory(max_bytes: int) -> None:
+    """Cap the heap (brk and private writable mappings) of this process at ``max_bytes``.
+
+    RLIMIT_DATA, not RLIMIT_AS: shared libraries (CUDA builds of torch map gigabytes of them)
+    count toward the address space but are not memory a checkpoint can make us use.
+    """
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
 
 
 if __name__ == "__main__":

@@ -20,3 +20,7 @@ class MidiReadError(EngineError):
 
 class RenderError(EngineError):
     """Audio could not be rendered, encoded or probed (missing FluidSynth/SoundFont/ffmpeg, bad MIDI)."""
+
+
+class ConfigError(EngineError, ValueError):
+    """A model config (melody or harmony) has a value out of its bounds; the message names it."""

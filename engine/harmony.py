@@ -24,6 +24,7 @@ from torch import nn
 from engine.chords import FAMILY_NAMES, Chord
 from engine.errors import EngineError
 from engine.forms import Form
+from engine.model import check_bounds
 
 N_FAM = len(FAMILY_NAMES)
 HOLD = 0
@@ -37,12 +38,21 @@ FEATURES = (("slot", 2), ("bar", 16), ("left", 16), ("label", len(LABELS) + 1), 
             ("sections_left", 4), ("repeat", 2), ("mode", 2), ("length", 4), ("era", len(ERAS)))
 
 
+# Inclusive bounds of the harmony model's whole-number fields (a few million weights at most).
+HARMONY_BOUNDS: dict[str, tuple[int, int]] = {"emb": (1, 1024), "hidden": (1, 1024), "layers": (1, 4)}
+
+
 @dataclass(frozen=True)
 class HarmonyConfig:
+    """Hyperparameters of the harmony model; checked on construction (raises ConfigError)."""
+
     emb: int = 64
     hidden: int = 160
     layers: int = 2
     dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_bounds(self, HARMONY_BOUNDS, "harmony.config")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -149,3 +149,65 @@ def work_item(out_root: Path, job_id: str, seconds: float = 6, checkpoint: str =
 
     request = ComposeRequest("jazz", seconds, seed=req.pop("seed", 1), changes_text=changes, **req)
     return WorkItem(job_id, request, checkpoint, ck_hash, str(out_root / "jobs" / job_id))
+
+
+# -- hostile archives (checkpoint installs): built by hand so that a 1 GB bomb takes a fraction of a second --
+
+def deflated_zip(members: list[tuple[str, bytes | int]]) -> bytes:
+    """A zip of ``(name, data)`` members, each deflated; an ``int`` instead of data is that many
+    zero bytes, compressed once and repeated, so 21 members of 48 MiB of zeros build in ~0.3 s."""
+    import struct
+    import zlib
+
+    zero_cache: dict[int, tuple[bytes, int]] = {}
+
+    def payload(data: bytes | int) -> tuple[bytes, int, int]:
+        if isinstance(data, int):
+            if data not in zero_cache:
+                zeros = bytes(data)
+                comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+                zero_cache[data] = (comp.compress(zeros) + comp.flush(), zlib.crc32(zeros))
+            block, crc = zero_cache[data]
+            return block, crc, data
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return comp.compress(data) + comp.flush(), zlib.crc32(data), len(data)
+
+    out, central = io.BytesIO(), io.BytesIO()
+    for name, data in members:
+        block, crc, size = payload(data)
+        raw = name.encode()
+        offset = out.tell()
+        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(block), size, len(raw), 0))
+        out.write(raw)
+        out.write(block)
+        central.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(block), size,
+                                  len(raw), 0, 0, 0, 0, 0o100644 << 16, offset))
+        central.write(raw)
+    cd_offset, cd = out.tell(), central.getvalue()
+    out.write(cd)
+    out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(cd), cd_offset, 0))
+    return out.getvalue()
+
+
+def zip_bomb(pads: int = 21, pad_bytes: int = 48 * 1024 * 1024, filler_bytes: int = 11 * 1024 * 1024,
+             meta: bytes = b"{}") -> bytes:
+    """About 12 MB of zip that unpacks to about 1 GB: ``pads`` members of zeros (each just under
+    the old per-member cap), then an incompressible ``model.safetensors`` and a ``meta.json``."""
+    filler = os.urandom(filler_bytes)
+    return deflated_zip([(f"pad{i:02d}.bin", pad_bytes) for i in range(pads)]
+                        + [("model.safetensors", filler), ("meta.json", meta)])
+
+
+def many_member_tgz(n: int = 100_000) -> bytes:
+    """A tar.gz of ``n`` empty regular files (``f000000``...), built from one patched header (~0.3 s)."""
+    import gzip
+    import tarfile
+
+    template = tarfile.TarInfo("f000000").tobuf(tarfile.GNU_FORMAT)  # one 512-byte header
+    rest = sum(template[7:148]) + 8 * 32 + sum(template[156:])  # the checksum counts its own field as spaces
+    headers = []
+    for i in range(n):
+        name = b"f%06d" % i
+        headers.append(name + template[7:148] + b"%06o\0 " % (rest + sum(name)) + template[156:])
+    headers.append(bytes(1024))  # the end-of-archive marker
+    return gzip.compress(b"".join(headers), compresslevel=1)

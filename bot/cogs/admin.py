@@ -1,4 +1,4 @@
-"""/chorus-admin: checkpoints, swaps, installs, the queue, pause and resume.
+"""/chorus-admin: checkpoints, swaps, installs, removals, the queue, pause and resume.
 
 Hidden from non-admins by default permissions, and checked on the server side against the
 configured admin users and roles; every attempt is written to the audit log.
@@ -25,10 +25,12 @@ def worker_line(w: WorkerRow) -> str:
 
 
 def is_admin(interaction: discord.Interaction, admin_users: frozenset[int], admin_roles: frozenset[int]) -> bool:
+    """Whether the user is listed, or holds a listed role. The guild's id is never an admin role:
+    it is the id of @everyone, so listing it would make every member an admin."""
     if interaction.user.id in admin_users:
         return True
-    roles = getattr(interaction.user, "roles", [])
-    return any(r.id in admin_roles for r in roles)
+    roles = admin_roles - {interaction.guild_id}
+    return any(r.id in roles for r in getattr(interaction.user, "roles", []))
 
 
 @app_commands.default_permissions(administrator=True)
@@ -53,8 +55,10 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
     @app_commands.command(name="checkpoints", description="Installed checkpoints with style, metrics, size and hash")
     async def checkpoints(self, interaction: discord.Interaction) -> None:
         active = {ck.name: style for style, ck in self.service.catalog.styles().items()}
-        rows = [("▶ " if c.name in active else "• ") + c.describe() for c in self.service.catalog.installed()]
-        await interaction.response.send_message("\n".join(rows) or "No checkpoint is installed.", ephemeral=True)
+        catalog = self.service.catalog
+        rows = [("▶ " if c.name in active else "• ") + c.describe() for c in catalog.installed()]
+        rows += [f"✖ {name}: not usable ({why})"[:300] for name, why in sorted(catalog.broken.items())]
+        await interaction.response.send_message("\n".join(rows)[:1900] or "No checkpoint is installed.", ephemeral=True)
 
     @app_commands.command(name="use", description="Serve a style with another installed checkpoint")
     async def use(self, interaction: discord.Interaction, style: str, checkpoint: str) -> None:
@@ -71,6 +75,11 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         data = await archive.read()
         installed = await self.service.catalog.install(data, archive.filename, name)
         await interaction.followup.send(f"✅ Installed {installed.describe()}", ephemeral=True)
+
+    @app_commands.command(name="remove", description="Delete an installed checkpoint that serves no style")
+    async def remove(self, interaction: discord.Interaction, name: str) -> None:
+        await self.service.remove(name)
+        await interaction.response.send_message(f"🗑 Removed checkpoint {name}.", ephemeral=True)
 
     @app_commands.command(name="queue", description="Pending and running jobs, and each worker's state")
     async def queue(self, interaction: discord.Interaction) -> None:

@@ -97,3 +97,86 @@ def test_the_cli_refuses_a_pickle_in_one_line(tiny_checkpoint: Path, tmp_path: P
                           f"wjazzd={REPO / 'tests' / 'fixtures' / 'wjazzd'}"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "not a safetensors file" in out.stderr
+
+
+def edit_meta(d: Path, change) -> None:
+    meta = json.loads((d / "meta.json").read_text())
+    change(meta)
+    (d / "meta.json").write_text(json.dumps(meta))
+
+
+BAD_TYPES = {
+    "metrics.valid_nll": (lambda m: m["metrics"].update(valid_nll="n/a"), "the string 'n/a', expected a number or null"),
+    "style": (lambda m: m.update(style=5), "the number 5, expected a string"),
+    "size_bytes": (lambda m: m.update(size_bytes="big"), "the string 'big', expected a whole number"),
+    "content_hash": (lambda m: m.update(content_hash="../../etc"), "the string '../../etc', expected a sha256 in lowercase hex"),
+    "sampling.forms": (lambda m: m["sampling"].update(forms=["x"]), "a list, expected a list of whole numbers"),
+    "metrics": (lambda m: m.update(metrics=[1, 2]), "a list, expected an object"),
+    "harmony.key_weights.0 major": (lambda m: m.update(harmony={"key_weights": {"0 major": "x"}}), "the string 'x', expected a number"),
+    "conditioning.players": (lambda m: m.update(conditioning={"players": ["", 7]}), "a list, expected a list of strings"),
+}
+
+
+@pytest.mark.parametrize("field", sorted(BAD_TYPES))
+def test_meta_fields_of_the_wrong_type_are_refused_in_one_line(tiny_checkpoint: Path, tmp_path: Path, field: str) -> None:
+    change, expected = BAD_TYPES[field]
+    d = copy(tiny_checkpoint, tmp_path / "bad")
+    edit_meta(d, change)
+    with pytest.raises(CheckpointError) as err:
+        read_meta(d)
+    assert str(err.value) == f"checkpoint bad: in meta.json, {field} is {expected}"
+
+
+def test_a_meta_nested_too_deep_is_refused_not_crashed(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    d = copy(tiny_checkpoint, tmp_path / "deep")
+    (d / "meta.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        read_meta(d)
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"hidden": 4096, "layers": 4}, "describes 4[0-9,]+ weights .1.9 GB as float32.; at most 67,108,864"),
+    ({"hidden": 1000, "layers": 2}, r"describes [0-9,]+ weights, more than model.safetensors \(3[0-9,]+ bytes\) holds"),
+    ({"hidden": "384"}, "model_config.hidden must be a whole number from 1 to 4,096, not '384'"),
+    ({"layers": 0}, "model_config.layers must be a whole number from 1 to 16, not 0"),
+    ({"dropout": 1.5}, "model_config.dropout must be a number from 0 to below 1, not 1.5"),
+    ({"n_players": True}, "model_config.n_players must be a whole number"),
+])
+def test_model_configs_out_of_bounds_are_refused_before_a_model_is_built(
+        tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict, message: str) -> None:
+    import engine.model
+
+    def never(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(engine.model.ChorusLSTM, "__init__", never)
+    d = copy(tiny_checkpoint, tmp_path / "big")
+    edit_meta(d, lambda m: m["model_config"].update(config))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(d)
+
+
+def test_harmony_configs_are_bounded_too() -> None:
+    from engine.errors import ConfigError
+    from engine.harmony import HarmonyConfig
+
+    with pytest.raises(ConfigError, match="harmony.config.hidden must be a whole number from 1 to 1,024, not 8192"):
+        HarmonyConfig(hidden=8192)
+
+
+@pytest.mark.parametrize("config", [{}, {"n_eras": 9, "n_players": 55}, {"hidden": 32, "layers": 1, "token_dim": 16},
+                                    {"n_players": 3, "layers": 3, "cond_dim": 8}])
+def test_a_config_counts_its_weights_without_building_the_model(config: dict) -> None:
+    from engine.model import ChorusLSTM, ModelConfig
+
+    cfg = ModelConfig(**config)
+    assert cfg.parameters() == ChorusLSTM(cfg).num_parameters()
+
+
+def test_the_validator_cli_caps_its_own_memory(tiny_checkpoint: Path) -> None:
+    ok = subprocess.run([sys.executable, "-m", "engine.checkpoint", "--max-memory", str(1 << 30), str(tiny_checkpoint)],
+                        capture_output=True, text=True, cwd=REPO)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok jazz ")
+    script = "from engine.checkpoint import _limit_memory; _limit_memory(200 << 20); bytearray(400 << 20)"
+    capped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert capped.returncode != 0 and "MemoryError" in capped.stderr
