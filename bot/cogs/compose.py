@@ -87,7 +87,7 @@ class ComposeCog(commands.Cog):
             data = await asyncio.wait_for(attachment.read(), timeout=2.0)
         except (TimeoutError, discord.HTTPException) as exc:
             raise RequestError("could not download the MIDI file; try again") from exc
-        limits = SeedLimits(max_bytes=limit, parse_timeout_s=1.0)
+        limits = SeedLimits(max_bytes=limit)
         try:
             await asyncio.to_thread(load_seed_midi, data, limits)
         except SeedMidiError:
