@@ -11,7 +11,7 @@ in time or not), when each user got their answer (queued or refused) and the loo
 it does not wait for the clips.
 
 Usage: python bench/bot_load.py [--requests 50] [--length 10s] [--checkpoint checkpoints/jazz] [--workers 1]
-       python bench/bot_load.py --seed-burst [--requests 20]
+       python bench/bot_load.py --seed-burst [--requests 20] [--seed-workers 1]
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def seed_burst(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         h = Harness(Path(tmp), {"jazz": args.checkpoint.resolve()}, CHORUS_USER_MAX_PENDING="5",
                     CHORUS_MAX_QUEUE=str(args.requests + 10), CHORUS_WORKERS=str(args.workers),
-                    CHORUS_JOB_TIMEOUT_S="600")
+                    CHORUS_JOB_TIMEOUT_S="600", CHORUS_SEED_WORKERS=str(args.seed_workers))
         try:
             h.start_bot()
             users = [h.standin.add_user(f"seed{i}") for i in range(args.requests)]
@@ -86,7 +86,8 @@ def seed_burst(args: argparse.Namespace) -> None:
     tried = sorted(e["time"] - r.sent_at for r, e in zip(recs, callbacks, strict=True) if e is not None)
     in_time = [r.ack_seconds for r in recs if r.ack_seconds is not None]
     print(f"{args.requests} users at once upload a {len(seed) // 1000} KB seed to /compose {args.length}, "
-          f"{args.workers} worker process(es), checkpoint {args.checkpoint}")
+          f"{args.workers} worker process(es), {args.seed_workers} seed-check process(es), "
+          f"checkpoint {args.checkpoint}")
     print(f"acknowledged      {len(in_time)}/{len(recs)} in time; callbacks sent {len(tried)}, "
           f"{sum(t > ACK_LIMIT_S for t in tried)} after {ACK_LIMIT_S * 1000:.0f} ms (refused 404)")
     if tried:
@@ -109,6 +110,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=Path("checkpoints/jazz"))
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seed-burst", action="store_true", help="the seed-upload burst scenario instead")
+    ap.add_argument("--seed-workers", type=int, default=1, help="CHORUS_SEED_WORKERS for --seed-burst")
     args = ap.parse_args()
     if args.seed_burst:
         args.requests = args.requests or 20
