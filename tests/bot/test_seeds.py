@@ -153,7 +153,7 @@ def test_a_refused_file_gets_its_reason_from_the_pool() -> None:
 
 
 def test_a_burst_queues_for_one_process_and_waiting_does_not_count_against_a_file() -> None:
-    data = heavy_seed_midi()
+    data = heavy_seed_midi(150_000)
     budget = 2 * check_seed_midi(data, SeedLimits(cpu_seconds=60))  # twice one file's CPU time here
 
     async def scenario() -> float:
