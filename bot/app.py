@@ -91,6 +91,7 @@ class ChorusBot(commands.Bot):
         await service.load_state()
         service.deliverer = DiscordDeliverer(self, s.upload_limit_bytes)
         self.service = service
+        await service.seeds.start()
         await queue.start()
         await self.add_cog(ComposeCog(self, service))
         await self.add_cog(AdminCog(self, service))
@@ -118,6 +119,7 @@ class ChorusBot(commands.Bot):
         log.info("event loop longest stall: %.1f ms", self.loop_monitor.max_stall * 1000)
         if self.service is not None:
             await self.service.queue.stop()
+            await self.service.seeds.close()
             await self.service.store.close()
         await super().close()
 

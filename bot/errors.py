@@ -15,5 +15,9 @@ class ServiceError(BotError):
     """A refusal from the compose service, e.g. a full queue or a cooldown."""
 
 
+class SeedUploadError(BotError):
+    """A refusal about an uploaded seed file before it is read: too large, not downloadable, busy."""
+
+
 class CatalogError(BotError):
     """A refusal about checkpoints (install, swap, unknown name)."""

@@ -7,6 +7,7 @@ job is in SQLite before the user hears "queued", and `recover` finishes whatever
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from bot.errors import CatalogError, ServiceError
 from bot.policy import Outcome, Posting
 from bot.queue import JobEvent, JobQueue, WorkItem, out_dir_for
 from bot.results import ResultError, check_result
+from bot.seeds import SeedReader
 from bot.settings import BotSettings
 from engine.request import ComposeRequest, RequestError
+from engine.seed import SeedLimits
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ class ComposeService:
         self.queue.on_event = self.handle_event
         self.paused = False
         self._admit = asyncio.Lock()  # limits are checked and the job written as one step
+        # started and closed by the bot (bot.app), as the queue is
+        self.seeds = SeedReader(SeedLimits(max_bytes=settings.max_seed_bytes), workers=settings.seed_workers,
+                                max_in_flight=settings.max_queue, per_user=settings.user_max_pending)
 
     async def load_state(self) -> None:
         self.catalog.active = await self.store.active_checkpoints()
@@ -102,6 +108,19 @@ class ComposeService:
             await self.store.add_job(job)
         position = await self.queue.submit(self._item(job))
         return job, position
+
+    async def submit_with_seed(self, sub: Submission, url: str) -> tuple[Job, int]:
+        """`submit` with the seed MIDI file at ``url``: the limits are checked before the download
+        (a refused user costs no download), and again by `submit`, atomically with writing the job.
+
+        Raises:
+            ServiceError: paused, the queue is full, or the user is over their limits.
+            SeedUploadError: the upload is too large or could not be downloaded.
+            engine.seed.SeedMidiError: the file was refused, with the reason.
+        """
+        await self.check_limits(sub.user_id)
+        data = await self.seeds.read(url, sub.user_id)
+        return await self.submit(dataclasses.replace(sub, request=dataclasses.replace(sub.request, seed_midi=data)))
 
     def _job(self, sub: Submission, req: ComposeRequest, ck) -> Job:
         return Job(id=Job.new_id(), user_id=sub.user_id, guild_id=sub.guild_id, channel_id=sub.channel_id,

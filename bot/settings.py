@@ -41,6 +41,7 @@ class BotSettings(Settings):
     user_cooldown_s: float = field(default=10.0, metadata={"env": "CHORUS_USER_COOLDOWN_S", "min": 0})
     user_max_pending: int = field(default=2, metadata={"env": "CHORUS_USER_MAX_PENDING", "min": 1})
     job_timeout_s: float = field(default=120.0, metadata={"env": "CHORUS_JOB_TIMEOUT_S", "min": 1})
+    seed_workers: int = field(default=1, metadata={"env": "CHORUS_SEED_WORKERS", "min": 1})
     # the one cap on a checkpoint's size: uploaded archives and what they unpack to, Redis transfers to workers
     max_checkpoint_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "CHORUS_MAX_CHECKPOINT_BYTES", "min": 1024})
     upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})

@@ -1,4 +1,10 @@
-"""The bot's one error path: domain errors become a short ephemeral reply; the rest are logged."""
+"""The bot's one error path: domain errors become a short ephemeral reply; the rest are logged.
+
+A command that may take longer than Discord's 3 s defers with `defer_public` (a public "thinking"
+message); until it calls `loading_done`, a refusal deletes that message and goes out as an
+ephemeral follow-up, since on Discord the first follow-up after a defer would replace the public
+loading message and lose its ephemeral flag.
+"""
 from __future__ import annotations
 
 import logging
@@ -12,15 +18,35 @@ from engine.errors import EngineError
 log = logging.getLogger(__name__)
 
 
+PUBLIC_LOADING = "chorus_public_loading"  # interaction.extras key: the original is a public "thinking" message
+
+
 class AdminOnly(app_commands.CheckFailure):
     """A non-admin called an admin command."""
+
+
+async def defer_public(interaction: discord.Interaction) -> None:
+    """Acknowledge now with a public "thinking" message, to be edited into the answer."""
+    await interaction.response.defer(thinking=True)
+    interaction.extras[PUBLIC_LOADING] = True
+
+
+def loading_done(interaction: discord.Interaction) -> None:
+    """The public "thinking" message has been edited into the answer; `reply` leaves it alone."""
+    interaction.extras.pop(PUBLIC_LOADING, None)
 
 
 async def reply(interaction: discord.Interaction, text: str) -> None:
     """An ephemeral one-line reply, whether or not the interaction was answered already."""
     text = text.splitlines()[0][:1900] if text else "something went wrong"
     try:
-        if interaction.response.is_done():
+        if interaction.extras.pop(PUBLIC_LOADING, False):
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException as exc:  # then the follow-up replaces it, publicly
+                log.warning("could not delete the loading message of interaction %s: %s", interaction.id, exc)
+            await interaction.followup.send(text, ephemeral=True)
+        elif interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)
         else:
             await interaction.response.send_message(text, ephemeral=True)

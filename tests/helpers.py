@@ -130,6 +130,25 @@ def combo_midi(file_type: int = 1, drums: bool = True) -> bytes:
     return midi_bytes(parts, file_type=file_type)
 
 
+def heavy_seed_midi(target_bytes: int = 360_000, ticks_per_beat: int = 480, bpm: int = 180) -> bytes:
+    """A valid, event-heavy seed of about ``target_bytes``: five voices of 16th notes at ``bpm``.
+
+    Every event carries its status byte (4 bytes an event), so 360 KB holds about 90,000 events,
+    under `engine.seed.SeedLimits`' 100,000, and lasts about 12.5 minutes (under its 20).
+    """
+    body = bytearray(b"\x00\xff\x51\x03" + round(60e6 / bpm).to_bytes(3, "big"))
+    step = ticks_per_beat // 4  # a 16th note in ticks; under 128, so a one-byte delta
+    i = 0
+    while len(body) < target_bytes - 40:
+        pitches = [48 + v * 7 + (i * 5 + v) % 12 for v in range(5)]
+        body += b"".join(bytes([0, 0x90 | v, p, 70 + v]) for v, p in enumerate(pitches))
+        body += b"".join(bytes([step if v == 0 else 0, 0x80 | v, p, 0]) for v, p in enumerate(pitches))
+        i += 1
+    body += b"\x00\xff\x2f\x00"
+    head = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
+    return head + ticks_per_beat.to_bytes(2, "big") + b"MTrk" + len(body).to_bytes(4, "big") + bytes(body)
+
+
 def corpus_dir() -> Path:
     """The real corpora, or a skip (only outside CI: under CI=true a missing corpus fails)."""
     root = Path(os.environ.get("CHORUS_CORPUS_DIR", REPO.parent / "shared" / "corpus"))

@@ -1,8 +1,6 @@
 """/compose, /styles and the "Continue with Chorus" message command."""
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 
 import discord
@@ -10,10 +8,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.service import ComposeService, Submission
+from bot.tree import defer_public, loading_done
 from engine.conditioning import ERA_CHOICES
 from engine.forms import FORM_CHOICES
 from engine.request import ComposeRequest, RequestError
-from engine.seed import SeedLimits, SeedMidiError, load_seed_midi
 
 log = logging.getLogger(__name__)
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -50,9 +48,10 @@ class ComposeCog(commands.Cog):
                       swing: app_commands.Range[float, 1.0, 3.0] | None = None, era: str | None = None) -> None:
         req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed,
                                    form=form, key=key, swing=swing, era=era)
-        if seed_midi is not None:  # after the cheap checks, so a bad value is refused before any download
-            req = dataclasses.replace(req, seed_midi=await self._fetch_seed(seed_midi))
-        await self._accept(interaction, req)
+        if seed_midi is None:
+            await self._accept(interaction, req)
+        else:  # after the cheap checks, so a bad value is refused at once, before any download
+            await self._accept_seeded(interaction, req, seed_midi)
 
     async def continue_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         attachment = next((a for a in message.attachments if a.filename.lower().endswith(MIDI_SUFFIXES)), None)
@@ -61,9 +60,8 @@ class ComposeCog(commands.Cog):
         styles = self.service.styles()
         if not styles:
             raise RequestError("no style is installed")
-        seed_midi = await self._fetch_seed(attachment)
-        await self._accept(interaction, self.service.request("jazz" if "jazz" in styles else styles[0], DEFAULT_LENGTH,
-                                                             seed_midi=seed_midi))
+        req = self.service.request("jazz" if "jazz" in styles else styles[0], DEFAULT_LENGTH)
+        await self._accept_seeded(interaction, req, attachment)
 
     @app_commands.command(name="styles", description="The styles Chorus can play and the checkpoint behind each")
     async def styles(self, interaction: discord.Interaction) -> None:
@@ -75,31 +73,31 @@ class ComposeCog(commands.Cog):
                           channel_id=interaction.channel_id, application_id=interaction.application_id,
                           interaction_token=interaction.token)
 
-    async def _fetch_seed(self, attachment: discord.Attachment) -> bytes:
-        """Download and check a seed file quickly, so a bad one gets its ephemeral reply at once.
-
-        The size limit checked here is the one `ComposeRequest.build` applies to ``seed_midi``.
-        """
-        limit = self.service.settings.max_seed_bytes
-        if attachment.size > limit:
-            raise RequestError(f"the MIDI file is {attachment.size:,} bytes; at most {limit:,} are accepted")
-        try:
-            data = await asyncio.wait_for(attachment.read(), timeout=2.0)
-        except (TimeoutError, discord.HTTPException) as exc:
-            raise RequestError("could not download the MIDI file; try again") from exc
-        limits = SeedLimits(max_bytes=limit, parse_timeout_s=1.0)
-        try:
-            await asyncio.to_thread(load_seed_midi, data, limits)
-        except SeedMidiError:
-            raise
-        return data
-
     async def _accept(self, interaction: discord.Interaction, req: ComposeRequest) -> None:
         job, position = await self.service.submit(self._submission(interaction, req))
-        where = "next up" if position <= 1 else f"position {position} in the queue"
-        await interaction.response.send_message(f"⏳ Queued your {req.style} clip ({where}).")
+        await interaction.response.send_message(queued_text(req, position))
         try:
             message = await interaction.original_response()
             await self.service.set_status_message(job.id, message.id)
         except discord.HTTPException as exc:
             log.info("no status message for job %s: %s", job.id, exc)
+
+    async def _accept_seeded(self, interaction: discord.Interaction, req: ComposeRequest,
+                             attachment: discord.Attachment) -> None:
+        """Defer publicly first, as the limits, the download and the check may outlast Discord's
+        3 s; the "thinking" message then becomes the job's status message. A refusal after the
+        defer stays private (`bot.tree.reply`)."""
+        self.service.seeds.check_declared_size(attachment.size)
+        await defer_public(interaction)
+        job, position = await self.service.submit_with_seed(self._submission(interaction, req), attachment.url)
+        try:
+            message = await interaction.edit_original_response(content=queued_text(req, position))
+            loading_done(interaction)
+            await self.service.set_status_message(job.id, message.id)
+        except discord.HTTPException as exc:  # the job is queued; the clip comes as a follow-up
+            log.info("no status message for job %s: %s", job.id, exc)
+
+
+def queued_text(req: ComposeRequest, position: int) -> str:
+    where = "next up" if position <= 1 else f"position {position} in the queue"
+    return f"⏳ Queued your {req.style} clip ({where})."

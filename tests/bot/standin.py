@@ -258,8 +258,12 @@ class DiscordStandIn:
 
     # ---- messages and attachments -----------------------------------------------------------
 
-    def add_attachment(self, filename: str, data: bytes, content_type: str | None = None) -> Json:
+    def add_attachment(self, filename: str, data: bytes, content_type: str | None = None, *,
+                       size: int | None = None) -> Json:
         """Register a file the bot can download; returns the attachment dict (url on this server).
+
+        ``size`` is the size the attachment claims (default: the real one), to play a file that lies.
+        A download's event records ``served``: the bytes written before it ended or the bot hung up.
 
         Raises:
             RuntimeError: the server is not started, so there is no URL yet.
@@ -271,7 +275,8 @@ class DiscordStandIn:
         attachment_id = self.snowflake()
         url = f"{self.base_url}/attachments/{attachment_id}/{filename}"
         self._files[attachment_id] = (bytes(data), content_type or "application/octet-stream")
-        return {"id": attachment_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+        return {"id": attachment_id, "filename": filename, "size": len(data) if size is None else size,
+                "url": url, "proxy_url": url,
                 "content_type": content_type or "application/octet-stream"}
 
     def add_message(self, channel: Json | None, author: Json, content: str = "",

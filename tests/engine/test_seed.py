@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import time
 
 import mido
@@ -12,8 +13,15 @@ from hypothesis import strategies as st
 
 from engine.errors import MidiReadError
 from engine.leadsheet import LeadSheet
-from engine.seed import SeedLimits, SeedMidiError, load_seed_midi, read_seed
-from tests.helpers import COMP, comping, tune_melody
+from engine.seed import (
+    MAX_TRAILING_BYTES,
+    SeedLimits,
+    SeedMidiError,
+    check_seed_midi,
+    load_seed_midi,
+    read_seed,
+)
+from tests.helpers import COMP, comping, heavy_seed_midi, tune_melody
 
 TPB = 480
 
@@ -135,7 +143,12 @@ BAD_FILES = {
     "short tempo": (one_track(b"\x00\xff\x51\x02\x07\xa1" + NOTE), "this MIDI file is damaged or truncated"),
     "bad key signature (mido raises)": (one_track(b"\x00\xff\x59\x02\x20\x05" + NOTE),
                                         "this MIDI file is damaged or truncated"),
-    "trailing garbage": (one_track(NOTE) + b"\x00\x01\x02", "this MIDI file is damaged or truncated"),
+    "a track cut short": (header(fmt=1, ntracks=2) + chunk(NOTE + END) + chunk(NOTE + END)[:-3],
+                          "this MIDI file is damaged or truncated"),
+    "stray bytes between tracks": (header(fmt=1, ntracks=2) + chunk(NOTE + END) + b"\x00\x01\x02" + chunk(NOTE + END),
+                                   "this MIDI file is damaged or truncated"),
+    "more trailing junk than allowed": (one_track(NOTE) + b"\x01" * (MAX_TRAILING_BYTES + 1),
+                                        "this MIDI file is damaged or truncated"),
 }
 
 
@@ -185,9 +198,60 @@ def test_duration_follows_tempo_changes() -> None:
         load_seed_midi(data)
 
 
+TRAILING = {
+    "three stray bytes": b"\x00\x01\x02",
+    "seven zeros": bytes(7),
+    "a chunk header claiming more than is left": b"MTrk\x00\x00\x10\x00" + bytes(100),
+    "padding to a 4 KiB block": b"\x1a" * MAX_TRAILING_BYTES,
+}
+
+
+@pytest.mark.parametrize("name", list(TRAILING))
+def test_a_few_trailing_bytes_after_the_last_track_are_ignored_as_mido_ignores_them(name: str) -> None:
+    clean = song(1)
+    data = clean + TRAILING[name]
+    assert read_seed(data) == read_seed(clean)
+    ours = load_seed_midi(data)
+    theirs = mido.MidiFile(file=io.BytesIO(data))
+    assert [list(t) for t in ours.tracks] == [list(t) for t in theirs.tracks]
+
+
+def test_a_truncated_file_is_still_refused() -> None:
+    data = song(1)
+    for cut in (1, 3, 40):
+        with pytest.raises(SeedMidiError, match=r"^this MIDI file is damaged or truncated$"):
+            load_seed_midi(data[:-cut])
+
+
 def test_timeout() -> None:
     with pytest.raises(SeedMidiError, match=r"^this MIDI file took too long to read$"):
-        load_seed_midi(song(1), SeedLimits(parse_timeout_s=0.0))
+        load_seed_midi(song(1), SeedLimits(cpu_seconds=0.0))
+    with pytest.raises(SeedMidiError, match=r"^this MIDI file took too long to read$"):
+        load_seed_midi(heavy_seed_midi(), SeedLimits(cpu_seconds=0.05))  # spent partway through
+
+
+def test_the_budget_counts_cpu_time_not_time_spent_waiting_for_a_cpu() -> None:
+    data = heavy_seed_midi(150_000)
+    solo = check_seed_midi(data, SeedLimits(cpu_seconds=60))  # CPU seconds alone
+    limits = SeedLimits(cpu_seconds=solo * 2)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    spinners = [threading.Thread(target=spin) for _ in range(3)]
+    for t in spinners:
+        t.start()
+    try:  # three busy threads share the interpreter with the check: its wall time grows, its CPU time not
+        start = time.perf_counter()
+        spent = check_seed_midi(data, limits)
+        wall = time.perf_counter() - start
+    finally:
+        stop.set()
+        for t in spinners:
+            t.join()
+    assert spent < limits.cpu_seconds < wall
 
 
 def test_read_midi_reasons_come_through() -> None:
@@ -200,8 +264,8 @@ def test_read_midi_reasons_come_through() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="max_events"):
         SeedLimits(max_events=0)
-    with pytest.raises(ValueError, match="parse_timeout_s"):
-        SeedLimits(parse_timeout_s=float("nan"))
+    with pytest.raises(ValueError, match="cpu_seconds"):
+        SeedLimits(cpu_seconds=float("nan"))
     with pytest.raises(ValueError, match="max_bars"):
         read_seed(song(0), max_bars=0)
 
