@@ -186,6 +186,12 @@ class ComposeService:
                 await self.store.update_job(job.id, posted_at=job.posted_at)
 
         if job.status == "done":
+            try:
+                check_result(job.result)  # a stored result may come from an older or foreign worker
+            except ResultError as exc:
+                log.error("job %s has a result that cannot be shown: %s", job.id, exc)
+                await self._fail(job.id, "the finished clip came back damaged")
+                return
             outcome = await self.deliverer.deliver(job, posting)
             if outcome.sent:
                 await self.store.update_job(job.id, status="delivered", delivered_at=time.time(),

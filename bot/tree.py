@@ -12,6 +12,7 @@ import logging
 import discord
 from discord import app_commands
 
+from bot import limits
 from bot.errors import BotError
 from engine.errors import EngineError
 
@@ -38,7 +39,7 @@ def loading_done(interaction: discord.Interaction) -> None:
 
 async def reply(interaction: discord.Interaction, text: str) -> None:
     """An ephemeral one-line reply, whether or not the interaction was answered already."""
-    text = text.splitlines()[0][:1900] if text else "something went wrong"
+    text = limits.content(text.splitlines()[0]) if text.strip() else "something went wrong"
     try:
         if interaction.extras.pop(PUBLIC_LOADING, False):
             try:

@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import limits
 from bot.policy import WorkerRow
 from bot.service import ComposeService
 from bot.tree import AdminOnly
@@ -58,12 +59,12 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         catalog = self.service.catalog
         rows = [("▶ " if c.name in active else "• ") + c.describe() for c in catalog.installed()]
         rows += [f"✖ {name}: not usable ({why})"[:300] for name, why in sorted(catalog.broken.items())]
-        await interaction.response.send_message("\n".join(rows)[:1900] or "No checkpoint is installed.", ephemeral=True)
+        await interaction.response.send_message(limits.content("\n".join(rows) or "No checkpoint is installed."), ephemeral=True)
 
     @app_commands.command(name="use", description="Serve a style with another installed checkpoint")
     async def use(self, interaction: discord.Interaction, style: str, checkpoint: str) -> None:
         described = await self.service.use(style.lower(), checkpoint, interaction.user.id)
-        await interaction.response.send_message(f"✅ {style} now uses {described}", ephemeral=True)
+        await interaction.response.send_message(limits.content(f"✅ {style} now uses {described}"), ephemeral=True)
 
     @app_commands.command(name="install", description="Install a checkpoint archive (zip or tar of model.safetensors + meta.json)")
     async def install(self, interaction: discord.Interaction, archive: discord.Attachment, name: str | None = None) -> None:
@@ -74,7 +75,7 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await archive.read()
         installed = await self.service.catalog.install(data, archive.filename, name)
-        await interaction.followup.send(f"✅ Installed {installed.describe()}", ephemeral=True)
+        await interaction.followup.send(limits.content(f"✅ Installed {installed.describe()}"), ephemeral=True)
 
     @app_commands.command(name="remove", description="Delete an installed checkpoint that serves no style")
     async def remove(self, interaction: discord.Interaction, name: str) -> None:
@@ -90,7 +91,7 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         if monitor is not None:
             lines.append(f"event loop: longest stall {monitor.max_stall * 1000:.0f} ms")
         lines += [worker_line(w) for w in q["workers"]]
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await interaction.response.send_message(limits.content("\n".join(lines)), ephemeral=True)
 
     @app_commands.command(name="pause", description="Stop accepting new jobs")
     async def pause(self, interaction: discord.Interaction) -> None:

@@ -7,6 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import limits
 from bot.service import ComposeService, Submission
 from bot.tree import defer_public, loading_done
 from engine.conditioning import ERA_CHOICES
@@ -66,7 +67,7 @@ class ComposeCog(commands.Cog):
     @app_commands.command(name="styles", description="The styles Chorus can play and the checkpoint behind each")
     async def styles(self, interaction: discord.Interaction) -> None:
         rows = [f"**{style}**: {ck.describe()}" for style, ck in sorted(self.service.catalog.styles().items())]
-        await interaction.response.send_message("\n".join(rows) or "No style is installed.", ephemeral=True)
+        await interaction.response.send_message(limits.content("\n".join(rows) or "No style is installed."), ephemeral=True)
 
     def _submission(self, interaction: discord.Interaction, req: ComposeRequest) -> Submission:
         return Submission(req, user_id=interaction.user.id, guild_id=interaction.guild_id,
@@ -100,4 +101,4 @@ class ComposeCog(commands.Cog):
 
 def queued_text(req: ComposeRequest, position: int) -> str:
     where = "next up" if position <= 1 else f"position {position} in the queue"
-    return f"⏳ Queued your {req.style} clip ({where})."
+    return limits.content(f"⏳ Queued your {req.style} clip ({where}).")

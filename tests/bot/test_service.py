@@ -90,9 +90,11 @@ def test_recovery_isolates_each_job_and_counts_starts_across_restarts(tmp_path: 
         assert ("notice:" + policy.CRASHED_TWICE, twice.id) in d.tries
         # a start is counted when composing begins, and kept in the database
         await s.handle_event(JobEvent(once.id, "progress", stage="composing"))
-        assert (await s.store.get_job(once.id)).attempts == 1  # already running: the same start
+        assert (await s.store.get_job(once.id)).attempts == 2  # its second start, after the restart
+        await s.handle_event(JobEvent(once.id, "progress", stage="rendering"))
+        assert (await s.store.get_job(once.id)).attempts == 2  # the same start
         await s.handle_event(JobEvent(once.id, "progress", stage="retrying"))
-        assert (await s.store.get_job(once.id)).attempts == 2
+        assert (await s.store.get_job(once.id)).attempts == 3  # a worker died and it starts again
         await s.store.close()
 
     asyncio.run(run())
