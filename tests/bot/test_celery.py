@@ -92,7 +92,7 @@ class Recorder:
     def stages(self, job_id: str) -> list[str]:
         return [e.stage for e in self.of(job_id) if e.kind == "progress"]
 
-    async def wait(self, *job_ids: str, timeout: float = 60.0, linger: float = 1.0) -> None:
+    async def wait(self, *job_ids: str, timeout: float = 120.0, linger: float = 1.0) -> None:
         async def all_done() -> None:
             while not all(self.finished(j) for j in job_ids):
                 self.changed.clear()
@@ -208,18 +208,19 @@ def test_jobs_accepted_while_redis_is_down_complete_once_it_is_back(tmp_path: Pa
             started = time.monotonic()
             assert await q.submit(item(tmp_path, "r2", h)) == 1
             assert await q.submit(item(tmp_path, "r3", h)) == 2
-            assert time.monotonic() - started < 1.0  # accepted at once, nothing waits for Redis
+            # accepted at once: nothing waits for Redis (which stays down until below); the bound is loose
+            # because a loaded machine is slow, not because waiting a little would be fine
+            assert time.monotonic() - started < 10.0
             assert (await q.status()).pending == 3
             while not all(OFFLINE in rec.stages(j) for j in ("r2", "r3")):
                 await asyncio.sleep(0.1)
             redis_server.start()
-            await rec.wait("r1", "r2", "r3", timeout=90, linger=2.0)
-            for _ in range(30):  # both workers reconnect
-                if sum(w.answers_inspect for w in (await q.status()).workers) == 2:
-                    break
+            await rec.wait("r1", "r2", "r3", timeout=180, linger=2.0)
+            deadline = time.monotonic() + 90
+            while sum(w.answers_inspect for w in (await q.status()).workers) < 2:  # both workers reconnect
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the workers did not come back: {(await q.status()).workers}")
                 await asyncio.sleep(0.5)
-            else:
-                raise AssertionError(f"the workers did not come back: {(await q.status()).workers}")
         for j in ("r1", "r2", "r3"):
             assert [e.kind for e in rec.finished(j)] == ["done"], rec.of(j)
             assert Path(rec.finished(j)[0].result["files"]["audio"]).is_file()
@@ -235,7 +236,7 @@ def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(tmp_path: Path, 
     async def go() -> None:
         async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
             await q.submit(item(tmp_path, "slow", h, seconds=480, tempo=320))
-            await rec.wait("slow", timeout=60, linger=0)
+            await rec.wait("slow", timeout=180, linger=0)
             await q.submit(item(tmp_path, "next", h))
             await rec.wait("next")
         [slow] = rec.finished("slow")
