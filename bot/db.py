@@ -139,6 +139,16 @@ def _row_to_job(row: aiosqlite.Row) -> Job:
     return Job(**d)
 
 
+def _where(statuses: tuple[str, ...], user_id: int | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (placeholders only) and its arguments for jobs in ``statuses``, of one user or all."""
+    sql = f"status IN ({','.join('?' * len(statuses))})"
+    args: list[Any] = list(statuses)
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        args.append(user_id)
+    return sql, args
+
+
 class Store:
     """The bot's database. Open with `Store.open`; all methods are coroutines."""
 
@@ -197,23 +207,13 @@ class Store:
         return _row_to_job(row) if row else None
 
     async def jobs(self, statuses: tuple[str, ...] = OPEN_STATUSES, user_id: int | None = None) -> list[Job]:
-        marks = ",".join("?" * len(statuses))
-        sql = f"SELECT * FROM jobs WHERE status IN ({marks})"  # noqa: S608
-        args: list[Any] = list(statuses)
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        async with self.conn.execute(sql + " ORDER BY created_at", args) as cur:
+        where, args = _where(statuses, user_id)
+        async with self.conn.execute(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at", args) as cur:  # noqa: S608
             return [_row_to_job(r) for r in await cur.fetchall()]
 
     async def count(self, statuses: tuple[str, ...], user_id: int | None = None) -> int:
-        marks = ",".join("?" * len(statuses))
-        sql = f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})"  # noqa: S608
-        args: list[Any] = list(statuses)
-        if user_id is not None:
-            sql += " AND user_id = ?"
-            args.append(user_id)
-        async with self.conn.execute(sql, args) as cur:
+        where, args = _where(statuses, user_id)
+        async with self.conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", args) as cur:  # noqa: S608
             row = await cur.fetchone()
         return int(row[0])
 

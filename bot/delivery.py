@@ -3,11 +3,12 @@
 Everything goes through the interaction's webhook (application id + token), rebuilt from the job
 record, so it works the same after a restart. The clip replaces the job's status message, the
 interaction's original response: an edit, which is safe to repeat after a crash, so the user sees
-one clip, never two. Only when that message is gone, or the token is near the end of its 15-minute
-life, is a new message posted (a follow-up, or a channel message mentioning the user). Then the
-service records that a post began before it is sent, and a later try first looks in the channel
-for a message carrying the job's id, and sends with a nonce that Discord enforces: a crash between
-Discord's answer and the bot's record never makes a second message.
+one clip, never two (through the webhook while its 15-minute token lives, then through the channel).
+Only when that message is gone, or cannot be edited, is a new message posted (a follow-up, or a
+channel message mentioning the user). Then the service records that a post began before it is
+sent, and a later try first looks in the channel for a message carrying the job's id, and sends
+with a nonce that Discord enforces: a crash between Discord's answer and the bot's record never
+makes a second message.
 
 Every message is built within Discord's limits (`bot.limits`); mentions are limited to the
 requesting user.
@@ -169,6 +170,13 @@ class DiscordDeliverer:
                     return Outcome(True, message.id)
                 except discord.NotFound:
                     log.info("job %s: its status message is gone; posting a new one", job.id)
+            elif job.status_message_id and (channel := await self._channel(job)) is not None:
+                try:  # the token has expired, but the bot may still edit its own message in the channel
+                    message = await channel.get_partial_message(job.status_message_id).edit(  # type: ignore[union-attr]
+                        content=limits.content(edited), embed=embed, attachments=attachments(), allowed_mentions=allowed)
+                    return Outcome(True, message.id)
+                except (discord.NotFound, discord.Forbidden, AttributeError):
+                    log.info("job %s: cannot edit its status message in the channel; posting a new one", job.id)
             found = await self._earlier_post(job)
             if found is not None:
                 return Outcome(True, found)

@@ -55,9 +55,9 @@ def answered_interaction(h: Harness, user: dict, content: str) -> InteractionRec
 
 
 def insert_job(h: Harness, job_id: str, user: dict, rec: InteractionRecord, status: str,
-               result: dict | None = None, checkpoint: str = "jazz") -> None:
+               result: dict | None = None, checkpoint: str = "jazz", age_s: float = 0.0) -> None:
     req = ComposeRequest.build("jazz", "6s", Settings(), ["jazz"], seed=5)
-    now = time.time()
+    now = time.time() - age_s
     with sqlite3.connect(h.tmp / "chorus.db") as db:
         db.execute("INSERT INTO jobs (id, user_id, guild_id, channel_id, request, style, checkpoint, checkpoint_hash,"
                    " status, result, application_id, interaction_token, status_message_id, created_at, updated_at)"
@@ -79,8 +79,13 @@ def test_one_bad_finished_job_fails_alone_and_the_bot_starts_and_serves(tmp_path
         insert_job(h, "bad0000000000001", h.users[0], bad_rec, "done",
                    result={"seconds": "12", "tempo": 120, "bars": 4, "seed": 1, "files": files})
         insert_job(h, "good000000000001", h.users[1], good_rec, "queued")
+        late_rec = answered_interaction(h, h.users[3], "⏳ Queued your jazz clip (next up).")
+        insert_job(h, "late000000000001", h.users[3], late_rec, "queued", age_s=20 * 60)  # its token has expired
         h.start_bot()
         assert len(h.clip_of(good_rec)["files"]) == 3
+        # past the token's life the clip still replaces the status message, edited through the channel
+        poll(lambda: h.clips_seen(late_rec) == 1, what="the late clip")
+        assert len(h.standin.messages_for(late_rec)) == 1
         notice = poll(lambda: [m for m in h.standin.messages_for(bad_rec) if m["content"].startswith("❌")],
                       what="the failure notice")
         assert len(h.standin.messages_for(bad_rec)) == 1 and "came back damaged" in notice[0]["content"]
