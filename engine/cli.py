@@ -57,6 +57,10 @@ def cmd_compose(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise RequestError(f"cannot read {args.seed_midi}: {exc.strerror or exc}") from exc
     styles = [args.style] if args.checkpoint else composer.styles()
+    if args.style.lower() not in styles:  # say where it looked: CHORUS_HOME or CHORUS_CHECKPOINTS_DIR may be off
+        known = ", ".join(styles) or "none"
+        raise RequestError(f"no checkpoint for style {args.style!r} in {settings.checkpoints_dir} (found: {known}; "
+                           "set CHORUS_CHECKPOINTS_DIR or CHORUS_HOME, or pass --checkpoint)")
     req = ComposeRequest.build(args.style, args.length, settings, styles, tempo=args.tempo, seed=args.seed,
                                temperature=args.temperature, changes=args.changes, seed_midi=seed_midi,
                                audio_format=args.format, parts=set(PARTS) - set(args.no), form=args.form,
