@@ -7,6 +7,7 @@ import logging
 import discord
 from discord.ext import commands
 
+from bot import preflight
 from bot.catalog import Catalog
 from bot.cogs.admin import AdminCog
 from bot.cogs.compose import ComposeCog
@@ -127,8 +128,13 @@ class ChorusBot(commands.Bot):
 def serve(settings: BotSettings) -> None:
     """Run the bot until interrupted (``chorus serve``)."""
     settings.require("discord_token")
+    preflight.warn(settings)
     point_at_api(settings)
-    asyncio.run(_run(ChorusBot(settings), str(settings.discord_token)))
+    try:
+        asyncio.run(_run(ChorusBot(settings), str(settings.discord_token)))
+    except discord.LoginFailure as exc:
+        raise SettingsError("DISCORD_TOKEN was refused by Discord (wrong or revoked): copy a new one from the"
+                            " developer portal (your application → Bot → Reset Token) into .env") from exc
 
 
 async def _run(bot: ChorusBot, token: str) -> None:

@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_eval_parser(sub)
     engine_cli.add_parsers(sub)
     serve = sub.add_parser("serve", help="run the Discord bot (settings from the environment and .env)")
+    serve.add_argument("--check", action="store_true",
+                       help="check the token is set, the SoundFont, ffmpeg, FluidSynth, the checkpoints and that the "
+                            "database folder is writable, then exit 0 (ready) or 2, without connecting to Discord")
     serve.set_defaults(func=cmd_serve)
     worker = sub.add_parser("worker", help="run a Celery worker composing clips for the bot (CHORUS_QUEUE=celery)")
     worker.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: CHORUS_DEVICE)")
@@ -42,6 +45,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.settings import BotSettings
 
     settings = BotSettings.from_env()
+    if args.check:
+        from bot.preflight import check
+
+        found = check(settings)
+        for line in found:
+            print(f"chorus: {line}", file=sys.stderr)
+        print("chorus: not ready" if found else f"chorus: ready (checkpoints in {settings.checkpoints_dir},"
+              f" database {settings.db_path})", file=sys.stderr if found else sys.stdout)
+        return 2 if found else 0
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     serve(settings)
