@@ -105,6 +105,9 @@ class ChorusBot(commands.Bot):
             await self.tree.sync()
         counts = await service.recover()
         self._housekeeping = asyncio.create_task(service.housekeeping(), name="housekeeping")
+        if s.admin_role_ids:
+            log.info("CHORUS_ADMIN_ROLE_IDS members who are not server administrators see /chorus-admin once a server"
+                     " admin adds their role under Server Settings → Integrations → Chorus → /chorus-admin")
         if s.admin_role_ids & s.dev_guild_ids:
             warn_guild_roles(s.admin_role_ids & s.dev_guild_ids)
         log.info("Chorus ready: styles %s, recovered %s", ", ".join(service.styles()) or "none", counts)
