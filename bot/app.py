@@ -5,6 +5,7 @@ import asyncio
 import logging
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot import preflight
@@ -70,6 +71,38 @@ def warn_guild_roles(ids: set[int] | frozenset[int]) -> None:
                 " (name a real admin role instead)", ", ".join(map(str, sorted(ids))))
 
 
+SYNCED_GUILDS = "dev_guilds_synced"  # flags table: guild ids that got a copy of the commands
+
+
+async def sync_commands(tree: app_commands.CommandTree, store: Store, dev_guild_ids: frozenset[int]) -> None:
+    """Register the slash commands: in each CHORUS_DEV_GUILD_IDS guild (at once), else globally.
+
+    The guilds synced before are remembered in the database; one no longer listed (or all of
+    them, once the list is emptied for global commands) has its copy removed, so no member sees
+    every command twice.
+    """
+    before = {int(x) for x in (await store.flag(SYNCED_GUILDS)).split(",") if x}
+    for gid in sorted(dev_guild_ids):
+        guild = discord.Object(gid)
+        tree.copy_global_to(guild=guild)
+        await tree.sync(guild=guild)
+    if not dev_guild_ids:
+        await tree.sync()
+    kept = set(dev_guild_ids)
+    for gid in sorted(before - kept):
+        guild = discord.Object(gid)
+        tree.clear_commands(guild=guild)
+        try:
+            await tree.sync(guild=guild)
+            log.info("removed the development copy of the commands from guild %s", gid)
+        except discord.Forbidden:  # the bot left that guild: its commands went with it
+            log.info("guild %s is out of reach; its development commands left with the bot", gid)
+        except discord.HTTPException as exc:
+            log.warning("could not remove the development commands from guild %s (tried again next start): %s", gid, exc)
+            kept.add(gid)
+    await store.set_flag(SYNCED_GUILDS, ",".join(map(str, sorted(kept))))
+
+
 class ChorusBot(commands.Bot):
     def __init__(self, settings: BotSettings, **kwargs: object) -> None:
         intents = discord.Intents.default()
@@ -96,13 +129,7 @@ class ChorusBot(commands.Bot):
         await queue.start()
         await self.add_cog(ComposeCog(self, service))
         await self.add_cog(AdminCog(self, service))
-        if s.dev_guild_ids:
-            for gid in s.dev_guild_ids:
-                guild = discord.Object(gid)
-                self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+        await sync_commands(self.tree, store, s.dev_guild_ids)
         counts = await service.recover()
         self._housekeeping = asyncio.create_task(service.housekeeping(), name="housekeeping")
         if s.admin_role_ids:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check the token is set, the SoundFont, ffmpeg, FluidSynth, the checkpoints and that the "
                             "database folder is writable, then exit 0 (ready) or 2, without connecting to Discord")
     serve.set_defaults(func=cmd_serve)
+    backup = sub.add_parser("backup", help="copy the bot's database (CHORUS_DB_PATH) to FILE, safely while it runs")
+    backup.add_argument("file", type=Path, help="the copy to write (a new file)")
+    backup.set_defaults(func=cmd_backup)
     worker = sub.add_parser("worker", help="run a Celery worker composing clips for the bot (CHORUS_QUEUE=celery)")
     worker.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: CHORUS_DEVICE)")
     worker.add_argument("--concurrency", type=int, default=1,
@@ -57,6 +61,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     serve(settings)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.db import backup
+    from bot.settings import BotSettings, SettingsError
+
+    settings = BotSettings.from_env()
+    try:
+        size = backup(settings.db_path, args.file)
+    except (FileNotFoundError, FileExistsError) as exc:
+        raise SettingsError(str(exc)) from exc
+    print(f"{settings.db_path} -> {args.file} ({size:,} bytes)")
     return 0
 
 

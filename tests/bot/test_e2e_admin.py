@@ -51,3 +51,25 @@ def test_the_audit_lists_the_latest_admin_commands(harness: Harness) -> None:
     assert lines[0].startswith("✅") and f"<@{harness.admin['id']}> audit" in lines[0]
     refused = harness.admin_command(harness.users[3], "audit")
     assert "for Chorus admins" in ephemeral_text(harness, refused)
+
+
+def test_emptying_the_dev_guilds_moves_the_commands_to_global_without_duplicates(tmp_path: Path,
+                                                                                 tiny_checkpoint: Path) -> None:
+    h = Harness(tmp_path, {"jazz": tiny_checkpoint})
+    try:
+        h.start_bot()
+        guild = h.standin.guild_id
+        assert {c["name"] for c in h.standin.commands[guild]} >= {"compose", "chorus-admin"}
+        h.stop_bot()
+        h.env["CHORUS_DEV_GUILD_IDS"] = ""
+        h.start_bot()
+        assert {c["name"] for c in h.standin.commands[None]} >= {"compose", "chorus-admin"}
+        assert h.standin.commands[guild] == []  # the development copy is gone
+        rec = h.compose(h.users[0], length="6s")
+        assert len(h.clip_of(rec)["files"]) >= 3  # members reach the global commands
+        h.stop_bot()
+        guild_puts = sum(1 for e in h.standin.events if e["kind"] == "commands" and guild in e["path"])
+        h.start_bot()  # nothing left to clear: the guild is not touched again
+        assert sum(1 for e in h.standin.events if e["kind"] == "commands" and guild in e["path"]) == guild_puts
+    finally:
+        h.close()
