@@ -14,25 +14,40 @@ import os
 import shutil
 from pathlib import Path
 
-from bot.catalog import Catalog
 from bot.settings import BotSettings
+from engine.checkpoint import CheckpointError, read_meta
 
 log = logging.getLogger(__name__)
 
 
 def problems(settings: BotSettings) -> list[str]:
-    """What composing on this machine lacks, one line each (empty: nothing)."""
+    """What composing on this machine lacks, one line each (empty: nothing). With CHORUS_QUEUE=celery
+    the workers render, so only the checkpoints (which the bot publishes to them) are looked at."""
     out = []
+    if settings.queue == "celery":  # clips are rendered on the workers: only the checkpoints matter here
+        return _checkpoints(settings)
     if not settings.soundfont.is_file():
         out.append(f"SoundFont not found: {settings.soundfont} (install fluid-soundfont-gm or set CHORUS_SOUNDFONT)")
     if shutil.which("ffmpeg") is None:
         out.append("ffmpeg not found on PATH (install ffmpeg): clips cannot be encoded")
     if ctypes.util.find_library("fluidsynth") is None:
         out.append("the FluidSynth library was not found (install fluidsynth): clips cannot be rendered")
-    catalog = Catalog(settings.checkpoints_dir, settings.max_checkpoint_bytes)
-    installed = catalog.installed()
-    for name, why in sorted(catalog.broken.items()):
-        out.append(f"checkpoint {name} in {settings.checkpoints_dir} is not usable: {why}")
+    return out + _checkpoints(settings)
+
+
+def _checkpoints(settings: BotSettings) -> list[str]:
+    """A line per checkpoint folder whose meta.json does not read (as `bot.catalog.Catalog` lists them)."""
+    out, installed = [], 0
+    root = settings.checkpoints_dir
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        try:
+            read_meta(d)
+            installed += 1
+        except (CheckpointError, OSError) as exc:
+            why = str(exc).removeprefix(f"checkpoint {d.name}: ")
+            out.append(f"checkpoint {d.name} in {root} is not usable: {why}")
     if not installed:
         out.append(f"no checkpoint is installed in {settings.checkpoints_dir} (set CHORUS_CHECKPOINTS_DIR or CHORUS_HOME)")
     return out

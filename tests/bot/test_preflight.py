@@ -55,10 +55,22 @@ def test_serve_check_exits_0_when_ready_and_2_with_one_line_per_problem(tmp_path
     ok = run_check(tmp_path, DISCORD_TOKEN="t")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("chorus: ready")
-    bad = run_check(tmp_path, CHORUS_SOUNDFONT=str(tmp_path / "no.sf2"))
+    cks = tmp_path / "cks"
+    (cks / "broken").mkdir(parents=True)
+    (cks / "broken" / "meta.json").write_text("{not json")
+    (cks / "broken" / "model.safetensors").write_bytes(b"")
+    (cks / "jazz").symlink_to(REPO / "checkpoints" / "jazz")
+    bad = run_check(tmp_path, CHORUS_SOUNDFONT=str(tmp_path / "no.sf2"), CHORUS_CHECKPOINTS_DIR=str(cks))
     assert bad.returncode == 2
     assert bad.stderr.splitlines() == [
         "chorus: DISCORD_TOKEN is not set (put it in .env or the environment; see .env.example)",
         f"chorus: SoundFont not found: {tmp_path / 'no.sf2'} (install fluid-soundfont-gm or set CHORUS_SOUNDFONT)",
+        f"chorus: checkpoint broken in {cks} is not usable: meta.json is not valid JSON",
         "chorus: not ready"]
     assert not (tmp_path / "chorus.db").exists()  # a check writes nothing
+
+
+def test_with_celery_workers_rendering_only_the_checkpoints_count_on_the_bot(tmp_path: Path) -> None:
+    found = problems(settings(tmp_path, CHORUS_QUEUE="celery", CHORUS_SOUNDFONT=str(tmp_path / "no.sf2"),
+                              CHORUS_CHECKPOINTS_DIR=str(tmp_path / "none")))
+    assert found == [f"no checkpoint is installed in {tmp_path / 'none'} (set CHORUS_CHECKPOINTS_DIR or CHORUS_HOME)"]
