@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -155,6 +156,10 @@ class ChorusBot(commands.Bot):
         await super().close()
 
 
+class DiscordUnreachable(Exception):
+    """Discord's API did not answer at startup: not a setting to fix, so ``chorus serve`` exits 1 (retry)."""
+
+
 def serve(settings: BotSettings) -> None:
     """Run the bot until interrupted (``chorus serve``)."""
     settings.require("discord_token")
@@ -162,6 +167,8 @@ def serve(settings: BotSettings) -> None:
     point_at_api(settings)
     try:
         asyncio.run(_run(ChorusBot(settings), str(settings.discord_token)))
+    except aiohttp.ClientConnectionError as exc:  # DNS, refused, reset: a supervisor may try again
+        raise DiscordUnreachable(f"cannot reach Discord's API ({exc}); check the network") from exc
     except discord.LoginFailure as exc:
         raise SettingsError("DISCORD_TOKEN was refused by Discord (wrong or revoked): copy a new one from the"
                             " developer portal (your application → Bot → Reset Token) into .env") from exc

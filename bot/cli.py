@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app import serve
+    from bot.app import DiscordUnreachable, serve
     from bot.settings import BotSettings
 
     settings = BotSettings.from_env()
@@ -60,7 +60,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2 if found else 0
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
-    serve(settings)
+    try:
+        serve(settings)
+    except DiscordUnreachable as exc:
+        print(f"chorus: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
