@@ -1,9 +1,11 @@
 # Chorus set-up for a fresh Debian/Ubuntu machine: `make demo`, then `make test`.
 #
-# `setup` installs the system packages (apt, with sudo when not root), creates .venv with
-# Python 3.11 or 3.12 and installs torch and the project into it. Every step checks before
-# it acts, so a second run takes about a second. Stamp files inside .venv record finished
-# steps; `make clean` removes them with the venv.
+# `setup` installs what `chorus serve` and `chorus compose` need: the system packages (apt, with
+# sudo when not root; redis-server too when CHORUS_QUEUE=celery, in the environment or .env),
+# .venv with Python 3.11, 3.12 or 3.13, torch and the project. `test` and `lint` add the dev tools
+# (pytest, ruff, ...) and the test machine's packages (redis-server for the Celery tests, systemd
+# for `systemd-analyze verify` of deploy/). Every step checks before it acts, so a second run
+# takes about a second. Stamp files inside .venv record finished steps; `make clean` removes them.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -13,13 +15,17 @@ SHELL := bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# Leave empty to pick python3.11, then python3.12, then python3 if it is 3.11 or 3.12.
+# Leave empty to pick python3.11, then python3.12, then python3.13, then python3 if it is one of them.
 PYTHON ?=
 
 TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-# Empty this (`make setup SYSTEM_PACKAGES=`) to skip apt on a machine set up by hand.
-SYSTEM_PACKAGES ?= fluidsynth fluid-soundfont-gm ffmpeg redis-server
+# The queue backend (.env's CHORUS_QUEUE unless the environment sets it): celery needs redis-server.
+CHORUS_QUEUE ?= $(shell sed -n 's/^CHORUS_QUEUE=//p' .env 2>/dev/null | tail -n 1)
+# Empty these (`make setup SYSTEM_PACKAGES= TEST_PACKAGES=`) to skip apt on a machine set up by hand.
+SYSTEM_PACKAGES ?= fluidsynth fluid-soundfont-gm ffmpeg $(if $(filter celery,$(strip $(CHORUS_QUEUE))),redis-server)
+# What `make test` adds: Redis for the Celery tests, systemd-analyze for the deploy/ units.
+TEST_PACKAGES ?= redis-server systemd
 
 CHORUS_CORPUS_DIR ?= $(abspath ../shared/corpus)
 export CHORUS_CORPUS_DIR
@@ -36,35 +42,47 @@ $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update
 $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$pkgs
 endef
 
-.PHONY: setup system-packages demo test lint clean
+# Shell snippet: install those of the packages in $$want that dpkg does not list as installed.
+define INSTALL_MISSING
+[ -n "$$want" ] || exit 0
+command -v dpkg-query >/dev/null || {
+  echo "setup: no dpkg-query; install $$want yourself and run with SYSTEM_PACKAGES= TEST_PACKAGES=" >&2
+  exit 1
+}
+pkgs=""
+for p in $$want; do
+  case "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true)" in
+    *" installed") ;;
+    *) pkgs="$$pkgs $$p" ;;
+  esac
+done
+[ -z "$$pkgs" ] && exit 0
+$(APT_INSTALL)
+endef
+
+.PHONY: setup setup-dev system-packages test-packages demo test lint clean
 
 setup: system-packages $(VENV)/.chorus-deps
 
-system-packages:
-	@[ -n "$(strip $(SYSTEM_PACKAGES))" ] || exit 0
-	command -v dpkg-query >/dev/null || {
-	  echo "setup: no dpkg-query; install $(SYSTEM_PACKAGES) yourself and run with SYSTEM_PACKAGES=" >&2
-	  exit 1
-	}
-	pkgs=""
-	for p in $(SYSTEM_PACKAGES); do
-	  case "$$(dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null || true)" in
-	    *" installed") ;;
-	    *) pkgs="$$pkgs $$p" ;;
-	  esac
-	done
-	[ -z "$$pkgs" ] && exit 0
-	$(APT_INSTALL)
+setup-dev: setup test-packages $(VENV)/.chorus-dev
 
-# pydub imports audioop, which Python 3.13 removed: the venv must be 3.11 or 3.12.
+system-packages:
+	@want="$(strip $(SYSTEM_PACKAGES))"
+	$(INSTALL_MISSING)
+
+test-packages:
+	@want="$(strip $(TEST_PACKAGES))"
+	$(INSTALL_MISSING)
+
+# pydub imports audioop, which Python 3.13 removed: on 3.13 the audioop-lts package stands in (pyproject).
 $(VENV)/.chorus-venv:
-	@ok_py() { "$$1" -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null; }
+	@ok_py() { "$$1" -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12), (3, 13)))' 2>/dev/null; }
 	if [ -x "$(PY)" ] && ok_py "$(PY)"; then
 	  echo "==> reusing $(VENV) ($$($(PY) --version))"
 	  touch "$@"; exit 0
 	fi
 	find_py() {
-	  for c in $(PYTHON) python3.11 python3.12 python3; do
+	  for c in $(PYTHON) python3.11 python3.12 python3.13 python3; do
 	    if command -v "$$c" >/dev/null && ok_py "$$c"; then echo "$$c"; return 0; fi
 	  done
 	  return 1
@@ -74,8 +92,8 @@ $(VENV)/.chorus-venv:
 	  $(APT_INSTALL)
 	fi
 	py="$$(find_py)" || {
-	  echo "setup: need Python 3.11 or 3.12 (python3.11, python3.12 or python3);" \
-	       "pydub needs audioop, which Python 3.13 removed. Found: $$(python3 --version 2>&1 || true)" >&2
+	  echo "setup: need Python 3.11, 3.12 or 3.13 (python3.11, python3.12, python3.13 or python3)." \
+	       "Found: $$(python3 --version 2>&1 || true)" >&2
 	  exit 1
 	}
 	# Debian/Ubuntu ship ensurepip (needed by venv) in a separate pythonX.Y-venv package.
@@ -116,6 +134,12 @@ $(VENV)/.chorus-torch-$(TORCH_VERSION): $(VENV)/.chorus-venv
 
 $(VENV)/.chorus-deps: pyproject.toml $(VENV)/.chorus-torch-$(TORCH_VERSION)
 	@echo "==> installing chorus and its dependencies into $(VENV)"
+	$(PIP) install -e .
+	touch "$@"
+
+# The dev tools (pytest, hypothesis, ruff), for `make test` and `make lint` only.
+$(VENV)/.chorus-dev: pyproject.toml $(VENV)/.chorus-deps
+	@echo "==> installing the dev tools into $(VENV)"
 	$(PIP) install -e '.[dev]'
 	touch "$@"
 
@@ -123,10 +147,10 @@ $(VENV)/.chorus-deps: pyproject.toml $(VENV)/.chorus-torch-$(TORCH_VERSION)
 demo: setup
 	@$(VENV)/bin/chorus compose jazz 30s --out out/
 
-test: setup
+test: setup-dev
 	@$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: $(VENV)/.chorus-deps
+lint: $(VENV)/.chorus-dev
 	@$(VENV)/bin/ruff check engine training bot tests bench
 
 clean:

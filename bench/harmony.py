@@ -24,7 +24,7 @@ def measure(style: str, seeds, seconds: float, tempo: float, checkpoints_dir: Pa
     from engine.settings import Settings
     from training.harmony_eval import measure as measure_clips
 
-    settings = Settings(checkpoints_dir=checkpoints_dir) if checkpoints_dir else Settings()
+    settings = Settings(checkpoints_dir=checkpoints_dir.resolve()) if checkpoints_dir else Settings()
     return measure_clips(style, seeds, seconds, tempo, corpus_dir, settings=settings)
 
 

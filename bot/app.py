@@ -4,9 +4,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import aiohttp
 import discord
+from discord import app_commands
 from discord.ext import commands
 
+from bot import preflight
 from bot.catalog import Catalog
 from bot.cogs.admin import AdminCog
 from bot.cogs.compose import ComposeCog
@@ -69,6 +72,38 @@ def warn_guild_roles(ids: set[int] | frozenset[int]) -> None:
                 " (name a real admin role instead)", ", ".join(map(str, sorted(ids))))
 
 
+SYNCED_GUILDS = "dev_guilds_synced"  # flags table: guild ids that got a copy of the commands
+
+
+async def sync_commands(tree: app_commands.CommandTree, store: Store, dev_guild_ids: frozenset[int]) -> None:
+    """Register the slash commands: in each CHORUS_DEV_GUILD_IDS guild (at once), else globally.
+
+    The guilds synced before are remembered in the database; one no longer listed (or all of
+    them, once the list is emptied for global commands) has its copy removed, so no member sees
+    every command twice.
+    """
+    before = {int(x) for x in (await store.flag(SYNCED_GUILDS)).split(",") if x}
+    for gid in sorted(dev_guild_ids):
+        guild = discord.Object(gid)
+        tree.copy_global_to(guild=guild)
+        await tree.sync(guild=guild)
+    if not dev_guild_ids:
+        await tree.sync()
+    kept = set(dev_guild_ids)
+    for gid in sorted(before - kept):
+        guild = discord.Object(gid)
+        tree.clear_commands(guild=guild)
+        try:
+            await tree.sync(guild=guild)
+            log.info("removed the development copy of the commands from guild %s", gid)
+        except discord.Forbidden:  # the bot left that guild: its commands went with it
+            log.info("guild %s is out of reach; its development commands left with the bot", gid)
+        except discord.HTTPException as exc:
+            log.warning("could not remove the development commands from guild %s (tried again next start): %s", gid, exc)
+            kept.add(gid)
+    await store.set_flag(SYNCED_GUILDS, ",".join(map(str, sorted(kept))))
+
+
 class ChorusBot(commands.Bot):
     def __init__(self, settings: BotSettings, **kwargs: object) -> None:
         intents = discord.Intents.default()
@@ -95,15 +130,12 @@ class ChorusBot(commands.Bot):
         await queue.start()
         await self.add_cog(ComposeCog(self, service))
         await self.add_cog(AdminCog(self, service))
-        if s.dev_guild_ids:
-            for gid in s.dev_guild_ids:
-                guild = discord.Object(gid)
-                self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
-        else:
-            await self.tree.sync()
+        await sync_commands(self.tree, store, s.dev_guild_ids)
         counts = await service.recover()
         self._housekeeping = asyncio.create_task(service.housekeeping(), name="housekeeping")
+        if s.admin_role_ids:
+            log.info("CHORUS_ADMIN_ROLE_IDS members who are not server administrators see /chorus-admin once a server"
+                     " admin adds their role under Server Settings → Integrations → Chorus → /chorus-admin")
         if s.admin_role_ids & s.dev_guild_ids:
             warn_guild_roles(s.admin_role_ids & s.dev_guild_ids)
         log.info("Chorus ready: styles %s, recovered %s", ", ".join(service.styles()) or "none", counts)
@@ -124,11 +156,22 @@ class ChorusBot(commands.Bot):
         await super().close()
 
 
+class DiscordUnreachable(Exception):
+    """Discord's API did not answer at startup: not a setting to fix, so ``chorus serve`` exits 1 (retry)."""
+
+
 def serve(settings: BotSettings) -> None:
     """Run the bot until interrupted (``chorus serve``)."""
     settings.require("discord_token")
+    preflight.warn(settings)
     point_at_api(settings)
-    asyncio.run(_run(ChorusBot(settings), str(settings.discord_token)))
+    try:
+        asyncio.run(_run(ChorusBot(settings), str(settings.discord_token)))
+    except aiohttp.ClientConnectionError as exc:  # DNS, refused, reset: a supervisor may try again
+        raise DiscordUnreachable(f"cannot reach Discord's API ({exc}); check the network") from exc
+    except discord.LoginFailure as exc:
+        raise SettingsError("DISCORD_TOKEN was refused by Discord (wrong or revoked): copy a new one from the"
+                            " developer portal (your application → Bot → Reset Token) into .env") from exc
 
 
 async def _run(bot: ChorusBot, token: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     training_cli.add_eval_parser(sub)
     engine_cli.add_parsers(sub)
     serve = sub.add_parser("serve", help="run the Discord bot (settings from the environment and .env)")
+    serve.add_argument("--check", action="store_true",
+                       help="check the token is set, the SoundFont, ffmpeg, FluidSynth, the checkpoints and that the "
+                            "database folder is writable, then exit 0 (ready) or 2, without connecting to Discord")
     serve.set_defaults(func=cmd_serve)
+    backup = sub.add_parser("backup", help="copy the bot's database (CHORUS_DB_PATH) to FILE, safely while it runs")
+    backup.add_argument("file", type=Path, help="the copy to write (a new file)")
+    backup.set_defaults(func=cmd_backup)
     worker = sub.add_parser("worker", help="run a Celery worker composing clips for the bot (CHORUS_QUEUE=celery)")
     worker.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: CHORUS_DEVICE)")
     worker.add_argument("--concurrency", type=int, default=1,
@@ -38,13 +45,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app import serve
+    from bot.app import DiscordUnreachable, serve
     from bot.settings import BotSettings
 
     settings = BotSettings.from_env()
+    if args.check:
+        from bot.preflight import check
+
+        found = check(settings)
+        for line in found:
+            print(f"chorus: {line}", file=sys.stderr)
+        print("chorus: not ready" if found else f"chorus: ready (checkpoints in {settings.checkpoints_dir},"
+              f" database {settings.db_path})", file=sys.stderr if found else sys.stdout)
+        return 2 if found else 0
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
-    serve(settings)
+    try:
+        serve(settings)
+    except DiscordUnreachable as exc:
+        print(f"chorus: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.db import backup
+    from bot.settings import BotSettings, SettingsError
+
+    settings = BotSettings.from_env()
+    try:
+        size = backup(settings.db_path, args.file)
+    except (FileNotFoundError, FileExistsError) as exc:
+        raise SettingsError(str(exc)) from exc
+    print(f"{settings.db_path} -> {args.file} ({size:,} bytes)")
     return 0
 
 

@@ -297,3 +297,30 @@ class Store:
         await self.conn.execute("INSERT INTO flags (name, value) VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                                 (name, value))
         await self.conn.commit()
+
+
+def backup(db_path: Path, dest: Path) -> int:
+    """Copy the database to ``dest`` with SQLite's online backup API: a consistent copy, even while
+    the bot writes to it (``chorus backup``). Blocking: not for the event loop. Returns ``dest``'s size.
+
+    Raises:
+        FileNotFoundError: there is no database at ``db_path``.
+        FileExistsError: ``dest`` exists (a backup never overwrites).
+    """
+    import sqlite3
+
+    if not Path(db_path).is_file():
+        raise FileNotFoundError(f"no database at {db_path} (CHORUS_DB_PATH)")
+    if Path(dest).exists():
+        raise FileExistsError(f"{dest} exists; choose a new file")
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        out = sqlite3.connect(dest)
+        try:
+            src.backup(out)
+        finally:
+            out.close()
+    finally:
+        src.close()
+    return Path(dest).stat().st_size

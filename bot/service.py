@@ -27,6 +27,7 @@ from engine.request import ComposeRequest, RequestError
 from engine.seed import SeedLimits
 
 log = logging.getLogger(__name__)
+CANCELLED = "cancelled by an admin"
 
 
 class Deliverer(Protocol):
@@ -284,6 +285,21 @@ class ComposeService:
         await self.store.update_job(job.id, status="queued")
         await self.queue.submit(item)
         return "requeued"
+
+    async def cancel(self, job_id: str) -> Job:
+        """Stop an unfinished job for an admin: the queue drops it, its user is told once.
+
+        Raises:
+            ServiceError: no such job, or it is finished already; one line.
+        """
+        job = await self.store.get_job(job_id.strip())
+        if job is None:
+            raise ServiceError(f"no job {job_id.strip()!r} (the id is in /chorus-admin queue and the bot's log)")
+        if job.status in FINISHED_STATUSES:
+            raise ServiceError(f"job {job.id} is {job.status} already")
+        await self.queue.cancel(job.id)
+        await self._fail(job.id, CANCELLED)
+        return job
 
     async def pause(self, paused: bool) -> None:
         self.paused = paused

@@ -30,8 +30,8 @@ class BotSettings(Settings):
     admin_user_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_ADMIN_USER_IDS", "convert": ids})
     admin_role_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_ADMIN_ROLE_IDS", "convert": ids})
     dev_guild_ids: frozenset[int] = field(default=frozenset(), metadata={"env": "CHORUS_DEV_GUILD_IDS", "convert": ids})
-    db_path: Path = field(default=Path("chorus.db"), metadata={"env": "CHORUS_DB_PATH"})
-    data_dir: Path = field(default=Path(".chorus"), metadata={"env": "CHORUS_DATA_DIR"})
+    db_path: Path = field(default=Path("chorus.db"), metadata={"env": "CHORUS_DB_PATH", "home": True})
+    data_dir: Path = field(default=Path(".chorus"), metadata={"env": "CHORUS_DATA_DIR", "home": True})
     queue: str = field(default="local", metadata={"env": "CHORUS_QUEUE", "choices": ("local", "celery")})
     redis_url: Secret = field(default=Secret("redis://127.0.0.1:6379/0"),
                               metadata={"env": "CHORUS_REDIS_URL", "convert": Secret})

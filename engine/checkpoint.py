@@ -149,9 +149,11 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_weights(path: Path, expected_hash: str, weights_needed: int = 0) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path, expected_hash: str, weights_needed: int = 0, raw: bool = False) -> dict[str, torch.Tensor]:
     """The tensors of ``model.safetensors``, checked: size, format, room for ``weights_needed``
-    weights (of the model config), content hash."""
+    weights (of the model config), content hash. Float16 tensors (a packed checkpoint,
+    `engine.pack`) come back as float32 unless ``raw``."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
@@ -171,9 +173,12 @@ def _read_weights(path: Path, expected_hash: str, weights_needed: int = 0) -> di
     if hashlib.sha256(data).hexdigest() != expected_hash:
         raise CheckpointError(f"checkpoint {path.name}: model.safetensors does not match its content hash (corrupt or replaced)")
     try:
-        return st_load(data)
+        tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path.name}: model.safetensors cannot be read ({exc})") from exc
+    if raw:
+        return tensors
+    return {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoint:

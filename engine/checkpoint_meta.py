@@ -43,6 +43,7 @@ FIELDS: dict[str, Check] = {
     "sampling.forms": WHOLE_LIST, "sampling.era": TEXT, "sampling.player": TEXT,
     "conditioning": OBJECT, "conditioning.eras": TEXT_LIST, "conditioning.players": TEXT_LIST,
     "harmony": OBJECT, "harmony.config": OBJECT, "harmony.key_weights": OBJECT, "harmony.key_weights.*": NUMBER,
+    "weights": OBJECT, "weights.dtype": TEXT, "weights.packed_from": SHA256,
     "harmony.forms": TEXT_LIST, "harmony.temperature": NUMBER, "harmony.top_p": NUMBER,
 }
 

@@ -35,9 +35,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     c.set_defaults(func=cmd_compose)
 
-    k = sub.add_parser("checkpoints", help="list installed checkpoints")
+    k = sub.add_parser("checkpoints", help="list installed checkpoints (or pack one: chorus checkpoints pack NAME)")
     k.add_argument("--json", action="store_true")
     k.set_defaults(func=cmd_checkpoints)
+    ks = k.add_subparsers(dest="action", metavar="ACTION")
+    p = ks.add_parser("pack", help="write NAME as a zip for /chorus-admin install, float32 weights as float16 "
+                                   "(to fit Discord's 10 MiB upload limit)")
+    p.add_argument("name", help="a checkpoint folder in CHORUS_CHECKPOINTS_DIR, or a path to one")
+    p.add_argument("--out", type=Path, default=None, help="the archive (default: out/NAME.zip)")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights (a larger archive)")
+    p.set_defaults(func=cmd_pack)
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -57,6 +64,10 @@ def cmd_compose(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise RequestError(f"cannot read {args.seed_midi}: {exc.strerror or exc}") from exc
     styles = [args.style] if args.checkpoint else composer.styles()
+    if args.style.lower() not in styles:  # say where it looked: CHORUS_HOME or CHORUS_CHECKPOINTS_DIR may be off
+        known = ", ".join(styles) or "none"
+        raise RequestError(f"no checkpoint for style {args.style!r} in {settings.checkpoints_dir} (found: {known}; "
+                           "set CHORUS_CHECKPOINTS_DIR or CHORUS_HOME, or pass --checkpoint)")
     req = ComposeRequest.build(args.style, args.length, settings, styles, tempo=args.tempo, seed=args.seed,
                                temperature=args.temperature, changes=args.changes, seed_midi=seed_midi,
                                audio_format=args.format, parts=set(PARTS) - set(args.no), form=args.form,
@@ -112,4 +123,24 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
             else:
                 print(f"{r['name']:<16} style {r['style']:<6} NLL {r['valid_nll']:.3f} (n-gram {r['ngram_nll'] or float('nan'):.3f})"
                       f"  {r['size_bytes'] / 1e6:.1f} MB  {r['content_hash'][:12]}")
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from engine.checkpoint import CheckpointError
+    from engine.pack import DISCORD_UPLOAD_BYTES, pack
+    from engine.settings import Settings
+
+    folder = Path(args.name)
+    if not folder.is_dir():
+        folder = Settings.from_env().checkpoints_dir / args.name
+    if not folder.is_dir():
+        raise CheckpointError(f"no checkpoint folder {args.name!r} (looked in {folder.parent})")
+    done = pack(folder, args.out or Path("out") / f"{folder.name}.zip", half=not args.fp32)
+    how = f"{done.halved} float32 tensors stored as float16" if done.halved else "weights as they were"
+    print(f"{done.path}: {done.archive_bytes:,} bytes ({done.archive_bytes / 2**20:.1f} MiB); weights "
+          f"{done.original_weights_bytes:,} -> {done.weights_bytes:,} bytes, {how}; content hash {done.content_hash[:12]}")
+    if done.archive_bytes > DISCORD_UPLOAD_BYTES:
+        print(f"chorus: warning: over Discord's {DISCORD_UPLOAD_BYTES // 2**20} MiB upload limit "
+              "(boosted servers allow more; or copy the folder into CHORUS_CHECKPOINTS_DIR)", file=sys.stderr)
     return 0

@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 from engine.errors import EngineError
 
 S = TypeVar("S", bound="Settings")
+# The repository root: the default CHORUS_HOME, against which relative data paths resolve.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class SettingsError(EngineError):
@@ -37,10 +39,16 @@ def ids(text: str) -> frozenset[int]:
 
 @dataclass(frozen=True)
 class Settings:
-    """Engine settings (see ``.env.example`` for each key)."""
+    """Engine settings (see ``.env.example`` for each key).
 
-    corpus_dir: Path = field(default=Path("../shared/corpus"), metadata={"env": "CHORUS_CORPUS_DIR"})
-    checkpoints_dir: Path = field(default=Path("checkpoints"), metadata={"env": "CHORUS_CHECKPOINTS_DIR"})
+    Paths marked ``home`` (corpora, checkpoints; the bot's database and data folder) resolve
+    against ``home`` (CHORUS_HOME, default the repository root) when relative, never against the
+    current folder, so ``chorus`` finds them wherever it is started.
+    """
+
+    home: Path = field(default=REPO_ROOT, metadata={"env": "CHORUS_HOME"})
+    corpus_dir: Path = field(default=Path("../shared/corpus"), metadata={"env": "CHORUS_CORPUS_DIR", "home": True})
+    checkpoints_dir: Path = field(default=Path("checkpoints"), metadata={"env": "CHORUS_CHECKPOINTS_DIR", "home": True})
     soundfont: Path = field(default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), metadata={"env": "CHORUS_SOUNDFONT"})
     sample_rate: int = field(default=32000, metadata={"env": "CHORUS_SAMPLE_RATE", "min": 8000})
     synth_threads: int = field(default=2, metadata={"env": "CHORUS_SYNTH_THREADS", "min": 1})
@@ -81,6 +89,14 @@ class Settings:
         settings = cls(**kwargs)
         settings.check()
         return settings
+
+    def __post_init__(self) -> None:
+        home = Path(self.home).expanduser().resolve()
+        object.__setattr__(self, "home", home)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("home") and isinstance(value, Path) and not value.is_absolute():
+                object.__setattr__(self, f.name, home / value)
 
     def check(self) -> None:
         for lo, hi in (("min_seconds", "max_seconds"), ("min_tempo", "max_tempo"), ("min_temperature", "max_temperature")):

@@ -1,7 +1,11 @@
-"""/chorus-admin: checkpoints, swaps, installs, removals, the queue, pause and resume.
+"""/chorus-admin: checkpoints, swaps, installs, removals, the queue, cancel, pause, resume, the audit log.
 
-Hidden from non-admins by default permissions, and checked on the server side against the
-configured admin users and roles; every attempt is written to the audit log.
+Who may run them is checked on the bot's side (`AdminCog.interaction_check`) against
+CHORUS_ADMIN_USER_IDS and CHORUS_ADMIN_ROLE_IDS; every attempt is written to the audit log.
+Who *sees* them is Discord's business: ``default_permissions(administrator=True)`` shows them
+to server administrators only. A server shows them to an admin role too with an override:
+Server Settings → Integrations → Chorus → /chorus-admin → Add Roles or Members (README,
+"Run it on your server"). Members outside the lists who see them anyway are refused.
 """
 from __future__ import annotations
 
@@ -23,6 +27,21 @@ def worker_line(w: WorkerRow) -> str:
     """One line of ``/chorus-admin queue`` for a worker of either backend."""
     state = f"job {w.job} for {w.busy_s} s" if w.job else (w.error or "idle")
     return f"worker {w.name}: {'alive' if w.alive else 'down'}, {state}, restarts {w.restarts}"
+
+
+def audit_text(entries: list[dict], limit: int = limits.CONTENT) -> str:
+    """``/chorus-admin audit``: one line per entry, newest first, whole lines within ``limit``."""
+    lines: list[str] = []
+    size = 0
+    for e in entries:
+        detail = limits.clip(e.get("detail") or "", 120)
+        line = (f"{'✅' if e['allowed'] else '⛔'} <t:{int(e['at'])}:f> <@{e['user_id']}> {e['action']}"
+                + (f" {detail}" if detail not in ("", "{}") else ""))
+        if size + len(line) + 1 > limit:
+            break
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines) or "The audit log is empty."
 
 
 def is_admin(interaction: discord.Interaction, admin_users: frozenset[int], admin_roles: frozenset[int]) -> bool:
@@ -91,6 +110,8 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
         if monitor is not None:
             lines.append(f"event loop: longest stall {monitor.max_stall * 1000:.0f} ms")
         lines += [worker_line(w) for w in q["workers"]]
+        jobs = await self.service.store.jobs(("queued", "running"))
+        lines += [f"job {j.id}: {j.status}, {j.style} for <@{j.user_id}>" for j in jobs[:15]]
         await interaction.response.send_message(limits.content("\n".join(lines)), ephemeral=True)
 
     @app_commands.command(name="pause", description="Stop accepting new jobs")
@@ -102,3 +123,16 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
     async def resume(self, interaction: discord.Interaction) -> None:
         await self.service.pause(False)
         await interaction.response.send_message("▶ Resumed.", ephemeral=True)
+
+    @app_commands.command(name="cancel", description="Stop an unfinished job; its user is told it was cancelled")
+    @app_commands.describe(job="the job's id, from /chorus-admin queue or the bot's log")
+    async def cancel(self, interaction: discord.Interaction, job: str) -> None:
+        cancelled = await self.service.cancel(job)
+        await interaction.response.send_message(limits.content(f"🛑 Cancelled job {cancelled.id} of <@{cancelled.user_id}>."),
+                                                ephemeral=True)
+
+    @app_commands.command(name="audit", description="The latest admin commands: who ran what, allowed or refused")
+    @app_commands.describe(count="how many entries, newest first (default 15)")
+    async def audit(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 50] = 15) -> None:
+        entries = await self.service.store.audit_entries(count)
+        await interaction.response.send_message(audit_text(entries), ephemeral=True)

@@ -32,3 +32,16 @@ def test_the_guild_id_in_the_admin_roles_makes_no_member_an_admin() -> None:
 def test_a_user_without_roles_is_not_an_admin() -> None:
     dm = SimpleNamespace(user=SimpleNamespace(id=5), guild_id=None)
     assert not is_admin(dm, frozenset(), frozenset({ADMIN_ROLE}))
+
+
+def test_the_audit_shows_whole_lines_newest_first_within_the_limit() -> None:
+    from bot.cogs.admin import audit_text
+
+    entries = [{"at": 1700000000 + i, "user_id": 7, "action": "cancel", "detail": f"{{'job': 'j{i}'}}",
+                "allowed": i % 2} for i in range(50, 0, -1)]
+    text = audit_text(entries, limit=300)
+    lines = text.splitlines()
+    assert lines[0] == "⛔ <t:1700000050:f> <@7> cancel {'job': 'j50'}"
+    assert lines[1].startswith("✅ <t:1700000049:f>") and len(text) <= 300 and len(lines) < 50
+    assert audit_text([]) == "The audit log is empty."
+    assert audit_text([{"at": 1, "user_id": 2, "action": "queue", "detail": "{}", "allowed": 1}]) == "✅ <t:1:f> <@2> queue"

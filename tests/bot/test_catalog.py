@@ -245,3 +245,13 @@ def test_remove_waits_for_the_unfinished_jobs_that_use_the_checkpoint(tiny_check
         await store.close()
 
     asyncio.run(run())
+
+
+def test_a_packed_float16_archive_installs(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from engine.pack import pack
+
+    done = pack(tiny_checkpoint, tmp_path / "tiny.zip")
+    cat = Catalog(tmp_path / "checkpoints", 64 * 1024 * 1024)
+    installed = asyncio.run(cat.install(done.path.read_bytes(), "tiny.zip", "half"))
+    assert installed.name == "half" and installed.content_hash == done.content_hash
+    assert installed.meta["weights"]["dtype"] == "float16"

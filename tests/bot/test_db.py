@@ -69,3 +69,39 @@ def test_retention_prunes_finished_jobs_only(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(run())
+
+
+def test_chorus_backup_copies_the_database_while_it_is_open(tmp_path: Path) -> None:
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    async def fill() -> Store:
+        store = await Store.open(tmp_path / "chorus.db")
+        await store.add_job(Job(Job.new_id(), 7, 1, 2, {"style": "jazz", "seconds": 30}, "jazz", "jazz", "abc"))
+        await store.audit(7, 1, "cancel", "{}", True)
+        return store
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), "HOME": str(tmp_path),
+               "CHORUS_HOME": str(tmp_path)}
+        return subprocess.run([sys.executable, "-m", "bot.cli", "backup", *args], cwd=tmp_path / "elsewhere",
+                              env=env, capture_output=True, text=True, timeout=120)
+
+    (tmp_path / "elsewhere").mkdir()
+    loop = asyncio.new_event_loop()
+    store = loop.run_until_complete(fill())  # the bot's connection stays open during the backup
+    try:
+        out = run("backups/one.db")  # relative to the current folder, like any output file
+        assert out.returncode == 0, out.stderr
+        with sqlite3.connect(tmp_path / "elsewhere" / "backups" / "one.db") as db:
+            assert db.execute("SELECT count(*) FROM jobs").fetchone() == (1,)
+            assert db.execute("SELECT action FROM audit_log").fetchall() == [("cancel",)]
+        again = run("backups/one.db")
+        assert again.returncode == 2 and "exists; choose a new file" in again.stderr
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()

@@ -138,3 +138,40 @@ def test_a_refused_clip_fails_with_one_notice_and_a_bad_result_never_reaches_dis
         await s.store.close()
 
     asyncio.run(run())
+
+
+def test_an_admin_cancel_drops_the_job_fails_it_and_tells_its_user_once(tmp_path: Path) -> None:
+    from bot.errors import ServiceError
+    from bot.service import CANCELLED
+
+    class Cancelling(Queue):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cancelled: list[str] = []
+
+        async def cancel(self, job_id: str) -> bool:
+            self.cancelled.append(job_id)
+            return True
+
+    async def run() -> None:
+        d = Discord()
+        s = await service(tmp_path, d)
+        s.queue = Cancelling()
+        job = await add(s, "running")
+        await s.cancel(job.id)
+        assert s.queue.cancelled == [job.id]
+        stored = await s.store.get_job(job.id)
+        assert (stored.status, stored.error, stored.notice_sent) == ("failed", CANCELLED, 1)
+        assert d.tries == [("notice:" + CANCELLED, job.id)]
+        await s.handle_event(JobEvent(job.id, "done", result=GOOD))  # the worker finishing later changes nothing
+        assert (await s.store.get_job(job.id)).status == "failed" and len(d.tries) == 1
+        for bad, says in ((job.id, "failed already"), ("nope", "no job 'nope'")):
+            try:
+                await s.cancel(bad)
+            except ServiceError as exc:
+                assert says in str(exc)
+            else:
+                raise AssertionError(f"cancel({bad!r}) was accepted")
+        await s.store.close()
+
+    asyncio.run(run())
