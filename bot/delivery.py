@@ -40,6 +40,7 @@ STAGES = {
     "offline": "📴 The composer is offline; your request is saved and will run when it is back…",
     "resumed": "⏳ The composer is back; your request is queued again…",
 }
+STARTED = ("composing", "rendering", "retrying")  # stages after which a job can no longer be cancelled
 GONE = (10003, 10008, 10015, 10062)  # unknown channel, message, webhook, interaction
 
 
@@ -145,7 +146,11 @@ class DiscordDeliverer:
         if wh is None or job.status_message_id is None or job.status in ("done", "delivered", "failed"):
             return
         try:
-            await wh.edit_message(job.status_message_id, content=limits.content(f"{STAGES.get(stage, stage)} ({job.style})"))
+            text = limits.content(f"{STAGES.get(stage, stage)} ({job.style})")
+            if stage in STARTED:  # too late to cancel: the Cancel button goes
+                await wh.edit_message(job.status_message_id, content=text, view=None)
+            else:
+                await wh.edit_message(job.status_message_id, content=text)
         except discord.HTTPException as exc:
             log.info("could not show progress of job %s: %s", job.id, exc)
 
