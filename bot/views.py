@@ -16,7 +16,7 @@ ACTIONS = {  # action -> (label, emoji, button style)
     "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
 }
 CLIP_ACTIONS = ("again", "more", "vary")
-TEMPLATE = r"chorus:(?P<action>again|more|vary|cancel):(?P<job>[0-9a-f]{1,32})"
+TEMPLATE = r"chorus:(?P<action>again|more|vary|cancel):(?P<job>[0-9A-Za-z]{1,64})"
 
 
 def custom_id(action: str, job_id: str) -> str:
