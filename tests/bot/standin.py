@@ -384,6 +384,14 @@ class DiscordStandIn(ComponentsMixin):
         data = {"name": name, "type": 1, "options": opts, "resolved": resolved}
         return await self._interact(data, user, channel, guild)
 
+    async def send_autocomplete(self, name: str, options: Iterable[Json], focused: str, user: Json) -> InteractionRecord:
+        """Dispatch an autocomplete request (type 4) for option ``focused`` of ``name``, as Discord
+        sends one while the user types; the bot answers with a type-8 callback (``data.choices``)."""
+        opts = [{**self._option(o), **({"focused": True} if o["name"] == focused else {})} for o in options]
+        command = self._find_command(name, 1)
+        data = {"name": name, "type": 1, "options": opts, "id": command["id"], "guild_id": command.get("guild_id")}
+        return await self._dispatch(4, data, user, None, name)
+
     async def send_message_command(self, name: str, target_message: Json, user: Json,
                                    channel: Json | None = None, guild: Json | None = None) -> InteractionRecord:
         """Dispatch a message context-menu command on ``target_message`` (see ``add_message``)."""

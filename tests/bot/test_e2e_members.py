@@ -47,6 +47,23 @@ def test_compose_options_show_their_ranges_and_choices(harness: Harness) -> None
     assert all(o.get("description") for o in options.values())
 
 
+def autocomplete(h: Harness, options: dict[str, str], focused: str) -> list[str]:
+    opts = [{"name": k, "value": v} for k, v in options.items()]
+    rec = h.lt.run(h.standin.send_autocomplete("compose", opts, focused, h.users[0]))
+    answer = h.wait(interaction=rec, kind="callback")["json"]
+    assert answer["type"] == 8 and rec.ack_seconds is not None and rec.ack_seconds < 3.0
+    return [c["value"] for c in answer["data"]["choices"]]
+
+
+def test_length_and_key_are_suggested_and_a_typed_value_is_kept(harness: Harness) -> None:
+    offered = autocomplete(harness, {"style": "jazz", "length": ""}, "length")
+    assert offered[:3] == ["10s", "20s", "30s"] and "3m" in offered
+    assert autocomplete(harness, {"style": "jazz", "length": "45"}, "length")[0] == "45"
+    keys = autocomplete(harness, {"style": "jazz", "key": "Bb"}, "key")
+    assert keys[0] == "Bb" and {"Bb major", "Bb minor"} <= set(keys)
+    assert autocomplete(harness, {"style": "ja"}, "style") == ["jazz"]
+
+
 def test_help_says_what_how_and_the_limits(harness: Harness) -> None:
     assert synced(harness, "help")
     text = ephemeral_line(harness, harness.lt.run(harness.standin.send_slash_command("help", [], harness.users[0])))
