@@ -13,12 +13,14 @@ from bot import preflight
 from bot.catalog import Catalog
 from bot.cogs.admin import AdminCog
 from bot.cogs.compose import ComposeCog
+from bot.cogs.jam import JamCog
 from bot.db import Store
 from bot.delivery import DiscordDeliverer
 from bot.queue import JobQueue, LocalQueue
 from bot.service import ComposeService
 from bot.settings import BotSettings, SettingsError
 from bot.tree import ChorusTree
+from bot.views import ClipButton
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,8 @@ class ChorusBot(commands.Bot):
         await queue.start()
         await self.add_cog(ComposeCog(self, service))
         await self.add_cog(AdminCog(self, service))
+        await self.add_cog(JamCog(self, service))
+        self.add_dynamic_items(ClipButton)  # buttons under clips posted before a restart work too
         await sync_commands(self.tree, store, s.dev_guild_ids)
         counts = await service.recover()
         self._housekeeping = asyncio.create_task(service.housekeeping(), name="housekeeping")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,8 @@ from bot import limits
 from bot.db import Job
 from bot.policy import Outcome, Posting
 from bot.results import ResultError, check_result
+from bot.views import clip_view
+from engine.arrange import PARTS
 
 log = logging.getLogger(__name__)
 TOKEN_LIFE_S = 14.5 * 60
@@ -38,6 +41,7 @@ STAGES = {
     "offline": "📴 The composer is offline; your request is saved and will run when it is back…",
     "resumed": "⏳ The composer is back; your request is queued again…",
 }
+STARTED = ("composing", "rendering", "retrying")  # stages after which a job can no longer be cancelled
 GONE = (10003, 10008, 10015, 10062)  # unknown channel, message, webhook, interaction
 
 
@@ -69,17 +73,30 @@ def clip_embed(job: Job) -> discord.Embed:
     embed.set_footer(text=f"job {job.id} · Reproduce: {reproduce(job)}")  # the id first: it survives shortening
     files = s.get("files", {})
     if files.get("picture"):
-        embed.set_image(url="attachment://clip.png")
+        embed.set_image(url=f"attachment://{clip_name(job, files['picture'])}")
     return limits.fit_embed(embed)
 
 
+def clip_name(job: Job, path: str | Path) -> str:
+    """The name a clip's file is posted under: ``chorus-jazz-F-160bpm-1741041145.ogg`` (style, key,
+    tempo, when it was asked for; a minor key as ``Fm``, a sharp as ``s``)."""
+    s = job.result or {}
+    tonic, _, mode = str(s.get("key") or "").partition(" ")
+    key = (tonic + ("m" if mode.startswith("min") else "")).replace("#", "s")
+    parts = ["chorus", job.style, key, f"{float(s.get('tempo') or 0):.0f}bpm", str(int(job.created_at))]
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "", "-".join(p for p in parts if p)) or "chorus"
+    return stem + Path(path).suffix.lower()
+
+
 def reproduce(job: Job) -> str:
-    """The /compose line that makes the same clip again (the seed and tempo the clip used)."""
+    """The /compose line that makes the same clip again: the seed, tempo and temperature the clip
+    used, and every option given that changes it."""
     s = job.result or {}
     req = job.compose_request()
     again = f"/compose style:{job.style} length:{req.seconds:g}s seed:{s.get('seed', '')} tempo:{s.get('tempo', 0):g}"
-    if req.temperature is not None:
-        again += f" temperature:{req.temperature:g}"
+    temperature = req.temperature if req.temperature is not None else s.get("temperature")
+    if temperature is not None:
+        again += f" temperature:{temperature:g}"
     if req.changes_text:
         again += f" changes:{req.changes_text}"
     if req.form:
@@ -88,6 +105,14 @@ def reproduce(job: Job) -> str:
         again += f" key:{req.key}"
     if req.era:
         again += f" era:{req.era}"
+    if req.swing is not None:
+        again += f" swing:{req.swing:g}"
+    if req.audio_format != "ogg":
+        again += f" format:{req.audio_format}"
+    if left_out := [p for p in PARTS if p not in req.parts]:
+        again += f" without:{' '.join(left_out)}"
+    if req.seed_midi is not None:
+        again += " seed_midi:(the same file)"
     return again
 
 
@@ -122,7 +147,11 @@ class DiscordDeliverer:
         if wh is None or job.status_message_id is None or job.status in ("done", "delivered", "failed"):
             return
         try:
-            await wh.edit_message(job.status_message_id, content=limits.content(f"{STAGES.get(stage, stage)} ({job.style})"))
+            text = limits.content(f"{STAGES.get(stage, stage)} ({job.style})")
+            if stage in STARTED:  # too late to cancel: the Cancel button goes
+                await wh.edit_message(job.status_message_id, content=text, view=None)
+            else:
+                await wh.edit_message(job.status_message_id, content=text)
         except discord.HTTPException as exc:
             log.info("could not show progress of job %s: %s", job.id, exc)
 
@@ -145,11 +174,11 @@ class DiscordDeliverer:
                                          " try ogg or a shorter length")
 
         def attachments() -> list[discord.File]:  # a File is read once: make new ones for each try
-            return [discord.File(p, filename=p.name) for p in paths][: limits.ATTACHMENTS]
+            return [discord.File(p, filename=clip_name(job, p)) for p in paths][: limits.ATTACHMENTS]
 
         edited = f"✅ <@{job.user_id}> your {job.style} clip:"
         posted = f"<@{job.user_id}> your {job.style} clip is ready."
-        return await self._send(job, posting, edited, posted, embed, attachments)
+        return await self._send(job, posting, edited, posted, embed, attachments, clip_view(job.id))
 
     async def notify_failure(self, job: Job, reason: str, posting: Posting) -> Outcome:
         """Tell the user, once, that the job failed: in place of the status message where possible."""
@@ -158,7 +187,9 @@ class DiscordDeliverer:
         return await self._send(job, posting, text, text, None, list)
 
     async def _send(self, job: Job, posting: Posting, edited: str, posted: str, embed: discord.Embed | None,
-                    attachments: Callable[[], list[discord.File]]) -> Outcome:
+                    attachments: Callable[[], list[discord.File]], view: discord.ui.View | None = None) -> Outcome:
+        """Edit the status message into ``edited`` (``view``'s buttons, or none: a queued job's
+        Cancel goes), else post ``posted`` once."""
         allowed = mention(job.user_id)
         wh = self._webhook(job)
         try:
@@ -166,7 +197,7 @@ class DiscordDeliverer:
                 target = job.status_message_id or "@original"
                 try:  # an edit can be repeated after a crash without the user seeing two messages
                     message = await wh.edit_message(target, content=limits.content(edited), embed=embed,  # type: ignore[arg-type]
-                                                    attachments=attachments(), allowed_mentions=allowed)
+                                                    attachments=attachments(), allowed_mentions=allowed, view=view)
                     return Outcome(True, message.id)
                 except discord.NotFound:
                     log.info("job %s: its status message is gone; posting a new one", job.id)
@@ -183,13 +214,14 @@ class DiscordDeliverer:
             await posting()
             if wh is not None:
                 message = await wh.send(content=limits.content(posted), embed=embed or discord.utils.MISSING,
-                                        files=attachments(), allowed_mentions=allowed, wait=True)
+                                        files=attachments(), allowed_mentions=allowed, wait=True,
+                                        view=view or discord.utils.MISSING)
                 return Outcome(True, message.id)
             channel = await self._channel(job)
             if channel is None:
                 return Outcome(False, retry=True)
             message = await channel.send(content=limits.content(posted), embed=embed, files=attachments(),
-                                         allowed_mentions=allowed, nonce=_nonce(job))
+                                         allowed_mentions=allowed, nonce=_nonce(job), view=view)
             return Outcome(True, message.id)
         except discord.HTTPException as exc:
             code = getattr(exc, "code", 0)

@@ -27,7 +27,7 @@ from engine.request import ComposeRequest, RequestError
 from engine.seed import SeedLimits
 
 log = logging.getLogger(__name__)
-CANCELLED = "cancelled by an admin"
+CANCELLED_BY_ADMIN = "cancelled by an admin"
 
 
 class Deliverer(Protocol):
@@ -48,6 +48,10 @@ class Submission:
     channel_id: int | None = None
     application_id: int | None = None
     interaction_token: str | None = None
+    checkpoint: str | None = None  # a checkpoint by name (a clip's Continue), else the style's active one
+
+
+CANCELLED_BY_OWNER = "cancelled by its owner"
 
 
 class ComposeService:
@@ -103,6 +107,10 @@ class ComposeService:
             ck = self.catalog.resolve(req.style)
         except CatalogError as exc:
             raise RequestError(str(exc)) from exc
+        if sub.checkpoint is not None and sub.checkpoint != ck.name:
+            ck = self.catalog.get(sub.checkpoint)
+            if ck is None:
+                raise RequestError(f"the checkpoint {sub.checkpoint} is no longer installed")
         async with self._admit:
             await self.check_limits(sub.user_id)
             job = self._job(sub, req, ck)
@@ -122,6 +130,26 @@ class ComposeService:
         await self.check_limits(sub.user_id)
         data = await self.seeds.read(url, sub.user_id)
         return await self.submit(dataclasses.replace(sub, request=dataclasses.replace(sub.request, seed_midi=data)))
+
+    async def cancel(self, job_id: str, user_id: int) -> Job:
+        """Cancel a queued job for its owner; the caller updates the status message.
+
+        Raises:
+            ServiceError: not the owner's, or no longer queued; one line.
+        """
+        async with self._admit:
+            job = await self.store.get_job(job_id)
+            if job is None:
+                raise ServiceError("that request is not known here")
+            if job.user_id != user_id:
+                raise ServiceError("only the person who asked for this clip can cancel it")
+            if job.status != "queued":
+                state = "being composed" if job.status == "running" else "finished"
+                raise ServiceError(f"that request is already {state}; it can no longer be cancelled")
+            await self.queue.cancel(job_id)
+            await self.store.update_job(job_id, status="failed", error=CANCELLED_BY_OWNER, next_try_at=None, notice_sent=1)
+        log.info("job %s cancelled by its owner", job_id)
+        return job
 
     def _job(self, sub: Submission, req: ComposeRequest, ck) -> Job:
         return Job(id=Job.new_id(), user_id=sub.user_id, guild_id=sub.guild_id, channel_id=sub.channel_id,
@@ -286,7 +314,7 @@ class ComposeService:
         await self.queue.submit(item)
         return "requeued"
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel_by_admin(self, job_id: str) -> Job:
         """Stop an unfinished job for an admin: the queue drops it, its user is told once.
 
         Raises:
@@ -298,7 +326,7 @@ class ComposeService:
         if job.status in FINISHED_STATUSES:
             raise ServiceError(f"job {job.id} is {job.status} already")
         await self.queue.cancel(job.id)
-        await self._fail(job.id, CANCELLED)
+        await self._fail(job.id, CANCELLED_BY_ADMIN)
         return job
 
     async def pause(self, paused: bool) -> None:

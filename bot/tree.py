@@ -55,16 +55,21 @@ async def reply(interaction: discord.Interaction, text: str) -> None:
         log.warning("could not reply to interaction %s: %s", interaction.id, exc)
 
 
+async def report(interaction: discord.Interaction, cause: BaseException, where: str) -> None:
+    """The one error path (commands, buttons, modals): a domain error becomes a short ephemeral
+    reply; anything else is logged with its traceback and gets a generic line."""
+    if isinstance(cause, AdminOnly):
+        await reply(interaction, "⛔ This command is for Chorus admins.")
+    elif isinstance(cause, EngineError | BotError):
+        await reply(interaction, f"⚠️ {cause}")
+    elif isinstance(cause, app_commands.TransformerError | app_commands.CheckFailure):
+        await reply(interaction, f"⚠️ {cause}")
+    else:
+        log.error("unexpected error in %s", where, exc_info=cause)
+        await reply(interaction, "⚠️ Something went wrong on our side; it has been logged.")
+
+
 class ChorusTree(app_commands.CommandTree):
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        if isinstance(cause, AdminOnly):
-            await reply(interaction, "⛔ This command is for Chorus admins.")
-        elif isinstance(cause, EngineError | BotError):
-            await reply(interaction, f"⚠️ {cause}")
-        elif isinstance(cause, app_commands.TransformerError | app_commands.CheckFailure):
-            await reply(interaction, f"⚠️ {cause}")
-        else:
-            log.error("unexpected error in /%s", interaction.command.qualified_name if interaction.command else "?",
-                      exc_info=cause)
-            await reply(interaction, "⚠️ Something went wrong on our side; it has been logged.")
+        await report(interaction, cause, f"/{interaction.command.qualified_name if interaction.command else '?'}")

@@ -127,7 +127,7 @@ class AdminCog(commands.GroupCog, group_name="chorus-admin", group_description="
     @app_commands.command(name="cancel", description="Stop an unfinished job; its user is told it was cancelled")
     @app_commands.describe(job="the job's id, from /chorus-admin queue or the bot's log")
     async def cancel(self, interaction: discord.Interaction, job: str) -> None:
-        cancelled = await self.service.cancel(job)
+        cancelled = await self.service.cancel_by_admin(job)
         await interaction.response.send_message(limits.content(f"🛑 Cancelled job {cancelled.id} of <@{cancelled.user_id}>."),
                                                 ephemeral=True)
 

@@ -1,4 +1,4 @@
-"""/compose, /styles and the "Continue with Chorus" message command."""
+"""/compose, /help, /styles and the "Continue with Chorus" message command (with its modal)."""
 from __future__ import annotations
 
 import logging
@@ -7,16 +7,74 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import limits
-from bot.service import ComposeService, Submission
-from bot.tree import defer_public, loading_done
+from bot import guide, limits
+from bot.accept import accept, accept_seeded
+from bot.service import ComposeService
+from bot.tree import report
+from engine.arrange import PARTS
+from engine.chords import PITCH_NAMES
 from engine.conditioning import ERA_CHOICES
 from engine.forms import FORM_CHOICES
-from engine.request import ComposeRequest, RequestError
+from engine.render import FORMATS
+from engine.request import RequestError, parse_length
+from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 MIDI_SUFFIXES = (".mid", ".midi")
 DEFAULT_LENGTH = "30s"
+LENGTHS = ("10s", "20s", "30s", "45s", "1m", "1m30s", "2m", "3m")
+KEYS = tuple(f"{p} {m}" for m in ("major", "minor") for p in PITCH_NAMES)
+SEED_MAX = 2**53  # Discord's largest integer option
+# Discord shows these ranges; the decorator needs constants, so the settings' own limits replace
+# them when the cog is made (`_apply_ranges`), and `ComposeRequest.build` checks them again.
+Tempo = app_commands.Range[float, Settings.min_tempo, Settings.max_tempo]
+Temperature = app_commands.Range[float, Settings.min_temperature, Settings.max_temperature]
+Seed = app_commands.Range[int, 0, SEED_MAX]
+Swing = app_commands.Range[float, 1.0, 3.0]
+
+
+def _choices(values: tuple[str, ...] | list[str], current: str) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=v, value=v) for v in values if current.lower() in v.lower()][:25]
+
+
+def parts_without(text: str | None) -> frozenset[str] | None:
+    """The parts to play when ``text`` names some to leave out (``drums bass``).
+
+    Raises:
+        RequestError: an unknown part, named.
+    """
+    if not text:
+        return None
+    left_out = set(text.replace(",", " ").lower().split())
+    if unknown := sorted(left_out - set(PARTS)):
+        raise RequestError(f"without: {', '.join(unknown)} is not a part; the parts are {', '.join(PARTS)}")
+    return frozenset(PARTS) - left_out
+
+
+class ContinueModal(discord.ui.Modal, title="Continue with Chorus"):
+    """Style, length and tempo for continuing a posted MIDI file."""
+
+    def __init__(self, cog: ComposeCog, attachment: discord.Attachment, style: str) -> None:
+        super().__init__(timeout=600)
+        self.cog, self.attachment = cog, attachment
+        self.style = discord.ui.TextInput(label="Style", default=style, max_length=40)
+        self.length = discord.ui.TextInput(label="Length (e.g. 30s, 1m)", default=DEFAULT_LENGTH, max_length=12)
+        self.tempo = discord.ui.TextInput(label="Tempo in bpm (blank: keep the file's)", required=False,
+                                          max_length=6)
+        for item in (self.style, self.length, self.tempo):
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        text = self.tempo.value.strip()
+        try:
+            tempo = float(text) if text else None
+        except ValueError:
+            raise RequestError(f"tempo {text!r} is not a number of beats per minute") from None
+        req = self.cog.service.request(self.style.value, self.length.value, tempo=tempo)
+        await accept_seeded(self.cog.service, interaction, req, self.attachment)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report(interaction, error, "the Continue modal")
 
 
 class ComposeCog(commands.Cog):
@@ -25,80 +83,76 @@ class ComposeCog(commands.Cog):
         self.service = service
         self.menu = app_commands.ContextMenu(name="Continue with Chorus", callback=self.continue_menu)
         bot.tree.add_command(self.menu)
+        self._apply_ranges()
+
+    def _apply_ranges(self) -> None:
+        """Show the settings' limits (which an operator may change) as the options' ranges."""
+        s = self.service.settings
+        for name, low, high in (("tempo", s.min_tempo, s.max_tempo),
+                                ("temperature", s.min_temperature, s.max_temperature)):
+            param = self.compose._params[name]  # noqa: SLF001 - discord.py keeps no public setter
+            param.min_value, param.max_value = low, high
 
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     async def style_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=s, value=s) for s in self.service.styles() if current.lower() in s][:25]
+        return _choices(self.service.styles(), current)
+
+    async def length_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        s = self.service.settings
+        offered = [v for v in LENGTHS if s.min_seconds <= parse_length(v) <= s.max_seconds]
+        typed = [current.strip()] if current.strip() and current.strip() not in offered else []
+        return _choices(typed + offered, "" if typed else current)
+
+    async def key_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        typed = [current.strip()] if current.strip() else []
+        return _choices(typed + [k for k in KEYS if k.lower().startswith(current.strip().lower())], "")
 
     @app_commands.command(name="compose", description="Compose a clip: audio, MIDI and a picture of the notes")
-    @app_commands.describe(style="jazz, folk, ...", length="e.g. 30s, 1m30s, 90", seed_midi="a MIDI file to continue",
-                           tempo="beats per minute", changes="chords per bar, e.g. Dm7 G7 Cmaj7 Cmaj7",
+    @app_commands.describe(style="jazz, folk, ...", length="e.g. 30s, 1m30s, 90 (pick one or type your own)",
+                           seed_midi="a MIDI file to continue", tempo="beats per minute",
+                           changes="chords per bar, e.g. Dm7 G7 Cmaj7 Cmaj7, or | between bars: Dm7 G7 | Cmaj7",
                            temperature="lower is safer, higher is wilder", seed="repeat a clip exactly",
                            form="the song form (default: the style's)", key="e.g. Bb or F minor (default: the style's keys)",
                            swing="swing ratio: 1 straight, 2 triplet feel, up to 3 (default: by tempo)",
-                           era="play it like this era of jazz (default: the mix of all)")
+                           era="play it like this era of jazz (default: the mix of all)",
+                           format="the audio file: ogg (default), mp3 or flac",
+                           without=f"parts to leave out, e.g. drums bass (of {', '.join(PARTS)})")
     @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORM_CHOICES],
-                          era=[app_commands.Choice(name=e, value=e) for e in ERA_CHOICES])
-    @app_commands.autocomplete(style=style_autocomplete)
+                          era=[app_commands.Choice(name=e, value=e) for e in ERA_CHOICES],
+                          format=[app_commands.Choice(name=f, value=f) for f in FORMATS])
+    @app_commands.autocomplete(style=style_autocomplete, length=length_autocomplete, key=key_autocomplete)
     async def compose(self, interaction: discord.Interaction, style: str, length: str = DEFAULT_LENGTH,
-                      seed_midi: discord.Attachment | None = None, tempo: float | None = None,
-                      changes: str | None = None, temperature: float | None = None, seed: int | None = None,
-                      form: str | None = None, key: str | None = None,
-                      swing: app_commands.Range[float, 1.0, 3.0] | None = None, era: str | None = None) -> None:
+                      seed_midi: discord.Attachment | None = None, tempo: Tempo | None = None,
+                      changes: str | None = None, temperature: Temperature | None = None, seed: Seed | None = None,
+                      form: str | None = None, key: str | None = None, swing: Swing | None = None,
+                      era: str | None = None, format: str = "ogg", without: str | None = None) -> None:  # noqa: A002 - the option's name
         req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed,
-                                   form=form, key=key, swing=swing, era=era)
+                                   form=form, key=key, swing=swing, era=era, audio_format=format,
+                                   parts=parts_without(without))
         if seed_midi is None:
-            await self._accept(interaction, req)
+            await accept(self.service, interaction, req)
         else:  # after the cheap checks, so a bad value is refused at once, before any download
-            await self._accept_seeded(interaction, req, seed_midi)
+            await accept_seeded(self.service, interaction, req, seed_midi)
 
     async def continue_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         attachment = next((a for a in message.attachments if a.filename.lower().endswith(MIDI_SUFFIXES)), None)
         if attachment is None:
             raise RequestError("that message has no .mid attachment to continue")
+        self.service.seeds.check_declared_size(attachment.size)
         styles = self.service.styles()
         if not styles:
             raise RequestError("no style is installed")
-        req = self.service.request("jazz" if "jazz" in styles else styles[0], DEFAULT_LENGTH)
-        await self._accept_seeded(interaction, req, attachment)
+        await interaction.response.send_modal(ContinueModal(self, attachment, "jazz" if "jazz" in styles else styles[0]))
 
-    @app_commands.command(name="styles", description="The styles Chorus can play and the checkpoint behind each")
+    @app_commands.command(name="help", description="What Chorus does, an example, the limits and how to write changes")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(guide.help_text(self.service.settings), ephemeral=True)
+
+    @app_commands.command(name="styles", description="The styles Chorus plays: their sound, band and tempo")
     async def styles(self, interaction: discord.Interaction) -> None:
-        rows = [f"**{style}**: {ck.describe()}" for style, ck in sorted(self.service.catalog.styles().items())]
-        await interaction.response.send_message(limits.content("\n".join(rows) or "No style is installed."), ephemeral=True)
-
-    def _submission(self, interaction: discord.Interaction, req: ComposeRequest) -> Submission:
-        return Submission(req, user_id=interaction.user.id, guild_id=interaction.guild_id,
-                          channel_id=interaction.channel_id, application_id=interaction.application_id,
-                          interaction_token=interaction.token)
-
-    async def _accept(self, interaction: discord.Interaction, req: ComposeRequest) -> None:
-        job, position = await self.service.submit(self._submission(interaction, req))
-        await interaction.response.send_message(queued_text(req, position))
-        try:
-            message = await interaction.original_response()
-            await self.service.set_status_message(job.id, message.id)
-        except discord.HTTPException as exc:
-            log.info("no status message for job %s: %s", job.id, exc)
-
-    async def _accept_seeded(self, interaction: discord.Interaction, req: ComposeRequest,
-                             attachment: discord.Attachment) -> None:
-        """Defer publicly first, as the limits, the download and the check may outlast Discord's
-        3 s; the "thinking" message then becomes the job's status message. A refusal after the
-        defer stays private (`bot.tree.reply`)."""
-        self.service.seeds.check_declared_size(attachment.size)
-        await defer_public(interaction)
-        job, position = await self.service.submit_with_seed(self._submission(interaction, req), attachment.url)
-        try:
-            message = await interaction.edit_original_response(content=queued_text(req, position))
-            loading_done(interaction)
-            await self.service.set_status_message(job.id, message.id)
-        except discord.HTTPException as exc:  # the job is queued; the clip comes as a follow-up
-            log.info("no status message for job %s: %s", job.id, exc)
+        text = guide.styles_text(self.service.catalog.styles())
+        await interaction.response.send_message(limits.content(text), ephemeral=True)
 
 
-def queued_text(req: ComposeRequest, position: int) -> str:
-    where = "next up" if position <= 1 else f"position {position} in the queue"
-    return limits.content(f"⏳ Queued your {req.style} clip ({where}).")

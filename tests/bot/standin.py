@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.bot.standin_components import ComponentsMixin
 from tests.bot.standin_gateway import Event, Gateway, GatewaySession
 from tests.bot.standin_limits import mentions
 from tests.bot.standin_rest import LOADING, Rest
@@ -79,7 +80,7 @@ class InteractionRecord:
         return None if self.acked_at is None else self.acked_at - self.sent_at
 
 
-class DiscordStandIn:
+class DiscordStandIn(ComponentsMixin):
     """An aiohttp server playing Discord for one bot; see the module docstring.
 
     Args:
@@ -309,7 +310,8 @@ class DiscordStandIn:
                    "attachments": self._attachments(body, files, []), "embeds": body.get("embeds") or [],
                    "components": body.get("components") or [], "pinned": False, "flags": flags}
         if record is not None:
-            message.update(type=20 if record.payload["data"]["type"] == 1 else 23,
+            kind = record.payload["data"].get("type") if record.payload["type"] == 2 else None
+            message.update(type={1: 20, None: 0}.get(kind, 23),
                            webhook_id=self.application_id, application_id=self.application_id)
             record.message_ids.append(message["id"])
         self._mentions(message, body.get("allowed_mentions"))
@@ -382,6 +384,14 @@ class DiscordStandIn:
         data = {"name": name, "type": 1, "options": opts, "resolved": resolved}
         return await self._interact(data, user, channel, guild)
 
+    async def send_autocomplete(self, name: str, options: Iterable[Json], focused: str, user: Json) -> InteractionRecord:
+        """Dispatch an autocomplete request (type 4) for option ``focused`` of ``name``, as Discord
+        sends one while the user types; the bot answers with a type-8 callback (``data.choices``)."""
+        opts = [{**self._option(o), **({"focused": True} if o["name"] == focused else {})} for o in options]
+        command = self._find_command(name, 1)
+        data = {"name": name, "type": 1, "options": opts, "id": command["id"], "guild_id": command.get("guild_id")}
+        return await self._dispatch(4, data, user, None, name)
+
     async def send_message_command(self, name: str, target_message: Json, user: Json,
                                    channel: Json | None = None, guild: Json | None = None) -> InteractionRecord:
         """Dispatch a message context-menu command on ``target_message`` (see ``add_message``)."""
@@ -413,9 +423,14 @@ class DiscordStandIn:
             raise LookupError(f"the stand-in plays one guild, {self.guild_id}, not {_id(guild)}")
         command = self._find_command(data["name"], data["type"])
         data = {**data, "id": command["id"], **({"guild_id": command["guild_id"]} if "guild_id" in command else {})}
+        return await self._dispatch(2, data, user, channel, data["name"], timeout=timeout)
+
+    async def _dispatch(self, kind: int, data: Json, user: Json, channel: Json | None, name: str,
+                        timeout: float = 10.0, **extra: Any) -> InteractionRecord:
+        """Send one INTERACTION_CREATE of ``kind`` (2 command, 3 component, 5 modal submit)."""
         channel = channel or self.channel
         token = f"interaction-{uuid.uuid4().hex}"
-        payload = {"id": self.snowflake(), "application_id": self.application_id, "type": 2, "token": token,
+        payload = {"id": self.snowflake(), "application_id": self.application_id, "type": kind, "token": token,
                    "version": 1, "data": data, "guild_id": self.guild_id,
                    "guild": {"id": self.guild_id, "locale": "en-US", "features": []},
                    "channel_id": channel["id"], "channel": {**channel, "permissions": str(self.permissions(user))},
@@ -423,8 +438,8 @@ class DiscordStandIn:
                    "app_permissions": str(self.permissions(self.bot_user)), "locale": "en-US",
                    "guild_locale": "en-US", "entitlements": [], "entitlement_sku_ids": [],
                    "authorizing_integration_owners": {"0": self.guild_id}, "context": 0,
-                   "attachment_size_limit": self.attachment_size_limit}
-        record = InteractionRecord(id=payload["id"], token=token, name=data["name"], payload=payload)
+                   "attachment_size_limit": self.attachment_size_limit, **extra}
+        record = InteractionRecord(id=payload["id"], token=token, name=name, payload=payload)
         await self.gateway.wait_online(timeout)
         self.interactions[record.id] = record
         record.sent_at = time.monotonic()

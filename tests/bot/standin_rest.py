@@ -208,6 +208,16 @@ class Rest:
             message = self.s._message(record.payload["channel_id"], self.s.bot_user, data, event["files"],
                                       record, flags)
             record.original_id = message["id"]
+        elif record.callback_type in (6, 7) and record.payload["type"] == 3:  # update the pressed message
+            message = self.s.messages.get(record.payload["message"]["id"])
+            if message is None:
+                return error(404, 10008, "Unknown Message")
+            if record.callback_type == 7:
+                self.s._edit(message, data, event["files"])
+            record.original_id = message["id"]
+            record.message_ids.append(message["id"])
+        elif record.callback_type == 9 and record.payload["type"] == 5:
+            return error(400, 40060, "A modal cannot answer a modal submit")
         if request.query.get("with_response") not in TRUE:
             return web.Response(status=NO_CONTENT)
         answer: Json = {"interaction": {"id": record.id, "type": record.payload["type"]}}

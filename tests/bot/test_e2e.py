@@ -3,6 +3,7 @@ and the unmodified discord.py client talking to the local Discord stand-in."""
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -39,12 +40,15 @@ def test_compose_is_acknowledged_in_time_and_delivers_audio_midi_and_picture(har
     rec = harness.compose(harness.users[0], length="30s", seed=7, tempo=160.0)
     clip = harness.clip_of(rec)
     assert rec.ack_seconds is not None and rec.ack_seconds < 3.0
-    names = {f["filename"]: f["data"] for f in clip["files"]}
-    assert set(names) == {"clip.ogg", "clip.mid", "clip.png"}
-    info = probe(names["clip.ogg"], "ogg")
+    names = {f["filename"].rsplit(".", 1)[-1]: (f["filename"], f["data"]) for f in clip["files"]}
+    assert set(names) == {"ogg", "mid", "png"}
+    assert all(re.fullmatch(r"chorus-jazz-[A-G][bs]?m?-160bpm-\d{10}", name.rsplit(".", 1)[0])
+               for name, _ in names.values()), names
+    info = probe(names["ogg"][1], "ogg")
     assert info.codec == "vorbis" and abs(info.duration_s - 30) <= 1.5 + 3.0 + 2.0  # one bar at 160 bpm, the final chord held 3 s, the 2 s tail
-    assert names["clip.mid"][:4] == b"MThd" and names["clip.png"][:4] == b"\x89PNG"
+    assert names["mid"][1][:4] == b"MThd" and names["png"][1][:4] == b"\x89PNG"
     embed = clip["json"]["embeds"][0]
+    assert embed["image"]["url"] == f"attachment://{names['png'][0]}"
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Style"] == "jazz" and fields["Checkpoint"].startswith("jazz ") and "`7`" in fields["Seed"]
     assert "160" in fields["Tempo"]
@@ -111,7 +115,10 @@ def test_malicious_checkpoint_archives_are_refused(harness: Harness) -> None:
 def test_continue_with_chorus_continues_a_posted_midi(harness: Harness) -> None:
     att = harness.standin.add_attachment("posted.mid", combo_midi())
     message = harness.standin.add_message(None, harness.users[0], "my tune", attachments=[att])
-    rec = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", message, harness.users[4]))
+    menu = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", message, harness.users[4]))
+    harness.wait(interaction=menu, kind="callback")
+    assert menu.callback_type == 9  # the modal: style, length, tempo
+    rec = harness.lt.run(harness.standin.submit_modal(menu, {}, harness.users[4]))
     fields = {f["name"]: f["value"] for f in harness.clip_of(rec)["json"]["embeds"][0]["fields"]}
     assert fields["Continuation"] == "starts at bar 5" and fields["Style"] == "jazz"
     plain = harness.standin.add_message(None, harness.users[0], "no file here")
@@ -122,4 +129,4 @@ def test_continue_with_chorus_continues_a_posted_midi(harness: Harness) -> None:
 def test_styles_lists_the_active_checkpoints(harness: Harness) -> None:
     rec = harness.lt.run(harness.standin.send_slash_command("styles", [], harness.users[1]))
     text = ephemeral_text(harness, rec)
-    assert text.startswith("**jazz**: jazz") and "NLL" in text
+    assert text.startswith("**jazz**: a small-group jazz") and "bpm" in text and "NLL" in text

@@ -53,11 +53,12 @@ def test_compose_is_delivered_through_celery(stack: Stack) -> None:
     rec = h.compose(h.users[0], length="10s", seed=7, tempo=160.0)
     clip = h.clip_of(rec)
     assert rec.ack_seconds is not None and rec.ack_seconds < 3.0
-    names = {f["filename"]: f["data"] for f in clip["files"]}
-    assert set(names) == {"clip.ogg", "clip.mid", "clip.png"}
-    info = probe(names["clip.ogg"], "ogg")
+    names = {f["filename"].rsplit(".", 1)[-1]: f["data"] for f in clip["files"]}  # chorus-jazz-F-160bpm-….ogg
+    assert set(names) == {"ogg", "mid", "png"}
+    assert all(f["filename"].startswith("chorus-jazz-") and "-160bpm-" in f["filename"] for f in clip["files"])
+    info = probe(names["ogg"], "ogg")
     assert info.codec == "vorbis" and abs(info.duration_s - 10) <= 1.5 + 3.0 + 2.0  # a bar at 160 bpm, the final chord held 3 s, the 2 s tail
-    assert names["clip.mid"][:4] == b"MThd" and names["clip.png"][:4] == b"\x89PNG"
+    assert names["mid"][:4] == b"MThd" and names["png"][:4] == b"\x89PNG"
     fields = {f["name"]: f["value"] for f in clip["json"]["embeds"][0]["fields"]}
     assert fields["Style"] == "jazz" and fields["Checkpoint"].startswith("jazz ") and "`7`" in fields["Seed"]
     edits = [e["json"].get("content", "") for e in h.responses(rec) if e["kind"] == "edit"]

@@ -142,7 +142,7 @@ def test_a_refused_clip_fails_with_one_notice_and_a_bad_result_never_reaches_dis
 
 def test_an_admin_cancel_drops_the_job_fails_it_and_tells_its_user_once(tmp_path: Path) -> None:
     from bot.errors import ServiceError
-    from bot.service import CANCELLED
+    from bot.service import CANCELLED_BY_ADMIN as CANCELLED
 
     class Cancelling(Queue):
         def __init__(self) -> None:
@@ -158,7 +158,7 @@ def test_an_admin_cancel_drops_the_job_fails_it_and_tells_its_user_once(tmp_path
         s = await service(tmp_path, d)
         s.queue = Cancelling()
         job = await add(s, "running")
-        await s.cancel(job.id)
+        await s.cancel_by_admin(job.id)
         assert s.queue.cancelled == [job.id]
         stored = await s.store.get_job(job.id)
         assert (stored.status, stored.error, stored.notice_sent) == ("failed", CANCELLED, 1)
@@ -167,7 +167,7 @@ def test_an_admin_cancel_drops_the_job_fails_it_and_tells_its_user_once(tmp_path
         assert (await s.store.get_job(job.id)).status == "failed" and len(d.tries) == 1
         for bad, says in ((job.id, "failed already"), ("nope", "no job 'nope'")):
             try:
-                await s.cancel(bad)
+                await s.cancel_by_admin(bad)
             except ServiceError as exc:
                 assert says in str(exc)
             else:

@@ -15,6 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.bot.standin import DiscordStandIn
+from tests.bot.standin_components import buttons
 from tests.bot.standin_gateway import IDENTIFY, RESUME
 
 CLIP = bytes(range(256)) * 40 + b"end of clip"  # stands for an uploaded audio clip
@@ -60,6 +61,28 @@ def add_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflake) -
         await interaction.response.send_message(f"{member.display_name} may compose in #{channel.name}")
 
     tree.add_command(admin, guild=guild)
+
+    class Knock(discord.ui.View):
+        def __init__(self) -> None:
+            super().__init__(timeout=None)
+
+        @discord.ui.button(label="Knock", custom_id="knock")
+        async def knock(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+            await interaction.response.edit_message(content=f"knocked by {interaction.user.name}", view=None)
+
+    class Name(discord.ui.Modal, title="Who is there?"):
+        name = discord.ui.TextInput(label="Name")
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            await interaction.response.send_message(f"hello {self.name.value}", ephemeral=True)
+
+    @tree.command(name="door", description="A message with a button", guild=guild)
+    async def door(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("a door", view=Knock())
+
+    @tree.command(name="ask", description="Open a modal", guild=guild)
+    async def ask(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(Name())
 
     @tree.context_menu(name="Seed size", guild=guild)
     async def seed_size(interaction: discord.Interaction, message: discord.Message) -> None:
@@ -127,11 +150,34 @@ def test_login_ready_and_command_sync(monkeypatch: pytest.MonkeyPatch) -> None:
             assert guild.get_channel(int(standin.channel["id"])) is not None
             assert guild.me is not None and [r.name for r in guild.me.roles] == ["@everyone", "Chorus"]
             synced = {c["name"]: c for c in standin.commands[standin.guild_id]}
-            assert set(synced) == {"ping", "size", "slow", "chorus-admin", "Seed size"}
+            assert set(synced) == {"ping", "size", "slow", "chorus-admin", "door", "ask", "Seed size"}
             assert synced["Seed size"]["type"] == 3
             assert [o["name"] for o in synced["chorus-admin"]["options"]] == ["use", "grant"]
             assert standin.gateway.count(IDENTIFY) == 1
             assert [e["kind"] for e in standin.events[:3]] == ["login", "application", "commands"]
+
+    run(monkeypatch, scenario)
+
+
+def test_a_button_press_updates_its_message_and_a_modal_is_submitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(standin: DiscordStandIn) -> None:
+        user = standin.add_user("ada")
+        async with running_bot(standin):
+            rec = await standin.send_slash_command("door", [], user)
+            await standin.wait_for(interaction=rec, kind="callback")
+            (door,) = standin.messages_for(rec)
+            assert buttons(door)["Knock"]["custom_id"] == "knock"
+            press = await standin.send_component(door, "knock", user)
+            await standin.wait_for(interaction=press, kind="callback")
+            assert press.callback_type == 7 and press.payload["type"] == 3
+            assert door["content"] == "knocked by ada" and door["components"] == []
+            ask = await standin.send_slash_command("ask", [], user)
+            await standin.wait_for(interaction=ask, kind="callback")
+            assert ask.callback_type == 9 and standin.modal_of(ask)["title"] == "Who is there?"
+            submit = await standin.submit_modal(ask, {"Name": "Ada"}, user)
+            answer = await standin.wait_for(interaction=submit, kind="callback")
+        assert submit.payload["type"] == 5
+        assert answer["json"]["data"]["content"] == "hello Ada" and answer["json"]["data"]["flags"] & EPHEMERAL
 
     run(monkeypatch, scenario)
 
