@@ -88,7 +88,7 @@ def test_an_archive_bomb_is_refused_while_other_users_are_served(harness: Harnes
 
 def test_a_checkpoint_with_a_bad_meta_is_flagged_and_styles_keep_working(harness: Harness) -> None:
     styles = reply_text(harness, harness.lt.run(harness.standin.send_slash_command("styles", [], harness.users[1])))
-    assert styles.startswith("**jazz**: jazz") and "odd" not in styles
+    assert styles.startswith("**jazz**: ") and "Training: jazz: jazz, NLL" in styles and "odd" not in styles
     listing = admin(harness, "checkpoints")
     assert "▶ jazz: jazz, NLL" in listing
     assert "✖ odd: not usable (in meta.json, metrics.valid_nll is the string 'n/a', expected a number or null)" in listing

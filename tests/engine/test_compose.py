@@ -185,7 +185,7 @@ def test_cli_compose_json(tiny_checkpoint: Path, tmp_path: Path) -> None:
     (["jazz", "0s"], "allowed 5-180 s"),
     (["jazz", "10h"], "allowed 5-180 s"),
     (["jazz", "abc"], "not a duration"),
-    (["bebop", "30s"], "unknown style 'bebop'"),
+    (["bebop", "30s"], "no checkpoint for style 'bebop'"),
     (["jazz", "30s", "--tempo", "5"], "tempo 5 bpm is out of range"),
     (["jazz", "30s", "--changes", "Dm7 Qx7"], "'Qx7'"),
     (["jazz", "30s", "--seed-midi", "PNG"], "not a MIDI file"),
