@@ -117,3 +117,18 @@ def test_remove_deletes_inactive_checkpoints_and_refuses_the_active_one(harness:
     with sqlite3.connect(harness.tmp / "chorus.db") as db:
         rows = db.execute("SELECT user_id, action, allowed FROM audit_log WHERE action = 'remove'").fetchall()
     assert (int(harness.admin["id"]), "remove", 1) in rows and (int(harness.users[2]["id"]), "remove", 0) in rows
+
+
+def test_the_packed_shipped_jazz_checkpoint_installs_through_chat(harness: Harness, tmp_path: Path) -> None:
+    """Issue 13: `chorus checkpoints pack jazz` fits Discord's 10 MiB and `/chorus-admin install` takes it."""
+    from engine.pack import pack
+    from tests.helpers import REPO
+
+    done = pack(REPO / "checkpoints" / "jazz", tmp_path / "jazz.zip")
+    data = done.path.read_bytes()
+    assert len(data) < 10 * 1024 * 1024
+    att = harness.standin.add_attachment("jazz.zip", data)
+    rec = harness.admin_command(harness.admin, "install", attachments={"archive": att}, name="jazz-half")
+    installed = reply_text(harness, rec, kind="followup")
+    assert installed.startswith("✅ Installed jazz-half: jazz"), installed
+    assert admin(harness, "remove", name="jazz-half") == "🗑 Removed checkpoint jazz-half."
