@@ -133,5 +133,7 @@ def test_cancel_is_for_the_owner_of_a_queued_request(harness: Harness) -> None:
 def test_the_buttons_work_after_a_restart(harness: Harness, first: dict) -> None:
     harness.stop_bot()
     harness.start_bot()
-    rec = press(harness, first, "Another take", harness.users[0])
-    assert len(harness.clip_of(rec)["files"]) == 3 and harness.clips_seen(rec) == 1
+    for label, user in (("Another take", harness.users[0]), ("Continue", harness.users[1]),
+                        ("Variation", harness.users[2])):  # one DynamicItem class serves every button, Cancel too
+        rec = press(harness, first, label, user)
+        assert len(harness.clip_of(rec)["files"]) == 3 and harness.clips_seen(rec) == 1, label
