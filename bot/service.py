@@ -93,7 +93,8 @@ class ComposeService:
             raise ServiceError("the queue is full, try again in a minute")
         pending = await self.store.count(("queued", "running"), user_id)
         if pending >= self.settings.user_max_pending:
-            raise ServiceError(f"you already have {pending} requests in the queue; wait for one to finish")
+            what, which = ("a request", "it") if pending == 1 else (f"{pending} requests", "one")
+            raise ServiceError(f"you already have {what} in the queue; wait for {which} to finish")
         last = await self.store.last_job_time(user_id)
         if last is not None:
             wait = self.settings.user_cooldown_s - (time.time() - last)

@@ -57,7 +57,9 @@ class Harness:
             "PYTHONWARNINGS": "ignore", **env,
         }
         if "PYTHONPATH" in os.environ:  # the bot process runs this checkout's code, as the tests do
-            self.env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
+            # made absolute: the bot starts in ``tmp``, where a relative entry would name another folder
+            paths = [str(Path(p).resolve()) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p]
+            self.env.setdefault("PYTHONPATH", os.pathsep.join(paths))
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.log = tmp / "bot.log"

@@ -92,7 +92,7 @@ def test_anyone_may_jam_on_a_clip_charged_to_their_own_limits(harness: Harness, 
     jammer = harness.users[1]
     rec = press(harness, first, "Another take", jammer)
     again = press(harness, first, "Variation", jammer)  # while the first press is still pending
-    assert ephemeral_line(harness, again).startswith("⚠️ you already have 1 requests in the queue")
+    assert ephemeral_line(harness, again).startswith("⚠️ you already have a request in the queue")
     clip = harness.clip_of(rec)
     assert f"<@{jammer['id']}>" in clip["json"]["content"] and harness.clips_seen(rec) == 1
     assert harness.clips_seen(again) == 0
