@@ -142,3 +142,15 @@ class Harness:
 
     def bot_log(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def ephemeral_text(h: Harness, rec: Any) -> str:
+    """The private one-line answer: an ephemeral reply, or after a public "thinking" defer (a
+    seeded /compose) an ephemeral follow-up, the loading message deleted first."""
+    e = h.wait(interaction=rec, kind="callback")
+    data = e["json"].get("data", {})
+    if e["json"]["type"] == 5:
+        data = h.wait(interaction=rec, kind="followup")["json"]
+        assert [m["flags"] & 64 for m in h.standin.messages_for(rec)] == [64], "the loading message is left"
+    assert data.get("flags", 0) & 64, f"not ephemeral: {data}"
+    return data.get("content", "")

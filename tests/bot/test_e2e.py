@@ -11,20 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.render import probe
-from tests.bot.harness import Harness
+from tests.bot.harness import Harness, ephemeral_text
 from tests.helpers import combo_midi
-
-
-def ephemeral_text(h: Harness, rec) -> str:
-    """The private one-line answer: an ephemeral reply, or after a public "thinking" defer (a
-    seeded /compose) an ephemeral follow-up, the loading message deleted first."""
-    e = h.wait(interaction=rec, kind="callback")
-    data = e["json"].get("data", {})
-    if e["json"]["type"] == 5:
-        data = h.wait(interaction=rec, kind="followup")["json"]
-        assert [m["flags"] & 64 for m in h.standin.messages_for(rec)] == [64], "the loading message is left"
-    assert data.get("flags", 0) & 64, f"not ephemeral: {data}"
-    return data.get("content", "")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.harness import Harness
-from tests.bot.test_e2e import ephemeral_text
+from tests.bot.harness import Harness, ephemeral_text
 
 
 @pytest.fixture(scope="module")
