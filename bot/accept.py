@@ -1,5 +1,5 @@
 """Accepting a request from any interaction (/compose, a button under a clip, the Continue modal):
-the same limits, queue position and status message for each.
+the same limits, queue position, wait estimate (`bot.estimate`) and status message for each.
 
 The status message carries a Cancel button (`bot.views`) until the clip replaces it.
 """
@@ -10,6 +10,7 @@ import logging
 import discord
 
 from bot import limits
+from bot.estimate import Estimate
 from bot.service import ComposeService, Submission
 from bot.tree import defer_public, loading_done
 from bot.views import queued_view
@@ -25,16 +26,17 @@ def submission(interaction: discord.Interaction, req: ComposeRequest, checkpoint
                       interaction_token=interaction.token, checkpoint=checkpoint)
 
 
-def queued_text(req: ComposeRequest, position: int) -> str:
+def queued_text(req: ComposeRequest, position: int, wait: Estimate) -> str:
+    """``⏳ Queued your jazz clip (position 3 in the queue, about 8 s).``: the wait is until the clip is ready."""
     where = "next up" if position <= 1 else f"position {position} in the queue"
-    return limits.content(f"⏳ Queued your {req.style} clip ({where}).")
+    return limits.content(f"⏳ Queued your {req.style} clip ({where}, {wait.text()}).")
 
 
 async def accept(service: ComposeService, interaction: discord.Interaction, req: ComposeRequest,
                  checkpoint: str | None = None) -> None:
     """Submit, then answer with the public status message (a new message, also for a button)."""
     job, position = await service.submit(submission(interaction, req, checkpoint))
-    await interaction.response.send_message(queued_text(req, position), view=queued_view(job.id))
+    await interaction.response.send_message(queued_text(req, position, await service.wait()), view=queued_view(job.id))
     try:
         message = await interaction.original_response()
         await service.set_status_message(job.id, message.id)
@@ -51,7 +53,7 @@ async def accept_seeded(service: ComposeService, interaction: discord.Interactio
     await defer_public(interaction)
     job, position = await service.submit_with_seed(submission(interaction, req), attachment.url)
     try:
-        message = await interaction.edit_original_response(content=queued_text(req, position),
+        message = await interaction.edit_original_response(content=queued_text(req, position, await service.wait()),
                                                            view=queued_view(job.id))
         loading_done(interaction)
         await service.set_status_message(job.id, message.id)

@@ -18,6 +18,7 @@ from bot import policy, retention
 from bot.catalog import Catalog
 from bot.db import FINISHED_STATUSES, Job, Store
 from bot.errors import CatalogError, ServiceError
+from bot.estimate import Estimate, WaitEstimator
 from bot.policy import Outcome, Posting
 from bot.queue import JobEvent, JobQueue, WorkItem, out_dir_for
 from bot.results import ResultError, check_result
@@ -65,6 +66,7 @@ class ComposeService:
         self.queue.on_event = self.handle_event
         self.paused = False
         self._admit = asyncio.Lock()  # limits are checked and the job written as one step
+        self.waits = WaitEstimator(settings.wait_prior_s, settings.workers)  # measured per backend (settings.queue)
         # started and closed by the bot (bot.app), as the queue is
         self.seeds = SeedReader(SeedLimits(max_bytes=settings.max_seed_bytes), workers=settings.seed_workers,
                                 max_in_flight=settings.max_queue, per_user=settings.user_max_pending)
@@ -72,6 +74,10 @@ class ComposeService:
     async def load_state(self) -> None:
         self.catalog.active = await self.store.active_checkpoints()
         self.paused = (await self.store.flag("paused", "0")) == "1"
+        try:  # an earlier run's measurement, so the first estimates after a restart are not guesses
+            self.waits.restore(self.settings.queue, float(await self.store.flag(self._wait_flag, "")))
+        except ValueError:
+            pass
 
     def styles(self) -> list[str]:
         return sorted(self.catalog.styles())
@@ -89,8 +95,11 @@ class ComposeService:
         """Refuse politely when paused, the queue is full, or the user is over their limits."""
         if self.paused:
             raise ServiceError("Chorus is paused by the admins; try again later")
-        if await self.store.count(("queued", "running")) >= self.settings.max_queue:
+        open_jobs = await self.store.count(("queued", "running"))
+        if open_jobs >= self.settings.max_queue:
             raise ServiceError("the queue is full, try again in a minute")
+        if (wait := self.waits.estimate(self.settings.queue, open_jobs + 1)).too_long(self.settings.max_wait_s):
+            raise ServiceError(wait.refusal())
         pending = await self.store.count(("queued", "running"), user_id)
         if pending >= self.settings.user_max_pending:
             what, which = ("a request", "it") if pending == 1 else (f"{pending} requests", "one")
@@ -116,8 +125,24 @@ class ComposeService:
             await self.check_limits(sub.user_id)
             job = self._job(sub, req, ck)
             await self.store.add_job(job)
+            await self._observe()
         position = await self.queue.submit(self._item(job))
         return job, position
+
+    async def wait(self) -> Estimate:
+        """How long until every open job is finished (the newest one's wait), from measured throughput."""
+        return self.waits.estimate(self.settings.queue, await self.store.count(("queued", "running")))
+
+    @property
+    def _wait_flag(self) -> str:
+        return f"seconds_per_job:{self.settings.queue}"
+
+    async def _observe(self, finished: bool = False) -> None:
+        """Tell the estimator how many jobs are open now; a finished job's sample is kept across restarts."""
+        backend = self.settings.queue
+        self.waits.observe(backend, time.monotonic(), await self.store.count(("queued", "running")), finished)
+        if finished and (per_job := self.waits.seconds_per_job(backend)) is not None:
+            await self.store.set_flag(self._wait_flag, f"{per_job:.3f}")
 
     async def submit_with_seed(self, sub: Submission, url: str) -> tuple[Job, int]:
         """`submit` with the seed MIDI file at ``url``: the limits are checked before the download
@@ -149,6 +174,7 @@ class ComposeService:
                 raise ServiceError(f"that request is already {state}; it can no longer be cancelled")
             await self.queue.cancel(job_id)
             await self.store.update_job(job_id, status="failed", error=CANCELLED_BY_OWNER, next_try_at=None, notice_sent=1)
+            await self._observe()
         log.info("job %s cancelled by its owner", job_id)
         return job
 
@@ -191,17 +217,22 @@ class ComposeService:
                 return
             await self.store.update_job(job.id, status="done", result=result, next_try_at=None)
             job.result, job.status = result, "done"
+            await self._observe(finished=True)
             await self._try_delivery(job)
         elif event.kind == "failed":
-            await self._fail(job.id, event.error or policy.INTERNAL_ERROR)
+            await self._fail(job.id, event.error or policy.INTERNAL_ERROR, finished=True)
 
-    async def _fail(self, job_id: str, reason: str) -> None:
-        """Mark a job failed and tell its user once (retried later if Discord is away)."""
+    async def _fail(self, job_id: str, reason: str, finished: bool = False) -> None:
+        """Mark a job failed and tell its user once (retried later if Discord is away); ``finished``
+        when a worker ended it (its time counts toward the wait estimate)."""
         job = await self.store.get_job(job_id)
         if job is None or job.status in FINISHED_STATUSES:
             return
+        was_open = job.status in ("queued", "running")
         await self.store.update_job(job_id, status="failed", error=reason, next_try_at=None, posted_at=None,
                                     delivery_attempts=0)
+        if was_open:
+            await self._observe(finished)
         job.status, job.error, job.posted_at, job.delivery_attempts = "failed", reason, None, 0
         await self._try_delivery(job)
 
@@ -282,6 +313,7 @@ class ComposeService:
                 log.exception("job %s could not be recovered", job.id)
                 await self._fail(job.id, "this request could not be run again")
                 counts["failed"] += 1
+        await self._observe()  # the clock starts with the jobs left open
         counts["finished"] = await self.deliver_due(now=float("inf"))  # clips and notices, whatever their backoff said
         if any(counts.values()):
             log.info("recovered: %s", counts)

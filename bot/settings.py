@@ -42,6 +42,10 @@ class BotSettings(Settings):
     user_max_pending: int = field(default=2, metadata={"env": "CHORUS_USER_MAX_PENDING", "min": 1})
     job_timeout_s: float = field(default=120.0, metadata={"env": "CHORUS_JOB_TIMEOUT_S", "min": 1})
     seed_workers: int = field(default=1, metadata={"env": "CHORUS_SEED_WORKERS", "min": 1})
+    # honest waits (bot/estimate.py): refuse a request whose estimated wait passes this (0 = never)
+    max_wait_s: float = field(default=300.0, metadata={"env": "CHORUS_MAX_WAIT_S", "min": 0})
+    # seconds one worker is taken to need per clip until the bot has timed some
+    wait_prior_s: float = field(default=10.0, metadata={"env": "CHORUS_WAIT_PRIOR_S", "min": 0.1})
     # the one cap on a checkpoint's size: uploaded archives and what they unpack to, Redis transfers to workers
     max_checkpoint_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "CHORUS_MAX_CHECKPOINT_BYTES", "min": 1024})
     upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})

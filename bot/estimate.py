@@ -1,0 +1,122 @@
+"""Honest waits: how long the queue is, from what the workers have measurably done.
+
+`WaitEstimator` keeps, per queue backend (``local``, ``celery``), a moving average of the
+*worker-seconds per finished job*: between two changes in the number of open jobs (accepted,
+not yet finished) it adds ``min(open, workers) * elapsed`` to the work done, and each finished
+job closes one sample. That is the throughput of the live workers while they are busy, whatever
+the backend, batching or number of machines, measured only from what the service sees (jobs
+accepted and finished), so no queue backend reports anything for it.
+
+The wait for the ``n``-th open job is then ``ceil(n / workers) * seconds_per_job``. Until a job
+has been timed, ``prior_s`` (a setting) stands in, and the estimate says it is a guess.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+WINDOW = 12  # finished jobs averaged: a few batches' worth, so a batch finishing at once does not swing it
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How long ``jobs`` open jobs will take to finish, in seconds, and whether it was measured."""
+
+    seconds: float
+    measured: bool
+
+    def text(self) -> str:
+        """``about 8 s`` (measured) or ``about 30 s at a guess`` (the prior)."""
+        return f"about {friendly(self.seconds)}" + ("" if self.measured else " at a guess")
+
+    def too_long(self, max_wait_s: float) -> bool:
+        """Past ``max_wait_s`` (0 = no limit)."""
+        return max_wait_s > 0 and self.seconds > max_wait_s
+
+    def refusal(self) -> str:
+        """The one line a refused user reads."""
+        return f"the queue is about {friendly(self.seconds)} long right now; try again later"
+
+
+def friendly(seconds: float) -> str:
+    """``seconds`` rounded for people: ``4 s``, ``25 s`` (5 s steps), ``6 min``, ``3 h``."""
+    s = max(0.0, float(seconds))
+    if s < 9.5:
+        return f"{max(1, _round(s))} s"
+    if s < 57.5:
+        return f"{5 * _round(s / 5)} s"
+    if s < 119.5 * 60:
+        return f"{max(1, _round(s / 60))} min"
+    return f"{_round(s / 3600)} h"
+
+
+def _round(x: float) -> int:
+    """Half up (Python's ``round`` goes half to even: 2.5 -> 2)."""
+    return int(math.floor(x + 0.5))
+
+
+@dataclass
+class _Meter:
+    """One backend's measurements."""
+
+    samples: deque[float]  # worker-seconds per finished job, the last `WINDOW`
+    open: int = 0  # open jobs since `at`
+    at: float | None = None  # when `open` was last observed (monotonic seconds)
+    work: float = 0.0  # worker-seconds since the last finished job
+
+
+@dataclass
+class WaitEstimator:
+    """Moving average of worker-seconds per finished job, per backend (see the module docstring).
+
+    Args:
+        prior_s: seconds one worker is taken to need per job until a job has been timed.
+        workers: workers serving the queue (jobs that can run at once, batches aside).
+        window: finished jobs averaged.
+    """
+
+    prior_s: float
+    workers: int = 1
+    window: int = WINDOW
+    _meters: dict[str, _Meter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.prior_s <= 0 or self.workers < 1 or self.window < 1:
+            raise ValueError(f"bad estimator settings: prior_s={self.prior_s}, workers={self.workers},"
+                             f" window={self.window}")
+
+    def _meter(self, backend: str) -> _Meter:
+        return self._meters.setdefault(backend, _Meter(deque(maxlen=self.window)))
+
+    def observe(self, backend: str, now: float, open_jobs: int, finished: bool = False) -> None:
+        """The number of open jobs is ``open_jobs`` at ``now`` (after a job was accepted, finished or
+        dropped); ``finished`` when a worker just finished one (done or failed), which closes a sample.
+        The first observation only starts the clock."""
+        m = self._meter(backend)
+        started = m.at is not None
+        if started and now > m.at:
+            m.work += min(m.open, self.workers) * (now - m.at)
+        m.at, m.open = now, max(0, open_jobs)
+        if finished and started:
+            m.samples.append(m.work)
+            m.work = 0.0
+
+    def restore(self, backend: str, seconds_per_job: float) -> None:
+        """Start from an earlier run's average (one sample), when it has none of its own yet."""
+        m = self._meter(backend)
+        if not m.samples and seconds_per_job >= 0:
+            m.samples.append(seconds_per_job)
+
+    def seconds_per_job(self, backend: str) -> float | None:
+        """The measured worker-seconds per job, or None before any job was timed."""
+        m = self._meters.get(backend)
+        if m is None or not m.samples:
+            return None
+        return sum(m.samples) / len(m.samples)
+
+    def estimate(self, backend: str, jobs: int) -> Estimate:
+        """How long until the ``jobs``-th open job is finished (it included)."""
+        measured = self.seconds_per_job(backend)
+        per_job = self.prior_s if measured is None else measured
+        return Estimate(math.ceil(max(1, jobs) / self.workers) * per_job, measured is not None)
