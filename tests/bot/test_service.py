@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from bot import policy
 from bot.catalog import Catalog
 from bot.db import Job, Store
@@ -173,5 +175,48 @@ def test_an_admin_cancel_drops_the_job_fails_it_and_tells_its_user_once(tmp_path
             else:
                 raise AssertionError(f"cancel({bad!r}) was accepted")
         await s.store.close()
+
+    asyncio.run(run())
+
+
+def test_a_request_whose_wait_passes_the_limit_is_refused_with_the_estimate(tmp_path: Path) -> None:
+    from bot.errors import ServiceError
+
+    async def run() -> None:
+        store = await Store.open(tmp_path / "c.db")
+        settings = BotSettings(max_wait_s=25.0, wait_prior_s=10.0, user_cooldown_s=0)
+        s = ComposeService(settings, store, Queue(), Catalog(tmp_path, 1 << 20), tmp_path)
+        await add(s, "running")
+        await s.check_limits(user_id=7)  # one open job: a new one would wait about 20 s, at a guess
+        assert (await s.wait()).text() == "about 10 s at a guess"
+        await add(s, "queued")
+        try:
+            await s.check_limits(user_id=7)
+        except ServiceError as exc:
+            assert str(exc) == "the queue is about 30 s long right now; try again later"
+        else:
+            raise AssertionError("a 30 s wait was accepted with a 25 s limit")
+        await store.close()
+
+    asyncio.run(run())
+
+
+def test_the_measured_time_per_job_outlives_a_restart(tmp_path: Path) -> None:
+    async def run() -> None:
+        s = await service(tmp_path, Discord())
+        job = await add(s, "queued")
+        await s.recover()  # the clock starts with the job left open
+        assert not (await s.wait()).measured
+        await s.handle_event(JobEvent(job.id, "progress", stage="composing"))
+        await s.handle_event(JobEvent(job.id, "done", result=GOOD))
+        measured = s.waits.seconds_per_job("local")
+        assert measured is not None and (await s.wait()).measured
+        await s.store.close()
+
+        again = await service(tmp_path, Discord())
+        await again.load_state()
+        assert again.waits.seconds_per_job("local") == pytest.approx(measured, abs=0.001)
+        assert again.waits.seconds_per_job("celery") is None  # each backend has its own
+        await again.store.close()
 
     asyncio.run(run())
