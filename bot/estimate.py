@@ -9,6 +9,10 @@ accepted and finished), so no queue backend reports anything for it.
 
 The wait for the ``n``-th open job is then ``ceil(n / workers) * seconds_per_job``. Until a job
 has been timed, ``prior_s`` (a setting) stands in, and the estimate says it is a guess.
+
+A sample is capped at ``workers * max_job_s`` (the job timeout): no worker spends longer on one
+job, so time when nothing could finish (Celery's Redis away, jobs held by the bot) skews the
+average by one capped sample at most.
 """
 from __future__ import annotations
 
@@ -73,18 +77,20 @@ class WaitEstimator:
     Args:
         prior_s: seconds one worker is taken to need per job until a job has been timed.
         workers: workers serving the queue (jobs that can run at once, batches aside).
+        max_job_s: the longest a worker may spend on one job (the job timeout); caps a sample.
         window: finished jobs averaged.
     """
 
     prior_s: float
     workers: int = 1
+    max_job_s: float = float("inf")
     window: int = WINDOW
     _meters: dict[str, _Meter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.prior_s <= 0 or self.workers < 1 or self.window < 1:
+        if self.prior_s <= 0 or self.workers < 1 or self.window < 1 or self.max_job_s <= 0:
             raise ValueError(f"bad estimator settings: prior_s={self.prior_s}, workers={self.workers},"
-                             f" window={self.window}")
+                             f" max_job_s={self.max_job_s}, window={self.window}")
 
     def _meter(self, backend: str) -> _Meter:
         return self._meters.setdefault(backend, _Meter(deque(maxlen=self.window)))
@@ -99,7 +105,7 @@ class WaitEstimator:
             m.work += min(m.open, self.workers) * (now - m.at)
         m.at, m.open = now, max(0, open_jobs)
         if finished and started:
-            m.samples.append(m.work)
+            m.samples.append(min(m.work, self.workers * self.max_job_s))
             m.work = 0.0
 
     def restore(self, backend: str, seconds_per_job: float) -> None:

@@ -66,7 +66,8 @@ class ComposeService:
         self.queue.on_event = self.handle_event
         self.paused = False
         self._admit = asyncio.Lock()  # limits are checked and the job written as one step
-        self.waits = WaitEstimator(settings.wait_prior_s, settings.workers)  # measured per backend (settings.queue)
+        # measured per backend (settings.queue); no job outlasts its timeout, so no sample does
+        self.waits = WaitEstimator(settings.wait_prior_s, settings.workers, max_job_s=settings.job_timeout_s)
         # started and closed by the bot (bot.app), as the queue is
         self.seeds = SeedReader(SeedLimits(max_bytes=settings.max_seed_bytes), workers=settings.seed_workers,
                                 max_in_flight=settings.max_queue, per_user=settings.user_max_pending)

@@ -123,3 +123,10 @@ def test_a_wait_past_the_limit_is_refused_with_the_estimate_in_one_line() -> Non
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="workers=0"):
         WaitEstimator(prior_s=10.0, workers=0)
+
+
+def test_time_when_nothing_could_finish_counts_no_more_than_the_job_timeout() -> None:
+    est = WaitEstimator(prior_s=10.0, workers=1, max_job_s=120.0, window=2)
+    run_jobs(est, "celery", 0.0, 2.0, 1)
+    run_jobs(est, "celery", 100.0, 3600.0, 1)  # an hour with Redis away, the job held by the bot
+    assert est.seconds_per_job("celery") == pytest.approx((2.0 + 120.0) / 2)
