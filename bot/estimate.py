@@ -111,7 +111,7 @@ class WaitEstimator:
     def restore(self, backend: str, seconds_per_job: float) -> None:
         """Start from an earlier run's average (one sample), when it has none of its own yet."""
         m = self._meter(backend)
-        if not m.samples and seconds_per_job >= 0:
+        if not m.samples and math.isfinite(seconds_per_job) and seconds_per_job >= 0:
             m.samples.append(seconds_per_job)
 
     def seconds_per_job(self, backend: str) -> float | None:

@@ -93,7 +93,8 @@ class ComposeService:
         return ComposeRequest.build(style, length, self.settings, self.styles(), **options)
 
     async def check_limits(self, user_id: int) -> None:
-        """Refuse politely when paused, the queue is full, or the user is over their limits."""
+        """Refuse politely when paused, the queue is full or its estimated wait too long (`bot.estimate`),
+        or the user is over their limits."""
         if self.paused:
             raise ServiceError("Chorus is paused by the admins; try again later")
         open_jobs = await self.store.count(("queued", "running"))
@@ -139,11 +140,15 @@ class ComposeService:
         return f"seconds_per_job:{self.settings.queue}"
 
     async def _observe(self, finished: bool = False) -> None:
-        """Tell the estimator how many jobs are open now; a finished job's sample is kept across restarts."""
+        """Tell the estimator how many jobs are open now; a finished job's sample is kept across
+        restarts. Never raises: an estimate is never worth a job."""
         backend = self.settings.queue
-        self.waits.observe(backend, time.monotonic(), await self.store.count(("queued", "running")), finished)
-        if finished and (per_job := self.waits.seconds_per_job(backend)) is not None:
-            await self.store.set_flag(self._wait_flag, f"{per_job:.3f}")
+        try:
+            self.waits.observe(backend, time.monotonic(), await self.store.count(("queued", "running")), finished)
+            if finished and (per_job := self.waits.seconds_per_job(backend)) is not None:
+                await self.store.set_flag(self._wait_flag, f"{per_job:.3f}")
+        except Exception:  # the job itself is recorded already; only the estimate misses a step
+            log.exception("the wait estimate could not be updated")
 
     async def submit_with_seed(self, sub: Submission, url: str) -> tuple[Job, int]:
         """`submit` with the seed MIDI file at ``url``: the limits are checked before the download

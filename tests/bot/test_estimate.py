@@ -93,6 +93,9 @@ def test_a_restored_average_counts_as_measured_until_jobs_replace_it() -> None:
     assert est.seconds_per_job("celery") == pytest.approx(1.0)
     est.restore("celery", 50.0)  # an old figure never overrides a fresh measurement
     assert est.seconds_per_job("celery") == pytest.approx(1.0)
+    for bad in (float("inf"), float("nan"), -1.0):  # a damaged stored figure is ignored
+        est.restore("local", bad)
+    assert est.seconds_per_job("local") is None
 
 
 def test_the_first_finish_without_a_start_is_not_a_sample() -> None:
