@@ -75,10 +75,9 @@ class ComposeService:
     async def load_state(self) -> None:
         self.catalog.active = await self.store.active_checkpoints()
         self.paused = (await self.store.flag("paused", "0")) == "1"
-        try:  # an earlier run's measurement, so the first estimates after a restart are not guesses
-            self.waits.restore(self.settings.queue, float(await self.store.flag(self._wait_flag, "")))
-        except ValueError:
-            pass
+        # an earlier run's measurements, so the first estimates after a restart are not guesses
+        self.waits.restore(self.settings.queue, await self._stored(self._wait_flag),
+                           await self._stored(self._latency_flag))
 
     def styles(self) -> list[str]:
         return sorted(self.catalog.styles())
@@ -127,7 +126,7 @@ class ComposeService:
             await self.check_limits(sub.user_id)
             job = self._job(sub, req, ck)
             await self.store.add_job(job)
-            await self._observe()
+            await self._observe(job.id, accepted=True)
         position = await self.queue.submit(self._item(job))
         return job, position
 
@@ -139,14 +138,32 @@ class ComposeService:
     def _wait_flag(self) -> str:
         return f"seconds_per_job:{self.settings.queue}"
 
-    async def _observe(self, finished: bool = False) -> None:
-        """Tell the estimator how many jobs are open now; a finished job's sample is kept across
+    @property
+    def _latency_flag(self) -> str:
+        return f"job_latency:{self.settings.queue}"
+
+    async def _stored(self, flag: str) -> float | None:
+        """A stored figure, or None when there is none or it is unreadable."""
+        try:
+            return float(await self.store.flag(flag, ""))
+        except ValueError:
+            return None
+
+    async def _observe(self, job_id: str | None = None, *, accepted: bool = False, finished: bool = False) -> None:
+        """Tell the estimator how many jobs are open now, and about ``job_id``: just ``accepted`` (with
+        a worker free for it, its clock starts now; its worker's ``composing`` restarts it), or
+        ``finished`` by a worker (its latency is a sample), or dropped. The averages are kept across
         restarts. Never raises: an estimate is never worth a job."""
         backend = self.settings.queue
         try:
-            self.waits.observe(backend, time.monotonic(), await self.store.count(("queued", "running")), finished)
+            now, open_jobs = time.monotonic(), await self.store.count(("queued", "running"))
+            if accepted and job_id is not None and open_jobs <= self.waits.workers:
+                self.waits.start(backend, job_id, now)
+            self.waits.observe(backend, now, open_jobs, finished, job=None if accepted else job_id)
             if finished and (per_job := self.waits.seconds_per_job(backend)) is not None:
                 await self.store.set_flag(self._wait_flag, f"{per_job:.3f}")
+            if finished and (latency := self.waits.latency(backend)) is not None:
+                await self.store.set_flag(self._latency_flag, f"{latency:.3f}")
         except Exception:  # the job itself is recorded already; only the estimate misses a step
             log.exception("the wait estimate could not be updated")
 
@@ -180,7 +197,7 @@ class ComposeService:
                 raise ServiceError(f"that request is already {state}; it can no longer be cancelled")
             await self.queue.cancel(job_id)
             await self.store.update_job(job_id, status="failed", error=CANCELLED_BY_OWNER, next_try_at=None, notice_sent=1)
-            await self._observe()
+            await self._observe(job_id)
         log.info("job %s cancelled by its owner", job_id)
         return job
 
@@ -212,6 +229,7 @@ class ComposeService:
             if (job.status == "queued" and event.stage == "composing") or event.stage == "retrying":
                 job.attempts = await self.store.bump_attempts(job.id)  # a start, counted across restarts
                 job.status = "running"
+                self.waits.start(self.settings.queue, job.id, time.monotonic())  # its latency runs from here
             if self.deliverer:
                 await self.deliverer.progress(job, event.stage)
         elif event.kind == "done":
@@ -223,7 +241,7 @@ class ComposeService:
                 return
             await self.store.update_job(job.id, status="done", result=result, next_try_at=None)
             job.result, job.status = result, "done"
-            await self._observe(finished=True)
+            await self._observe(job.id, finished=True)
             await self._try_delivery(job)
         elif event.kind == "failed":
             await self._fail(job.id, event.error or policy.INTERNAL_ERROR, finished=True)
@@ -238,7 +256,7 @@ class ComposeService:
         await self.store.update_job(job_id, status="failed", error=reason, next_try_at=None, posted_at=None,
                                     delivery_attempts=0)
         if was_open:
-            await self._observe(finished)
+            await self._observe(job_id, finished=finished)
         job.status, job.error, job.posted_at, job.delivery_attempts = "failed", reason, None, 0
         await self._try_delivery(job)
 

@@ -1,5 +1,6 @@
-"""Honest waits (`bot.estimate`): the moving average of worker time per job, per backend, the prior,
-friendly rounding and the refusal threshold. Times are given explicitly: nothing here sleeps."""
+"""Honest waits (`bot.estimate`): the moving averages of worker time per job and of one job's latency
+(a lone job after batches waits a batch), per backend, the prior, friendly rounding and the refusal
+threshold. Times are given explicitly: nothing here sleeps."""
 from __future__ import annotations
 
 import pytest
@@ -133,3 +134,76 @@ def test_time_when_nothing_could_finish_counts_no_more_than_the_job_timeout() ->
     run_jobs(est, "celery", 0.0, 2.0, 1)
     run_jobs(est, "celery", 100.0, 3600.0, 1)  # an hour with Redis away, the job held by the bot
     assert est.seconds_per_job("celery") == pytest.approx((2.0 + 120.0) / 2)
+
+
+def run_batch(est: WaitEstimator, backend: str, start: float, took: float, jobs: int) -> float:
+    """``jobs`` accepted at ``start`` into an idle queue and started together as one batch, all finished
+    ``took`` later (the worker reports each as soon as the batch is sampled); returns the end."""
+    est.observe(backend, start, jobs)
+    for i in range(jobs):
+        est.start(backend, f"{backend}-{start}-{i}", start)
+    for i in range(jobs):
+        est.observe(backend, start + took, jobs - 1 - i, finished=True, job=f"{backend}-{start}-{i}")
+    return start + took
+
+
+def test_a_lone_job_after_batches_waits_a_batch_not_its_share_of_one() -> None:
+    est = WaitEstimator(prior_s=10.0, workers=1)
+    run_batch(est, "local", 0.0, 2.0, 4)  # four jobs sampled together, 2 s for each of them
+    assert est.seconds_per_job("local") == pytest.approx(0.5)  # the throughput: 0.5 worker-seconds a job
+    assert est.latency("local") == pytest.approx(2.0)  # but each came 2 s after it started
+    lone = est.estimate("local", 1)
+    assert lone.measured and lone.seconds == pytest.approx(2.0)  # not 0.5 s
+    assert lone.text() == "about 2 s"
+    assert est.estimate("local", 5).seconds == pytest.approx(4 * 0.5 + 2.0)  # four ahead at the throughput, then its own
+    assert est.estimate("local", 40).seconds == pytest.approx(39 * 0.5 + 2.0)  # a long queue goes at the throughput
+
+
+def test_without_batching_the_latency_changes_nothing() -> None:
+    est = WaitEstimator(prior_s=10.0, workers=2)
+    est.observe("local", 0.0, 4)
+    est.start("local", "a", 0.0)
+    est.start("local", "b", 0.0)
+    est.observe("local", 5.0, 3, finished=True, job="a")
+    est.start("local", "c", 5.0)
+    est.observe("local", 5.0, 2, finished=True, job="b")
+    est.start("local", "d", 5.0)
+    est.observe("local", 10.0, 1, finished=True, job="c")
+    est.observe("local", 10.0, 0, finished=True, job="d")
+    assert est.latency("local") == pytest.approx(5.0) == est.seconds_per_job("local")
+    assert [est.estimate("local", n).seconds for n in (1, 2, 3, 4, 5)] == pytest.approx([5.0, 5.0, 10.0, 10.0, 15.0])
+
+
+def test_a_latency_is_only_measured_from_a_known_start_and_capped_at_the_job_timeout() -> None:
+    est = WaitEstimator(prior_s=10.0, workers=1, max_job_s=120.0)
+    est.observe("celery", 0.0, 2)
+    est.observe("celery", 3.0, 1, finished=True, job="never-seen-start")  # no start known: no latency sample
+    assert est.seconds_per_job("celery") == pytest.approx(3.0) and est.latency("celery") is None
+    assert est.estimate("celery", 1).seconds == pytest.approx(3.0)  # the throughput stands in for it
+    est.start("celery", "dropped", 3.0)
+    est.observe("celery", 4.0, 0, job="dropped")  # cancelled: its start is forgotten, nothing measured
+    assert est.latency("celery") is None
+    est.start("celery", "held", 10.0)
+    est.observe("celery", 10.0, 1)
+    est.observe("celery", 3610.0, 0, finished=True, job="held")  # an hour with Redis away
+    assert est.latency("celery") == pytest.approx(120.0)
+
+
+def test_a_retry_restarts_a_jobs_clock() -> None:
+    est = WaitEstimator(prior_s=10.0, workers=1)
+    est.observe("local", 0.0, 1)
+    est.start("local", "a", 0.0)
+    est.start("local", "a", 30.0)  # its worker died; it started again
+    est.observe("local", 33.0, 0, finished=True, job="a")
+    assert est.latency("local") == pytest.approx(3.0)
+
+
+def test_a_restored_latency_is_kept_until_jobs_replace_it() -> None:
+    est = WaitEstimator(prior_s=10.0, workers=1)
+    est.restore("local", 0.5, 2.0)
+    assert est.estimate("local", 1) == Estimate(2.0, measured=True)
+    est.restore("celery", 4.0, None)  # stored by a version that kept no latency: the throughput stands in
+    assert est.latency("celery") is None and est.estimate("celery", 1) == Estimate(4.0, measured=True)
+    run_batch(est, "local", 0.0, 1.0, 1)
+    est.restore("local", 9.0, 9.0)  # an old figure never overrides a fresh measurement
+    assert est.latency("local") == pytest.approx((2.0 + 1.0) / 2)

@@ -1,9 +1,11 @@
 """The compose service's job rules with a real SQLite store and stand-ins for the queue and Discord:
-per-job isolation, delivery retried with backoff, the post marker, and start counts kept across restarts."""
+per-job isolation, delivery retried with backoff, the post marker, start counts kept across restarts, and
+the wait estimate's refusals and measurements (a lone job after a batch is told the batch's time)."""
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from bot.catalog import Catalog
 from bot.db import Job, Store
 from bot.policy import Outcome
 from bot.queue import JobEvent, QueueStatus
-from bot.service import ComposeService
+from bot.service import ComposeService, Submission
 from bot.settings import BotSettings
 from engine.request import ComposeRequest
 from engine.settings import Settings
@@ -58,6 +60,20 @@ class Discord:
     async def notify_failure(self, job: Job, reason: str, posting) -> Outcome:
         self.tries.append(("notice:" + reason, job.id))
         return self.outcomes.pop(0) if self.outcomes else Outcome(True, 2)
+
+
+class OneStyle:
+    """A catalog serving jazz from one installed checkpoint (none on disk: the queue is a stand-in too)."""
+
+    def resolve(self, style: str):
+        return Installed("jazz", "jazz", "abc")
+
+
+@dataclass
+class Installed:
+    name: str
+    style: str
+    content_hash: str
 
 
 async def service(tmp: Path, deliverer: Discord) -> ComposeService:
@@ -218,5 +234,54 @@ def test_the_measured_time_per_job_outlives_a_restart(tmp_path: Path) -> None:
         assert again.waits.seconds_per_job("local") == pytest.approx(measured, abs=0.001)
         assert again.waits.seconds_per_job("celery") is None  # each backend has its own
         await again.store.close()
+
+    asyncio.run(run())
+
+
+def test_a_lone_job_after_a_batch_is_told_the_batchs_time_not_its_share(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = await Store.open(tmp_path / "c.db")
+        s = ComposeService(BotSettings(user_cooldown_s=0, delivery_retry_s=0.01), store, Queue(), OneStyle(), tmp_path)
+        s.deliverer = Discord()
+        await s.recover()  # the clock starts with an empty queue
+        req = ComposeRequest.build("jazz", "6s", Settings(), ["jazz"], seed=1)
+        jobs = [(await s.submit(Submission(req, user_id=user)))[0] for user in (1, 2, 3, 4)]
+        for job in jobs:  # one worker takes all four as one sampling batch
+            await s.handle_event(JobEvent(job.id, "progress", stage="composing"))
+        await asyncio.sleep(0.3)
+        for job in jobs:
+            await s.handle_event(JobEvent(job.id, "done", result=GOOD))
+        latency, per_job = s.waits.latency("local"), s.waits.seconds_per_job("local")
+        assert latency is not None and per_job is not None
+        assert latency >= 0.3 and per_job < latency / 2  # the batch's throughput is no lone job's wait
+        wait = await s.wait()  # the next request would be alone in the queue
+        assert wait.measured and wait.seconds == pytest.approx(latency)
+        await store.close()
+
+        again = await service(tmp_path, Discord())
+        await again.load_state()
+        assert again.waits.latency("local") == pytest.approx(latency, abs=0.001)  # kept across a restart
+        assert again.waits.latency("celery") is None
+        await again.store.close()
+
+    asyncio.run(run())
+
+
+def test_a_job_accepted_with_a_worker_free_is_timed_from_its_acceptance(tmp_path: Path) -> None:
+    async def run() -> None:
+        store = await Store.open(tmp_path / "c.db")
+        s = ComposeService(BotSettings(user_cooldown_s=0, delivery_retry_s=0.01), store, Queue(), OneStyle(), tmp_path)
+        s.deliverer = Discord()
+        await s.recover()
+        req = ComposeRequest.build("jazz", "6s", Settings(), ["jazz"], seed=1)
+        alone, _ = await s.submit(Submission(req, user_id=1))
+        behind, _ = await s.submit(Submission(req, user_id=2))  # the one worker is busy: not started yet
+        await asyncio.sleep(0.3)
+        await s.handle_event(JobEvent(alone.id, "done", result=GOOD))  # its "composing" was never seen
+        latency = s.waits.latency("local")
+        assert latency is not None and 0.3 <= latency < 5.0
+        await s.handle_event(JobEvent(behind.id, "done", result=GOOD))  # no start known: no latency sample
+        assert s.waits.latency("local") == latency
+        await store.close()
 
     asyncio.run(run())
