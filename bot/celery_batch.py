@@ -10,9 +10,10 @@ acknowledges that task's message (late acks, one message at a time): a worker ki
 leaves the unfinished tasks unacknowledged, and the broker redelivers them.
 
 Time limits apply to the batch as a whole, measured from its start (`bot.celery_worker.Deadline`
-in the lane's thread): at the soft limit, the batch's unfinished jobs fail with the timeout
-message and the worker goes on; at the hard limit they get the timeout as their stored result and
-the process ends for its supervisor to restart.
+in the lane's thread): a batch of n jobs gets n times the job timeout (`bot.celery_app.time_limits`).
+At the soft limit, the batch's unfinished jobs fail with the timeout message and the worker goes
+on; at the hard limit they get the timeout as their stored result and the process ends for its
+supervisor to restart.
 """
 from __future__ import annotations
 
@@ -61,17 +62,17 @@ class Batcher:
 
     Args:
         composer: returns the process's `engine.compose.Composer` (created on first use).
-        deadline: builds the `Deadline` for a batch from its hard-limit handler.
+        deadline: builds the `Deadline` for a batch from its size and its hard-limit handler.
         on_hard: the hard-limit handler: gets the batch's unfinished jobs (it stores their timeout
             results and ends the process).
-        soft_s: the soft time limit, for the timeout message.
+        soft_s: the job timeout, for the timeout message.
         batch_max: most jobs in one batch.
         window_s: longest wait, from the first waiting job's arrival, for more jobs to join.
         lanes: batches composed at once (threads).
         info: the ``worker`` summary fields added to each result (node name).
     """
 
-    def __init__(self, composer: Callable[[], Any], deadline: Callable[[Callable[[], None]], Any],
+    def __init__(self, composer: Callable[[], Any], deadline: Callable[[int, Callable[[], None]], Any],
                  on_hard: Callable[[list[BatchJob]], None], soft_s: float, batch_max: int, window_s: float,
                  lanes: int, info: dict[str, Any]) -> None:
         self._composer, self._deadline, self._on_hard, self._soft_s = composer, deadline, on_hard, soft_s
@@ -129,7 +130,7 @@ class Batcher:
             log.error("jobs %s: no composer:\n%s", ids, traceback.format_exc())
             return
         left = list(batch)
-        deadline = self._deadline(lambda: self._on_hard(list(left)))
+        deadline = self._deadline(len(batch), lambda: self._on_hard(list(left)))
         try:
             with deadline:
                 outcomes = composer.compose_many([(j.request, j.checkpoint, j.report) for j in batch])
@@ -138,7 +139,7 @@ class Batcher:
                     left.remove(job)
         except SoftTimeLimitExceeded:
             deadline.cancel()
-            log.warning("jobs %s passed the %.0f s time limit", [j.job_id for j in left], self._soft_s)
+            log.warning("jobs %s passed the time limit of a batch of %d", [j.job_id for j in left], len(batch))
             for job in left:
                 job.finish({"error": policy.timeout_message(self._soft_s)})
         except Exception:  # a bug: one line for the users, the traceback in this worker's log

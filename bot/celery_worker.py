@@ -233,9 +233,9 @@ def _compose_alone(task: Any, w: WorkerState, request: Any, folder: Path, report
     return pack_result(result, {"node": w.node, "started_at": started, "finished_at": time.time(), "batch": 1})
 
 
-def _batch_past_hard_limit(app: Any, soft: float, hard: float, jobs: list[BatchJob]) -> None:
+def _batch_past_hard_limit(app: Any, soft: float, jobs: list[BatchJob]) -> None:
     """A batch stuck in native code past the hard limit: store its unfinished jobs' timeouts, then end."""
-    log.error("jobs %s passed the hard limit of %.0f s; stopping this worker", [j.job_id for j in jobs], hard)
+    log.error("jobs %s passed the hard time limit; stopping this worker", [j.job_id for j in jobs])
     try:
         for job in jobs:
             app.backend.store_result(job.job_id, {"error": policy.timeout_message(soft)}, "SUCCESS")
@@ -245,9 +245,14 @@ def _batch_past_hard_limit(app: Any, soft: float, hard: float, jobs: list[BatchJ
 
 def make_batcher(app: Any, w: WorkerState, lanes: int) -> Batcher:
     """The worker's `Batcher`: ``lanes`` batches at once, each up to ``CHORUS_BATCH_MAX`` jobs."""
-    soft, hard, _ = time_limits(w.settings.job_timeout_s)
-    return Batcher(w.composer, lambda on_hard: Deadline(soft, hard, on_hard),
-                   lambda jobs: _batch_past_hard_limit(app, soft, hard, jobs), soft, w.settings.batch_max,
+    timeout = w.settings.job_timeout_s
+
+    def deadline(jobs: int, on_hard: Callable[[], None]) -> Deadline:
+        soft, hard, _ = time_limits(timeout, jobs)
+        return Deadline(soft, hard, on_hard)
+
+    return Batcher(w.composer, deadline, lambda jobs: _batch_past_hard_limit(app, timeout, jobs), timeout,
+                   w.settings.batch_max,
                    w.settings.batch_window_ms / 1000, lanes, {"node": w.node})
 
 

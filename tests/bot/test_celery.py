@@ -1,8 +1,9 @@
 """The Celery queue with real parts: a redis-server process and `chorus worker` processes.
 
 The workers start with an empty checkpoints folder, so every job also shows that a checkpoint
-reaches a worker through Redis. Workers run with a 6 s job timeout, which makes the broker's
-visibility timeout (the wait before a dead worker's job is redelivered) 21 s.
+reaches a worker through Redis. Workers run with a 6 s job timeout and batches of up to 4 jobs
+(the default ``CHORUS_BATCH_MAX``), which makes the broker's visibility timeout (the wait before
+a dead worker's job is redelivered) 41 s.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.celery_app import ATTEMPTS_KEY, time_limits
 from bot.celery_queue import OFFLINE, RESUMED, CeleryQueue
 from bot.checkpoint_sync import meta_key, model_key
 from bot.localparts import RedisServer, Workers, redis_binary
+from bot.settings import BotSettings
 from tests.bot.celery_parts import Recorder, bot_settings, content_hash, item, run, running
 
 JOB_TIMEOUT_S = 6  # a 6 s clip composes in ~0.7 s; the slow test asks for ~25 s of work
@@ -178,7 +180,7 @@ def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(tmp_path: Path, 
 def test_a_worker_killed_mid_job_has_its_job_redelivered_and_delivered_once(
         tmp_path: Path, redis_server: RedisServer, workers: Workers, tiny_checkpoint: Path) -> None:
     h = content_hash(tiny_checkpoint)
-    _, _, visibility = time_limits(JOB_TIMEOUT_S)
+    _, _, visibility = time_limits(JOB_TIMEOUT_S, BotSettings().batch_max)
 
     async def go() -> None:
         async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
