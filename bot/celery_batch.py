@@ -17,12 +17,13 @@ supervisor to restart.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,8 @@ class BatchJob:
     queued_at: float = field(default_factory=time.monotonic)
 
     def finish(self, packed: Packed) -> None:
-        """Hand the outcome to the waiting task (the first one counts)."""
-        if not self.outcome.done():
+        """Hand the outcome to the waiting task (the first one counts: the hard limit's timer may race the lane)."""
+        with contextlib.suppress(InvalidStateError):
             self.outcome.set_result(packed)
 
 
