@@ -9,10 +9,10 @@ under its id (a redelivered or re-sent job is not composed twice) and counts its
 (`bot.celery_batch`); ``CHORUS_BATCH_MAX=1`` composes each task's job alone.
 
 Celery's ``solo`` and ``threads`` pools (the only ones safe with CUDA) enforce no time limits,
-so `Deadline` does: at the soft limit it raises `SoftTimeLimitExceeded` in the task's thread (the
-job fails with a timeout message, the worker goes on); at the hard limit, if the task is stuck in
-native code, it stores the timeout as the job's result and ends the process for its supervisor
-to restart.
+so `Deadline` does, in the thread that composes (the task's, or a batch's lane; a batch of n jobs
+gets n job timeouts): at the soft limit it raises `SoftTimeLimitExceeded` there (the unfinished
+jobs fail with a timeout message, the worker goes on); at the hard limit, if it is stuck in native
+code, it stores the timeout as the jobs' results and ends the process for its supervisor to restart.
 """
 from __future__ import annotations
 
@@ -176,8 +176,9 @@ def compose_task(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
         if stage is not None:
             stages.append(stage)
         # the task id named: in a batch this runs in the batch's thread, not the task's
-        task.update_state(task_id=job_id, state="PROGRESS", meta={"stages": list(stages), "attempt": attempt, "worker": w.node,
-                                                  "pid": os.getpid(), "started_at": started})
+        task.update_state(task_id=job_id, state="PROGRESS",
+                          meta={"stages": list(stages), "attempt": attempt, "worker": w.node, "pid": os.getpid(),
+                                "started_at": started})
 
     w.jobs[job_id] = started
     w.beat()
@@ -252,8 +253,7 @@ def make_batcher(app: Any, w: WorkerState, lanes: int) -> Batcher:
         return Deadline(soft, hard, on_hard)
 
     return Batcher(w.composer, deadline, lambda jobs: _batch_past_hard_limit(app, timeout, jobs), timeout,
-                   w.settings.batch_max,
-                   w.settings.batch_window_ms / 1000, lanes, {"node": w.node})
+                   w.settings.batch_max, w.settings.batch_window_ms / 1000, lanes, {"node": w.node})
 
 
 def check_device(device: str) -> str:
