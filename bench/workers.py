@@ -36,8 +36,8 @@ from engine.request import ComposeRequest  # noqa: E402
 class Runner:
     """Submits jobs to a queue and records when each was submitted and finished."""
 
-    def __init__(self, queue: JobQueue, settings: BotSettings, ck_hash: str, seconds: float) -> None:
-        self.queue, self.settings, self.ck_hash, self.seconds = queue, settings, ck_hash, seconds
+    def __init__(self, queue: JobQueue, settings: BotSettings, ck_hash: str, seconds: float, tag: str) -> None:
+        self.queue, self.settings, self.ck_hash, self.seconds, self.tag = queue, settings, ck_hash, seconds, tag
         self.submitted: dict[str, float] = {}
         self.finished: dict[str, tuple[float, JobEvent]] = {}
         self.changed = asyncio.Event()
@@ -53,7 +53,9 @@ class Runner:
         ids = []
         for _ in range(n):
             self.count += 1
-            job_id = f"bench-{self.count:04d}"
+            # ids unique across backends: Redis keeps each job's result, and a job sent again under the
+            # same id gets the stored one back instead of being composed
+            job_id = f"bench-{self.tag}-{self.count:04d}"
             request = ComposeRequest("jazz", self.seconds, seed=self.count)
             item = WorkItem(job_id, request, "jazz", self.ck_hash, str(out_dir_for(self.settings.data_dir, job_id)))
             self.submitted[job_id] = time.time()
@@ -101,9 +103,9 @@ class Runner:
 
 
 async def measure(queue: JobQueue, settings: BotSettings, ck_hash: str, args: argparse.Namespace,
-                  warm: int) -> tuple[float, float, dict[str, float]]:
+                  warm: int, tag: str) -> tuple[float, float, dict[str, float]]:
     """(median clips per minute, its wall seconds, overhead medians) over ``args.runs`` runs."""
-    runner = Runner(queue, settings, ck_hash, args.length)
+    runner = Runner(queue, settings, ck_hash, args.length, tag)
     await queue.start()
     try:
         await runner.wait(await runner.submit(warm))  # load the checkpoint and SoundFont everywhere
@@ -133,7 +135,7 @@ def celery_rows(tmp: Path, base: BotSettings, ck_hash: str, args: argparse.Names
                     workers.start(count)
                     queue = CeleryQueue(settings)
                     rows.append(("celery", count, batch, *asyncio.run(measure(queue, settings, ck_hash, args,
-                                                                              warm=count))))
+                                                                              warm=count, tag=wdir.name))))
                 finally:
                     workers.close()
     finally:
@@ -178,7 +180,8 @@ def main() -> None:
         batches = (1, max(2, args.batch_max or base.batch_max))
         for batch in batches:
             local = LocalQueue(base, workers=1, job_timeout_s=600, batch_max=batch)
-            results.append(("local", 1, batch, *asyncio.run(measure(local, base, ck_hash, args, warm=1))))
+            results.append(("local", 1, batch, *asyncio.run(measure(local, base, ck_hash, args, warm=1,
+                                                                    tag=f"local-batch-{batch}"))))
         results += celery_rows(tmp, base, ck_hash, args, batches)
     report(args, base, results)
 
