@@ -1,12 +1,15 @@
-"""Throughput and queue overhead: the local backend vs. Celery with 1 and 2 worker processes.
+"""Throughput and queue overhead: the local backend vs. Celery with 1 and 2 worker processes, each
+with batching on (``CHORUS_BATCH_MAX``, default 4) and off (``CHORUS_BATCH_MAX=1``).
 
 For each backend it warms the workers up (checkpoint and SoundFont loaded), then submits N jobs at
-once and prints clips per minute; then runs a few jobs one at a time and prints the queue's
-overhead per job: the time from submit to the clip's files in the bot's folder, less the
-worker's own compose time (for Celery split into submit -> task start and task end -> bot).
-Celery runs against a throwaway redis-server and real ``chorus worker`` processes (CPU).
+once, three times, and prints the median clips per minute; then runs a few jobs one at a time and
+prints the queue's overhead per job: the time from submit to the clip's files in the bot's folder,
+less the worker's own compose time (for Celery split into submit -> task start and task end -> bot).
+Celery runs against a throwaway redis-server and real ``chorus worker`` processes (CPU); batched
+Celery workers gather for ``CHORUS_BATCH_WINDOW_MS``.
 
 Usage: python bench/workers.py [--checkpoint checkpoints/jazz] [--jobs 12] [--length 10] [--sequential 4]
+           [--runs 3] [--batch-max 4]
 """
 from __future__ import annotations
 
@@ -33,8 +36,8 @@ from engine.request import ComposeRequest  # noqa: E402
 class Runner:
     """Submits jobs to a queue and records when each was submitted and finished."""
 
-    def __init__(self, queue: JobQueue, settings: BotSettings, ck_hash: str, seconds: float) -> None:
-        self.queue, self.settings, self.ck_hash, self.seconds = queue, settings, ck_hash, seconds
+    def __init__(self, queue: JobQueue, settings: BotSettings, ck_hash: str, seconds: float, tag: str) -> None:
+        self.queue, self.settings, self.ck_hash, self.seconds, self.tag = queue, settings, ck_hash, seconds, tag
         self.submitted: dict[str, float] = {}
         self.finished: dict[str, tuple[float, JobEvent]] = {}
         self.changed = asyncio.Event()
@@ -50,7 +53,9 @@ class Runner:
         ids = []
         for _ in range(n):
             self.count += 1
-            job_id = f"bench-{self.count:04d}"
+            # ids unique across backends: Redis keeps each job's result, and a job sent again under the
+            # same id gets the stored one back instead of being composed
+            job_id = f"bench-{self.tag}-{self.count:04d}"
             request = ComposeRequest("jazz", self.seconds, seed=self.count)
             item = WorkItem(job_id, request, "jazz", self.ck_hash, str(out_dir_for(self.settings.data_dir, job_id)))
             self.submitted[job_id] = time.time()
@@ -98,16 +103,60 @@ class Runner:
 
 
 async def measure(queue: JobQueue, settings: BotSettings, ck_hash: str, args: argparse.Namespace,
-                  warm: int) -> tuple[float, float, dict[str, float]]:
-    runner = Runner(queue, settings, ck_hash, args.length)
+                  warm: int, tag: str) -> tuple[float, float, dict[str, float]]:
+    """(median clips per minute, its wall seconds, overhead medians) over ``args.runs`` runs."""
+    runner = Runner(queue, settings, ck_hash, args.length, tag)
     await queue.start()
     try:
         await runner.wait(await runner.submit(warm))  # load the checkpoint and SoundFont everywhere
-        per_min, wall = await runner.throughput(args.jobs)
+        runs = [await runner.throughput(args.jobs) for _ in range(args.runs)]
         over = await runner.overhead(args.sequential)
     finally:
         await queue.stop()
+    per_min, wall = sorted(runs)[len(runs) // 2]
     return per_min, wall, over
+
+
+def celery_rows(tmp: Path, base: BotSettings, ck_hash: str, args: argparse.Namespace,
+                batches: tuple[int, ...]) -> list[tuple[str, int, int, float, float, dict[str, float]]]:
+    """Rows for Celery with 1 and 2 workers at each batch size, against one throwaway redis-server."""
+    rows = []
+    server = RedisServer(tmp)
+    server.start()
+    try:
+        settings = dataclasses.replace(base, redis_url=Secret(server.url))
+        for batch in batches:
+            for count in (1, 2):
+                wdir = tmp / f"celery-{count}-batch-{batch}"
+                wdir.mkdir()
+                workers = Workers(wdir, server.url, job_timeout_s=600, CHORUS_TORCH_THREADS=str(base.torch_threads),
+                                  CHORUS_BATCH_MAX=str(batch), CHORUS_BATCH_WINDOW_MS=f"{base.batch_window_ms:g}")
+                try:
+                    workers.start(count)
+                    queue = CeleryQueue(settings)
+                    rows.append(("celery", count, batch, *asyncio.run(measure(queue, settings, ck_hash, args,
+                                                                              warm=count, tag=wdir.name))))
+                finally:
+                    workers.close()
+    finally:
+        server.stop()
+    return rows
+
+
+def report(args: argparse.Namespace, base: BotSettings, results: list) -> None:
+    print(f"checkpoint {args.checkpoint}, {args.jobs} jobs of {args.length:g} s clips, {os.cpu_count()} CPUs, "
+          f"{base.torch_threads} torch thread(s) per worker, median of {args.runs} runs, "
+          f"Celery batch window {base.batch_window_ms:g} ms")
+    print(f"\n{'backend':<10}{'workers':>8}{'batch':>7}{'clips/min':>11}{'wall s':>9}")
+    for name, count, batch, per_min, wall, _ in results:
+        print(f"{name:<10}{count:>8}{batch:>7}{per_min:>11.1f}{wall:>9.1f}")
+    print(f"\nper job, {args.sequential} jobs one at a time (medians, seconds)")
+    print(f"{'backend':<10}{'workers':>8}{'batch':>7}{'submit->clip':>14}{'compose':>9}{'overhead':>10}"
+          f"{'->start':>9}{'end->bot':>10}")
+    for name, count, batch, _, _, over in results:
+        split = (f"{over['to_start']:>9.3f}{over['to_bot']:>10.3f}") if "to_start" in over else f"{'-':>9}{'-':>10}"
+        print(f"{name:<10}{count:>8}{batch:>7}{over['e2e']:>14.3f}{over['compose']:>9.3f}{over['overhead']:>10.3f}"
+              f"{split}")
 
 
 def main() -> None:
@@ -116,6 +165,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=12)
     ap.add_argument("--length", type=float, default=10.0, help="clip length in seconds")
     ap.add_argument("--sequential", type=int, default=4, help="jobs run one at a time for the overhead")
+    ap.add_argument("--runs", type=int, default=3, help="throughput runs per backend (the median is shown)")
+    ap.add_argument("--batch-max", type=int, default=None, help="the batch size when on (default CHORUS_BATCH_MAX)")
     args = ap.parse_args()
     ck = args.checkpoint.resolve()
     ck_hash = str(read_meta(ck)["content_hash"])
@@ -126,37 +177,13 @@ def main() -> None:
         (tmp / "checkpoints" / "jazz").symlink_to(ck)
         base = dataclasses.replace(BotSettings.from_env(), checkpoints_dir=tmp / "checkpoints", data_dir=tmp / "data",
                                    job_timeout_s=600)
-        local = LocalQueue(base, workers=1, job_timeout_s=600)
-        results.append(("local", 1, *asyncio.run(measure(local, base, ck_hash, args, warm=1))))
-
-        server = RedisServer(tmp)
-        server.start()
-        try:
-            settings = dataclasses.replace(base, redis_url=Secret(server.url))
-            for count in (1, 2):
-                wdir = tmp / f"celery-{count}"
-                wdir.mkdir()
-                workers = Workers(wdir, server.url, job_timeout_s=600,
-                                  CHORUS_TORCH_THREADS=str(base.torch_threads))
-                try:
-                    workers.start(count)
-                    queue = CeleryQueue(settings)
-                    results.append(("celery", count, *asyncio.run(measure(queue, settings, ck_hash, args, warm=count))))
-                finally:
-                    workers.close()
-        finally:
-            server.stop()
-
-    print(f"checkpoint {args.checkpoint}, {args.jobs} jobs of {args.length:g} s clips, {os.cpu_count()} CPUs, "
-          f"{base.torch_threads} torch thread(s) per worker")
-    print(f"\n{'backend':<10}{'workers':>8}{'clips/min':>11}{'wall s':>9}")
-    for name, count, per_min, wall, _ in results:
-        print(f"{name:<10}{count:>8}{per_min:>11.1f}{wall:>9.1f}")
-    print(f"\nper job, {args.sequential} jobs one at a time (medians, seconds)")
-    print(f"{'backend':<10}{'workers':>8}{'submit->clip':>14}{'compose':>9}{'overhead':>10}{'->start':>9}{'end->bot':>10}")
-    for name, count, _, _, over in results:
-        split = (f"{over['to_start']:>9.3f}{over['to_bot']:>10.3f}") if "to_start" in over else f"{'-':>9}{'-':>10}"
-        print(f"{name:<10}{count:>8}{over['e2e']:>14.3f}{over['compose']:>9.3f}{over['overhead']:>10.3f}{split}")
+        batches = (1, max(2, args.batch_max or base.batch_max))
+        for batch in batches:
+            local = LocalQueue(base, workers=1, job_timeout_s=600, batch_max=batch)
+            results.append(("local", 1, batch, *asyncio.run(measure(local, base, ck_hash, args, warm=1,
+                                                                    tag=f"local-batch-{batch}"))))
+        results += celery_rows(tmp, base, ck_hash, args, batches)
+    report(args, base, results)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ payload is JSON (`bot.celery_payload`). The worker runtime (``chorus worker``) i
 
 Nothing is lost when a worker dies: tasks are acknowledged late and the Redis transport puts an
 unacknowledged message back after the visibility timeout, which is longer than the hard time
-limit (`time_limits`).
+limit of the largest batch (`time_limits`).
 """
 from __future__ import annotations
 
@@ -29,13 +29,14 @@ SENT_KEY = "chorus:sent:"
 WORKER_KEY = "chorus:worker:"
 
 
-def time_limits(job_timeout_s: float) -> tuple[float, float, int]:
-    """(soft limit, hard limit, broker visibility timeout) in seconds for a job timeout.
+def time_limits(job_timeout_s: float, jobs: int = 1) -> tuple[float, float, int]:
+    """(soft limit, hard limit, broker visibility timeout) in seconds for a batch of ``jobs`` jobs.
 
-    The visibility timeout must exceed the hard limit, or a job still running would be handed
-    to a second worker.
+    A batch does the work of its jobs, so it gets ``jobs`` times the job timeout (a job alone: the
+    job timeout). The visibility timeout must exceed the hard limit of the largest batch
+    (``CHORUS_BATCH_MAX``), or a job still running would be handed to a second worker.
     """
-    soft = float(job_timeout_s)
+    soft = float(job_timeout_s) * max(1, jobs)
     hard = soft + max(5.0, soft / 4)
     visibility = int(hard + max(10.0, hard / 4)) + 1
     return soft, hard, visibility
@@ -50,7 +51,8 @@ def make_app(settings: BotSettings, role: str = "bot") -> Celery:
     if role not in ("bot", "worker"):
         raise SettingsError(f"role must be bot or worker, got {role!r}")
     url = str(settings.redis_url)
-    soft, hard, visibility = time_limits(settings.job_timeout_s)
+    soft, hard, _ = time_limits(settings.job_timeout_s)
+    _, _, visibility = time_limits(settings.job_timeout_s, settings.batch_max)
     app = Celery("chorus", broker=url, backend=url, set_as_current=False)
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"], result_accept_content=["json"],
@@ -74,6 +76,10 @@ def make_app(settings: BotSettings, role: str = "bot") -> Celery:
         worker_hijack_root_logger=True, worker_redirect_stdouts=False,
     )
     if role == "worker":
+        from bot.celery_transport import TRANSPORT
+
+        # kombu's Redis transport, safe for messages of tasks running in threads through an outage
+        app.conf.broker_transport = TRANSPORT
         from bot.celery_worker import compose_task
 
         # resultrepr_maxsize: the success line in the log would otherwise show the clip's base64

@@ -5,13 +5,14 @@ and torch are imported only then), finds the job's checkpoint by content hash
 (`bot.checkpoint_sync`), reports ``PROGRESS`` states with the stages so far, and returns the clip
 packed from memory (`bot.celery_payload.pack_result`). A task first looks for a finished result
 under its id (a redelivered or re-sent job is not composed twice) and counts its attempts
-(`bot.policy.may_start`).
+(`bot.policy.may_start`). With ``CHORUS_BATCH_MAX`` > 1 the tasks' jobs are composed in batches
+(`bot.celery_batch`); ``CHORUS_BATCH_MAX=1`` composes each task's job alone.
 
 Celery's ``solo`` and ``threads`` pools (the only ones safe with CUDA) enforce no time limits,
-so `Deadline` does: at the soft limit it raises `SoftTimeLimitExceeded` in the task's thread (the
-job fails with a timeout message, the worker goes on); at the hard limit, if the task is stuck in
-native code, it stores the timeout as the job's result and ends the process for its supervisor
-to restart.
+so `Deadline` does, in the thread that composes (the task's, or a batch's lane; a batch of n jobs
+gets n job timeouts): at the soft limit it raises `SoftTimeLimitExceeded` there (the unfinished
+jobs fail with a timeout message, the worker goes on); at the hard limit, if it is stuck in native
+code, it stores the timeout as the jobs' results and ends the process for its supervisor to restart.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from bot.celery_app import (
     make_app,
     time_limits,
 )
+from bot.celery_batch import Batcher, BatchJob
 from bot.celery_payload import decode_item, pack_result
 from bot.settings import BotSettings, SettingsError
 from engine.errors import EngineError
@@ -111,6 +113,7 @@ class WorkerState:
         self.cache_root = Path(settings.data_dir) / "checkpoint-cache"
         self.jobs: dict[str, float] = {}  # job id -> time.time() it started here
         self._composer: Any = None
+        self.batcher: Batcher | None = None  # set when CHORUS_BATCH_MAX > 1
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -140,6 +143,8 @@ class WorkerState:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.batcher is not None:
+            self.batcher.stop()
         try:
             self._beats.delete(WORKER_KEY + self.node)
         except Exception as exc:  # Redis away: the key expires on its own
@@ -170,8 +175,10 @@ def compose_task(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     def report(stage: str | None = None) -> None:
         if stage is not None:
             stages.append(stage)
-        task.update_state(state="PROGRESS", meta={"stages": list(stages), "attempt": attempt, "worker": w.node,
-                                                  "pid": os.getpid(), "started_at": started})
+        # the task id named: in a batch this runs in the batch's thread, not the task's
+        task.update_state(task_id=job_id, state="PROGRESS",
+                          meta={"stages": list(stages), "attempt": attempt, "worker": w.node, "pid": os.getpid(),
+                                "started_at": started})
 
     w.jobs[job_id] = started
     w.beat()
@@ -186,6 +193,26 @@ def compose_task(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
 def _compose(task: Any, w: WorkerState, payload: dict[str, Any], report: Callable[[str], None],
              started: float) -> dict[str, Any]:
     job_id = str(task.request.id)
+    try:
+        item = decode_item(payload)
+        folder = checkpoint_sync.resolve(w.redis, w.settings.checkpoints_dir, w.cache_root, item.checkpoint,
+                                         item.checkpoint_hash, w.settings.max_checkpoint_bytes)
+        if w.batcher is not None:
+            return w.batcher.submit(BatchJob(job_id, item.request, folder, item.checkpoint_hash, report, started))
+        return _compose_alone(task, w, item.request, folder, report, started)
+    except EngineError as exc:
+        return {"error": str(exc)}
+    except ValueError as exc:  # the files are over the cap
+        return {"error": str(exc)}
+    except Exception:  # a bug: one line for the user, the traceback in this worker's log
+        log.error("job %s failed:\n%s", job_id, traceback.format_exc())
+        return {"error": policy.INTERNAL_ERROR}
+
+
+def _compose_alone(task: Any, w: WorkerState, request: Any, folder: Path, report: Callable[[str], None],
+                   started: float) -> dict[str, Any]:
+    """One job, not batched (``CHORUS_BATCH_MAX=1``), under its own `Deadline`."""
+    job_id = str(task.request.id)
     soft, hard, _ = time_limits(w.settings.job_timeout_s)
     composer = w.composer()  # outside the time limit: the first job imports torch
 
@@ -196,26 +223,37 @@ def _compose(task: Any, w: WorkerState, payload: dict[str, Any], report: Callabl
         finally:
             os._exit(70)
 
+    deadline = Deadline(soft, hard, give_up)
     try:
-        item = decode_item(payload)
-        folder = checkpoint_sync.resolve(w.redis, w.settings.checkpoints_dir, w.cache_root, item.checkpoint,
-                                         item.checkpoint_hash, w.settings.max_checkpoint_bytes)
-        deadline = Deadline(soft, hard, give_up)
-        try:
-            with deadline:
-                result = composer.compose(item.request, checkpoint=folder, progress=report)
-        except SoftTimeLimitExceeded:
-            deadline.cancel()
-            log.warning("job %s passed its %.0f s time limit", job_id, soft)
-            return {"error": policy.timeout_message(soft)}
-        return pack_result(result, {"node": w.node, "started_at": started, "finished_at": time.time()})
-    except EngineError as exc:
-        return {"error": str(exc)}
-    except ValueError as exc:  # the files are over the cap
-        return {"error": str(exc)}
-    except Exception:  # a bug: one line for the user, the traceback in this worker's log
-        log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-        return {"error": policy.INTERNAL_ERROR}
+        with deadline:
+            result = composer.compose(request, checkpoint=folder, progress=report)
+    except SoftTimeLimitExceeded:
+        deadline.cancel()
+        log.warning("job %s passed its %.0f s time limit", job_id, soft)
+        return {"error": policy.timeout_message(soft)}
+    return pack_result(result, {"node": w.node, "started_at": started, "finished_at": time.time(), "batch": 1})
+
+
+def _batch_past_hard_limit(app: Any, soft: float, jobs: list[BatchJob]) -> None:
+    """A batch stuck in native code past the hard limit: store its unfinished jobs' timeouts, then end."""
+    log.error("jobs %s passed the hard time limit; stopping this worker", [j.job_id for j in jobs])
+    try:
+        for job in jobs:
+            app.backend.store_result(job.job_id, {"error": policy.timeout_message(soft)}, "SUCCESS")
+    finally:
+        os._exit(70)
+
+
+def make_batcher(app: Any, w: WorkerState, lanes: int) -> Batcher:
+    """The worker's `Batcher`: ``lanes`` batches at once, each up to ``CHORUS_BATCH_MAX`` jobs."""
+    timeout = w.settings.job_timeout_s
+
+    def deadline(jobs: int, on_hard: Callable[[], None]) -> Deadline:
+        soft, hard, _ = time_limits(timeout, jobs)
+        return Deadline(soft, hard, on_hard)
+
+    return Batcher(w.composer, deadline, lambda jobs: _batch_past_hard_limit(app, timeout, jobs), timeout,
+                   w.settings.batch_max, w.settings.batch_window_ms / 1000, lanes, {"node": w.node})
 
 
 def check_device(device: str) -> str:
@@ -236,7 +274,9 @@ def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = N
     """Run a Celery worker until it is stopped (``chorus worker``).
 
     One process, one Composer: the ``solo`` pool for one job at a time, ``threads`` for more
-    (never ``prefork``: forking after CUDA is initialised breaks it).
+    (never ``prefork``: forking after CUDA is initialised breaks it). With ``CHORUS_BATCH_MAX`` > 1
+    the ``threads`` pool has ``batch_max`` slots for each of ``concurrency`` batches at once
+    (`bot.celery_batch`).
     """
     global _worker
     if concurrency < 1:
@@ -246,11 +286,16 @@ def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = N
     app = make_app(settings, role="worker")
     _worker = WorkerState(settings, node, concurrency)
     threading.Thread(target=_worker.heartbeat_forever, name="chorus-heartbeat", daemon=True).start()
-    pool = "solo" if concurrency == 1 else "threads"
+    slots = concurrency
+    if settings.batch_max > 1:
+        _worker.batcher = make_batcher(app, _worker, concurrency)
+        slots = concurrency * settings.batch_max
+    pool = "solo" if slots == 1 else "threads"
     signals.worker_ready.connect(_quiet_reconnect_warning, weak=False)
-    log.info("worker %s: pool %s, concurrency %d, device %s, queue %s", node, pool, concurrency, settings.device, QUEUE)
+    log.info("worker %s: pool %s, concurrency %d, batches of up to %d, device %s, queue %s", node, pool, concurrency,
+             settings.batch_max, settings.device, QUEUE)
     try:
-        app.worker_main(["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--hostname={node}",
+        app.worker_main(["worker", f"--pool={pool}", f"--concurrency={slots}", f"--hostname={node}",
                          f"--queues={QUEUE}", f"--loglevel={settings.log_level}", "--without-gossip",
                          "--without-mingle"])
     finally:

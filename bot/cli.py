@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker composing clips for the bot (CHORUS_QUEUE=celery)")
     worker.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: CHORUS_DEVICE)")
     worker.add_argument("--concurrency", type=int, default=1,
-                        help="jobs at once: 1 runs the solo pool, more run threads sharing one model (default 1)")
+                        help="batches (CHORUS_BATCH_MAX > 1) or jobs (CHORUS_BATCH_MAX=1) at once, in threads "
+                             "sharing one model (default 1)")
     worker.add_argument("--name", default=None, help="the worker's node name (default chorus-<pid>@<host>)")
     worker.set_defaults(func=cmd_worker)
     return parser

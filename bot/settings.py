@@ -37,6 +37,7 @@ class BotSettings(Settings):
                               metadata={"env": "CHORUS_REDIS_URL", "convert": Secret})
     workers: int = field(default=1, metadata={"env": "CHORUS_WORKERS", "min": 1})
     batch_max: int = field(default=4, metadata={"env": "CHORUS_BATCH_MAX", "min": 1})
+    batch_window_ms: float = field(default=50.0, metadata={"env": "CHORUS_BATCH_WINDOW_MS", "min": 0})
     max_queue: int = field(default=50, metadata={"env": "CHORUS_MAX_QUEUE", "min": 1})
     user_cooldown_s: float = field(default=10.0, metadata={"env": "CHORUS_USER_COOLDOWN_S", "min": 0})
     user_max_pending: int = field(default=2, metadata={"env": "CHORUS_USER_MAX_PENDING", "min": 1})

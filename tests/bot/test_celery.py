@@ -1,18 +1,17 @@
 """The Celery queue with real parts: a redis-server process and `chorus worker` processes.
 
 The workers start with an empty checkpoints folder, so every job also shows that a checkpoint
-reaches a worker through Redis. Workers run with a 6 s job timeout, which makes the broker's
-visibility timeout (the wait before a dead worker's job is redelivered) 21 s.
+reaches a worker through Redis. Workers run with a 6 s job timeout and batches of up to 4 jobs
+(the default ``CHORUS_BATCH_MAX``), which makes the broker's visibility timeout (the wait before
+a dead worker's job is redelivered) 41 s.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,8 @@ from bot.celery_app import ATTEMPTS_KEY, time_limits
 from bot.celery_queue import OFFLINE, RESUMED, CeleryQueue
 from bot.checkpoint_sync import meta_key, model_key
 from bot.localparts import RedisServer, Workers, redis_binary
-from bot.queue import JobEvent, WorkItem
-from bot.settings import BotSettings, Secret
-from engine.checkpoint import read_meta
-from tests.helpers import work_item
+from bot.settings import BotSettings
+from tests.bot.celery_parts import Recorder, bot_settings, content_hash, item, run, running
 
 JOB_TIMEOUT_S = 6  # a 6 s clip composes in ~0.7 s; the slow test asks for ~25 s of work
 
@@ -49,73 +46,6 @@ def workers(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer)
         yield w
     finally:
         w.close()
-
-
-def content_hash(ck: Path) -> str:
-    return str(read_meta(ck)["content_hash"])
-
-
-def bot_settings(tmp: Path, url: str, checkpoints: dict[str, Path]) -> BotSettings:
-    root = tmp / "bot-checkpoints"
-    root.mkdir(exist_ok=True)
-    for name, path in checkpoints.items():
-        link = root / name
-        if link.is_symlink():
-            link.unlink()
-        link.symlink_to(path)
-    return BotSettings(redis_url=Secret(url), checkpoints_dir=root, data_dir=tmp / "bot-data",
-                       job_timeout_s=JOB_TIMEOUT_S)
-
-
-def item(tmp: Path, job_id: str, ck_hash: str, seconds: float = 6, checkpoint: str = "jazz", **req: object) -> WorkItem:
-    return work_item(tmp / "bot-data", job_id, seconds, checkpoint, ck_hash, **req)
-
-
-class Recorder:
-    """Collects a queue's events; `wait` returns once every job named has finished."""
-
-    def __init__(self, queue: CeleryQueue) -> None:
-        self.events: list[JobEvent] = []
-        self.changed = asyncio.Event()
-        queue.on_event = self.on_event
-
-    async def on_event(self, e: JobEvent) -> None:
-        self.events.append(e)
-        self.changed.set()
-
-    def of(self, job_id: str) -> list[JobEvent]:
-        return [e for e in self.events if e.job_id == job_id]
-
-    def finished(self, job_id: str) -> list[JobEvent]:
-        return [e for e in self.of(job_id) if e.kind in ("done", "failed")]
-
-    def stages(self, job_id: str) -> list[str]:
-        return [e.stage for e in self.of(job_id) if e.kind == "progress"]
-
-    async def wait(self, *job_ids: str, timeout: float = 120.0, linger: float = 1.0) -> None:
-        async def all_done() -> None:
-            while not all(self.finished(j) for j in job_ids):
-                self.changed.clear()
-                await self.changed.wait()
-
-        await asyncio.wait_for(all_done(), timeout)
-        await asyncio.sleep(linger)  # a duplicate completion would show up here
-
-
-def run(coro) -> None:
-    asyncio.run(coro)
-
-
-@contextlib.asynccontextmanager
-async def running(settings: BotSettings) -> AsyncIterator[tuple[CeleryQueue, Recorder]]:
-    """A started `CeleryQueue` with a `Recorder` on its events; stopped on the way out."""
-    q = CeleryQueue(settings)
-    rec = Recorder(q)
-    await q.start()
-    try:
-        yield q, rec
-    finally:
-        await q.stop()
 
 
 def test_a_job_runs_on_a_worker_and_its_files_arrive_at_the_bot(tmp_path: Path, redis_server: RedisServer,
@@ -250,7 +180,7 @@ def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(tmp_path: Path, 
 def test_a_worker_killed_mid_job_has_its_job_redelivered_and_delivered_once(
         tmp_path: Path, redis_server: RedisServer, workers: Workers, tiny_checkpoint: Path) -> None:
     h = content_hash(tiny_checkpoint)
-    _, _, visibility = time_limits(JOB_TIMEOUT_S)
+    _, _, visibility = time_limits(JOB_TIMEOUT_S, BotSettings().batch_max)
 
     async def go() -> None:
         async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):
