@@ -197,6 +197,24 @@ class Composer:
         Yields, in order, each job's result or the `EngineError` that stopped it (one bad request
         does not stop the others); results come as soon as each clip is rendered.
         """
+        for _, plan in self._sampled(jobs):
+            if isinstance(plan, EngineError):
+                yield plan
+                continue
+            try:
+                yield self._finish(plan)
+            except EngineError as exc:
+                yield exc
+
+    def _sampled(self, jobs: list[tuple[ComposeRequest, Path | None, Progress | None]]
+                 ) -> Iterator[tuple[int, _Plan | EngineError]]:
+        """Prepare the jobs and sample them, those sharing a checkpoint in one batch; yields
+        (job index, sampled plan or the `EngineError` that stopped it) in job order, each as soon
+        as its batch is sampled.
+
+        Raises:
+            EngineError: sampling itself failed (every job of that batch and after is unfinished).
+        """
         from engine.sample import sample
 
         plans: list[_Plan | EngineError] = []
@@ -209,20 +227,21 @@ class Composer:
         for plan in plans:
             if isinstance(plan, _Plan):
                 groups.setdefault(plan.ck.path, []).append(plan)
+        done: set[int] = set()  # ids of sampled plans
+        released = 0
         for group in groups.values():
             t = time.perf_counter()
             tokens = sample(group[0].ck.model, [p.sreq for p in group])
             spent = round(time.perf_counter() - t, 4)
             for plan, toks in zip(group, tokens, strict=True):
                 plan.tokens, plan.timings["sample"] = toks, spent
-        for plan in plans:
-            if isinstance(plan, EngineError):
-                yield plan
-                continue
-            try:
-                yield self._finish(plan)
-            except EngineError as exc:
-                yield exc
+                done.add(id(plan))
+            while released < len(plans) and (isinstance(plans[released], EngineError) or id(plans[released]) in done):
+                yield released, plans[released]
+                released += 1
+        while released < len(plans):  # only errors are left
+            yield released, plans[released]
+            released += 1
 
     def _prepare(self, req: ComposeRequest, checkpoint: Path | None, progress: Progress | None) -> _Plan:
         from engine.sample import SampleRequest
