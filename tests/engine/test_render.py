@@ -189,3 +189,14 @@ def test_bad_input_is_a_render_error(renderer: Renderer) -> None:
 def test_one_renderer_per_soundfont_and_rate() -> None:
     assert get_renderer(SOUNDFONT, RATE) is get_renderer(str(SOUNDFONT), RATE)
     assert get_renderer(SOUNDFONT, 48000) is not get_renderer(SOUNDFONT, RATE)
+
+
+def test_the_k_weighting_filter_is_scipys_bit_for_bit() -> None:
+    from scipy.signal import sosfilt
+
+    from engine.encode import _k_weighting, _sosfilt_frames, _sosfilt_kernel
+
+    assert _sosfilt_kernel() is not None  # loaded alone: a cold compose does not import scipy.signal
+    sos = np.array([np.concatenate([b / a[0], a / a[0]]) for b, a in _k_weighting(44100)]).astype(np.float32)
+    audio = np.random.default_rng(3).standard_normal((44100, 2)).astype(np.float32) * 0.3
+    assert np.array_equal(_sosfilt_frames(sos, audio), sosfilt(sos, audio, axis=0))
