@@ -94,7 +94,7 @@ def worker_main(conn: Any, settings: Settings) -> None:
         with lock:
             conn.send(msg)
 
-    composer = Composer(settings)
+    composer = Composer(settings, preload=True)
     with Pipeline(composer) as pipeline:
         while True:
             try:

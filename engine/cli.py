@@ -55,7 +55,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from engine.settings import Settings
 
     settings = Settings.from_env()
-    composer = Composer(settings, device=args.device)
+    composer = Composer(settings, device=args.device, preload=True)
     seed_midi = None
     if args.seed_midi is not None:
         try:

@@ -132,14 +132,21 @@ def estimate_key(melody: list[Note], changes: list[tuple[float, Chord]], end: fl
 class Composer:
     """Composes clips. Keeps checkpoints (by content hash) and the synthesizer loaded."""
 
-    def __init__(self, settings: Settings, device: str | None = None, stream_audio: bool = True) -> None:
+    def __init__(self, settings: Settings, device: str | None = None, stream_audio: bool = True,
+                 preload: bool = False) -> None:
         """Args:
             settings: the engine's settings.
             device: where sampling runs (auto, cpu, cuda, cuda:N); default ``settings.device``.
             stream_audio: stream the PCM into ffmpeg (started while rendering); False encodes the whole
                 render at once, the older path, kept as the reference the streamed bytes are tested
                 against and for ``bench/compose.py``.
+            preload: start loading the SoundFont now, on a background thread (while torch is imported
+                and the first clip sampled): a command or worker that will render soon.
         """
+        if preload:
+            from engine.render import get_renderer
+
+            get_renderer(settings.soundfont, settings.sample_rate, settings.synth_threads).preload()
         import torch
 
         self.settings = settings
