@@ -250,7 +250,6 @@ class LocalQueue(EventEmitter):
                 if kind == "ready":
                     ready = True
                 elif job_id in open_items and kind == "progress":
-                    current = w.job = open_items[job_id]
                     await self._emit(JobEvent(job_id, "progress", stage=payload))
                 elif job_id in open_items:
                     del open_items[job_id]
@@ -258,13 +257,10 @@ class LocalQueue(EventEmitter):
                     await self._emit(JobEvent(job_id, "done", result=payload) if kind == "done"
                                      else JobEvent(job_id, "failed", error=payload))
                 batches = [b & open_items.keys() for b in batches if b & open_items.keys()]
-                if ready and open_items and len(batches) < PIPELINE_BATCHES and not self._pending.empty():
-                    more = self._take([])
-                    if more:
-                        w.conn.send(("jobs", [i.to_payload() for i in more]))
-                        open_items.update((i.job_id, i) for i in more)
-                        batches.append({i.job_id for i in more})
-                        ready = False
+                # jobs finish in the order sent: the oldest open one is the one running out its time
+                current = w.job = next(iter(open_items.values()), current)
+                if ready and open_items and len(batches) < PIPELINE_BATCHES and self._send_more(w, open_items, batches):
+                    ready = False
         except TimeoutError:  # before OSError: TimeoutError is one
             log.warning("job %s passed its %.0f s timeout; restarting worker %d", current.job_id, self.job_timeout_s, w.index)
             w.kill()
@@ -285,6 +281,16 @@ class LocalQueue(EventEmitter):
                     await self._emit(JobEvent(item.job_id, "progress", stage="retrying"))
                 else:
                     await self._emit(JobEvent(item.job_id, "failed", error=policy.CRASHED_TWICE))
+
+    def _send_more(self, w: _Worker, open_items: dict[str, WorkItem], batches: list[set[str]]) -> bool:
+        """Send the jobs waiting (one more batch) to a worker that has sampled its last; False if none."""
+        more = self._take([]) if not self._pending.empty() else []
+        if not more:
+            return False
+        w.conn.send(("jobs", [i.to_payload() for i in more]))
+        open_items.update((i.job_id, i) for i in more)
+        batches.append({i.job_id for i in more})
+        return True
 
 
 def out_dir_for(root: Path, job_id: str) -> Path:

@@ -58,7 +58,6 @@ def render_stage(composer: Composer, plan: _Plan, stream: bool = True) -> Render
     Raises:
         EngineError: a render failure (ffmpeg, started early, is stopped again).
     """
-    from engine.picture import piano_roll
     from engine.render import get_renderer
 
     started = time.perf_counter()
@@ -84,16 +83,7 @@ def render_stage(composer: Composer, plan: _Plan, stream: bool = True) -> Render
         encoder = StreamEncoder(renderer.sample_rate, req.audio_format)  # ffmpeg starts up while we render
     # The picture is drawn while FluidSynth and ffmpeg work (both leave the GIL): the stages
     # overlap, so "total" is the wall time, less than the sum of the stages.
-    drawn: dict[str, Any] = {}
-
-    def paint() -> None:
-        try:
-            drawn["png"] = _timed(piano_roll, score)
-        except BaseException as exc:  # handed to encode_stage, which raises it in the caller's thread
-            drawn["error"] = exc
-
-    painter = threading.Thread(target=paint, name="piano-roll", daemon=True)
-    painter.start()
+    painter, drawn = _start_painter(score)
     try:
         pcm = renderer.render(midi)
         band = None
@@ -158,6 +148,23 @@ def encode_stage(r: Rendered) -> ComposeResult:
         "parts": [p.name for p in r.score.parts],
     }
     return ComposeResult(audio, req.audio_format, r.midi, picture, summary, timings, r.score)
+
+
+def _start_painter(score: Score) -> tuple[threading.Thread, dict[str, Any]]:
+    """Draw the piano roll on its own thread; the dict gets ``png`` (bytes, seconds) or ``error``."""
+    from engine.picture import piano_roll
+
+    drawn: dict[str, Any] = {}
+
+    def paint() -> None:
+        try:
+            drawn["png"] = _timed(piano_roll, score)
+        except BaseException as exc:  # handed to encode_stage, which raises it in the caller's thread
+            drawn["error"] = exc
+
+    painter = threading.Thread(target=paint, name="piano-roll", daemon=True)
+    painter.start()
+    return painter, drawn
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
