@@ -70,14 +70,15 @@ class StreamEncoder:
                     self._proc.stdin.write(chunk)
                 self._proc.stdin.close()
             except (BrokenPipeError, OSError) as exc:  # ffmpeg died: its stderr says why
-                self._proc.kill()
-                self._proc.wait()
+                self._stop()
                 raise RenderError(f"{what}: {self._last_error() or exc}") from exc
+            except BaseException:  # a time limit or a bug while converting: no ffmpeg left waiting
+                self._stop()
+                raise
             try:
                 code = self._proc.wait(timeout=FFMPEG_TIMEOUT_S)
             except subprocess.TimeoutExpired as exc:
-                self._proc.kill()
-                self._proc.wait()
+                self._stop()
                 raise RenderError(f"{what}: timed out after {FFMPEG_TIMEOUT_S:.0f} s") from exc
             if code != 0:
                 raise RenderError(f"{what}: {self._last_error() or 'no message'}")
@@ -87,15 +88,19 @@ class StreamEncoder:
 
     def abort(self) -> None:
         """Stop ffmpeg (the clip failed before its audio was ready) and remove the temporary file."""
+        self._stop()
+        self._cleanup()
+
+    def _stop(self) -> None:
+        """Kill ffmpeg if it still runs, reap it and close its input."""
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             try:
                 self._proc.stdin.close()
-            except OSError:
+            except OSError:  # the pipe's other end is gone: nothing left to flush
                 pass
-        self._cleanup()
 
     def _last_error(self) -> str:
         self._stderr.seek(0)
