@@ -2,6 +2,8 @@
 
 The bot and the workers call this and nothing else. A `Composer` keeps checkpoints and the
 synthesizer loaded between requests; each call is independent and fully determined by its seed.
+`compose` and `compose_many` run on the caller's thread (finishing is `engine.finish`'s, the audio
+streamed into ffmpeg as it is ready); a local worker overlaps clips through `engine.pipeline`.
 """
 from __future__ import annotations
 
