@@ -29,9 +29,10 @@ def build(length: str = "8s", **kw) -> ComposeRequest:
 
 
 def settings() -> Settings:
-    # One synth thread: FluidSynth rendering on two (synth.cpu-cores 2, the default) mixes voices in
-    # a varying order, so two renders of one MIDI can differ by a rounding here and there; the
-    # byte-for-byte comparisons below are of the streaming, not of that.
+    # One synth thread: on two (synth.cpu-cores 2, the default) FluidSynth does not always render one
+    # MIDI alike (seen on a lead+bass stem of the tiny checkpoint: about one render in two differs,
+    # by up to 17% of full scale over a fifth of the clip; with one thread never). That predates the
+    # streaming, which is what the byte-for-byte comparisons below test.
     return Settings.from_env(environ={"CHORUS_SYNTH_THREADS": "1"}, dotenv=None)
 
 
