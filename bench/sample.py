@@ -1,6 +1,7 @@
 """Sampling speed of a checkpoint: tokens/s at batch 1 and batch 16 (CPU, or CUDA when present).
 
-Usage: python bench/sample.py [--checkpoint checkpoints/jazz] [--bars 32] [--repeats 3] [--threads 1]
+Usage: python bench/sample.py [--checkpoint checkpoints/jazz] [--bars 32] [--repeats 3] [--threads 1] [--device auto|cpu|cuda]
+(--device cuda where torch sees no GPU stops with one line saying so)
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from engine.checkpoint import load_checkpoint
+from engine.errors import EngineError
 from engine.sample import SampleRequest, pick_device, sample
 
 
@@ -21,10 +23,13 @@ def main() -> None:
     ap.add_argument("--bars", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except EngineError as exc:
+        raise SystemExit(f"bench: {exc}") from exc
     ck = load_checkpoint(args.checkpoint, device=device)
     print(f"checkpoint {args.checkpoint} on {device}, {args.threads} thread(s), {args.bars} bars per request")
     for batch in (1, 16):

@@ -24,6 +24,7 @@ from engine.request import ComposeRequest, RequestError
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
+PIPELINE_BATCHES = 2  # batches a local worker holds at once: one sampling while one renders and encodes
 
 
 @dataclass
@@ -214,10 +215,7 @@ class LocalQueue(EventEmitter):
 
     async def _run(self, w: _Worker) -> None:
         while True:
-            batch = [await self._pending.get()]
-            while len(batch) < self.batch_max and not self._pending.empty():
-                batch.append(self._pending.get_nowait())  # jobs already waiting share one sampling batch
-            batch = [i for i in batch if i.job_id not in self._cancelled]
+            batch = self._take([await self._pending.get()])
             if not batch:
                 continue
             w.job, w.since = batch[0], time.monotonic()
@@ -226,25 +224,43 @@ class LocalQueue(EventEmitter):
             finally:
                 w.job = None
 
+    def _take(self, batch: list[WorkItem]) -> list[WorkItem]:
+        """``batch`` and the jobs already waiting (up to ``batch_max``: they share one sampling
+        batch), less the cancelled."""
+        while len(batch) < self.batch_max and not self._pending.empty():
+            batch.append(self._pending.get_nowait())
+        return [i for i in batch if i.job_id not in self._cancelled]
+
     async def _batch(self, w: _Worker, items: list[WorkItem]) -> None:
-        """Run jobs on one worker; each job has ``job_timeout_s`` from the previous one's end."""
+        """Run jobs on one worker; each job has ``job_timeout_s`` from the previous one's end.
+
+        The worker pipelines: once it says ``ready`` (its batch is sampled) it gets the jobs now
+        waiting, at most ``PIPELINE_BATCHES`` batches at once, so the next batch samples while the
+        previous one renders and encodes. Every job's messages are handled here until all are done.
+        """
         open_items = {i.job_id: i for i in items}
+        batches = [set(open_items)]  # job ids of each batch sent and not yet finished
         current = items[0]
         deadline = time.monotonic() + self.job_timeout_s
         try:
             w.conn.send(("jobs", [i.to_payload() for i in items]))
+            ready = False
             while open_items:
                 kind, job_id, payload = await w.receive(max(0.01, deadline - time.monotonic()))
-                if job_id not in open_items:
-                    continue
-                if kind == "progress":
-                    current = w.job = open_items[job_id]
+                if kind == "ready":
+                    ready = True
+                elif job_id in open_items and kind == "progress":
                     await self._emit(JobEvent(job_id, "progress", stage=payload))
-                    continue
-                del open_items[job_id]
-                deadline = time.monotonic() + self.job_timeout_s
-                await self._emit(JobEvent(job_id, "done", result=payload) if kind == "done"
-                                 else JobEvent(job_id, "failed", error=payload))
+                elif job_id in open_items:
+                    del open_items[job_id]
+                    deadline = time.monotonic() + self.job_timeout_s
+                    await self._emit(JobEvent(job_id, "done", result=payload) if kind == "done"
+                                     else JobEvent(job_id, "failed", error=payload))
+                batches = [b & open_items.keys() for b in batches if b & open_items.keys()]
+                # jobs finish in the order sent: the oldest open one is the one running out its time
+                current = w.job = next(iter(open_items.values()), current)
+                if ready and open_items and len(batches) < PIPELINE_BATCHES and self._send_more(w, open_items, batches):
+                    ready = False
         except TimeoutError:  # before OSError: TimeoutError is one
             log.warning("job %s passed its %.0f s timeout; restarting worker %d", current.job_id, self.job_timeout_s, w.index)
             w.kill()
@@ -265,6 +281,16 @@ class LocalQueue(EventEmitter):
                     await self._emit(JobEvent(item.job_id, "progress", stage="retrying"))
                 else:
                     await self._emit(JobEvent(item.job_id, "failed", error=policy.CRASHED_TWICE))
+
+    def _send_more(self, w: _Worker, open_items: dict[str, WorkItem], batches: list[set[str]]) -> bool:
+        """Send the jobs waiting (one more batch) to a worker that has sampled its last; False if none."""
+        more = self._take([]) if not self._pending.empty() else []
+        if not more:
+            return False
+        w.conn.send(("jobs", [i.to_payload() for i in more]))
+        open_items.update((i.job_id, i) for i in more)
+        batches.append({i.job_id for i in more})
+        return True
 
 
 def out_dir_for(root: Path, job_id: str) -> Path:

@@ -32,6 +32,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="leave a part out (repeatable)")
     c.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint folder (default: checkpoints/STYLE)")
     c.add_argument("--out", type=Path, default=Path("out"), help="folder for clip.<fmt>, clip.mid, clip.png")
+    c.add_argument("--device", default=None, help="where sampling runs: auto, cpu, cuda or cuda:N "
+                   "(default: CHORUS_DEVICE, else auto)")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     c.set_defaults(func=cmd_compose)
 
@@ -53,7 +55,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from engine.settings import Settings
 
     settings = Settings.from_env()
-    composer = Composer(settings)
+    composer = Composer(settings, device=args.device, preload=True)
     seed_midi = None
     if args.seed_midi is not None:
         try:

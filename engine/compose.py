@@ -2,30 +2,30 @@
 
 The bot and the workers call this and nothing else. A `Composer` keeps checkpoints and the
 synthesizer loaded between requests; each call is independent and fully determined by its seed.
+`compose` and `compose_many` run on the caller's thread (finishing is `engine.finish`'s, the audio
+streamed into ffmpeg as it is ready); a local worker overlaps clips through `engine.pipeline`.
 """
 from __future__ import annotations
 
 import logging
 import random
 import secrets
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine import grammar as g
-from engine.arrange import PARTS, Arranger
+from engine.arrange import Arranger
 from engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_meta
 from engine.chords import PITCH_NAMES, Chord
 from engine.conditioning import cond_ids, era_label
 from engine.errors import EngineError
 from engine.leadsheet import LeadSheet, Note
-from engine.midi import write_midi
 from engine.motif import shape_melody
 from engine.request import ComposeRequest, RequestError
 from engine.score import Score
@@ -134,11 +134,26 @@ def estimate_key(melody: list[Note], changes: list[tuple[float, Chord]], end: fl
 class Composer:
     """Composes clips. Keeps checkpoints (by content hash) and the synthesizer loaded."""
 
-    def __init__(self, settings: Settings, device: str | None = None) -> None:
+    def __init__(self, settings: Settings, device: str | None = None, stream_audio: bool = True,
+                 preload: bool = False) -> None:
+        """Args:
+            settings: the engine's settings.
+            device: where sampling runs (auto, cpu, cuda, cuda:N); default ``settings.device``.
+            stream_audio: stream the PCM into ffmpeg (started while rendering); False encodes the whole
+                render at once, the older path, kept as the reference the streamed bytes are tested
+                against and for ``bench/compose.py``.
+            preload: start loading the SoundFont now, on a background thread (while torch is imported
+                and the first clip sampled): a command or worker that will render soon.
+        """
+        if preload:
+            from engine.render import get_renderer
+
+            get_renderer(settings.soundfont, settings.sample_rate, settings.synth_threads).preload()
         import torch
 
         self.settings = settings
         self.device = device or settings.device
+        self.stream_audio = stream_audio
         torch.set_num_threads(settings.torch_threads)
         self._cache: OrderedDict[Path, Checkpoint] = OrderedDict()  # least recently used first
 
@@ -191,6 +206,24 @@ class Composer:
         Yields, in order, each job's result or the `EngineError` that stopped it (one bad request
         does not stop the others); results come as soon as each clip is rendered.
         """
+        for _, plan in self._sampled(jobs):
+            if isinstance(plan, EngineError):
+                yield plan
+                continue
+            try:
+                yield self._finish(plan)
+            except EngineError as exc:
+                yield exc
+
+    def _sampled(self, jobs: list[tuple[ComposeRequest, Path | None, Progress | None]]
+                 ) -> Iterator[tuple[int, _Plan | EngineError]]:
+        """Prepare the jobs and sample them, those sharing a checkpoint in one batch; yields
+        (job index, sampled plan or the `EngineError` that stopped it) in job order, each as soon
+        as its batch is sampled.
+
+        Raises:
+            EngineError: sampling itself failed (every job of that batch and after is unfinished).
+        """
         from engine.sample import sample
 
         plans: list[_Plan | EngineError] = []
@@ -203,20 +236,21 @@ class Composer:
         for plan in plans:
             if isinstance(plan, _Plan):
                 groups.setdefault(plan.ck.path, []).append(plan)
+        done: set[int] = set()  # ids of sampled plans
+        released = 0
         for group in groups.values():
             t = time.perf_counter()
             tokens = sample(group[0].ck.model, [p.sreq for p in group])
             spent = round(time.perf_counter() - t, 4)
             for plan, toks in zip(group, tokens, strict=True):
                 plan.tokens, plan.timings["sample"] = toks, spent
-        for plan in plans:
-            if isinstance(plan, EngineError):
-                yield plan
-                continue
-            try:
-                yield self._finish(plan)
-            except EngineError as exc:
-                yield exc
+                done.add(id(plan))
+            while released < len(plans) and (isinstance(plans[released], EngineError) or id(plans[released]) in done):
+                yield released, plans[released]
+                released += 1
+        while released < len(plans):  # only errors are left
+            yield released, plans[released]
+            released += 1
 
     def _prepare(self, req: ComposeRequest, checkpoint: Path | None, progress: Progress | None) -> _Plan:
         from engine.sample import SampleRequest
@@ -276,65 +310,10 @@ class Composer:
                      {"prepare": round(time.perf_counter() - started, 4)}, era=era, player=player)
 
     def _finish(self, plan: _Plan) -> ComposeResult:
-        from engine.encode import encode
-        from engine.picture import piano_roll
-        from engine.render import get_renderer
+        """Render and encode one sampled clip (streamed into ffmpeg unless ``stream_audio`` is off)."""
+        from engine.finish import encode_stage, render_stage
 
-        timings = plan.timings
-        clock = finish_start = time.perf_counter()
-
-        def lap(name: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[name] = round(now - clock, 4)
-            clock = now
-
-        req = plan.req
-        score, key_name, changes_text, cont_bar = self._realise(plan, req)
-        lap("decode_arrange")
-        plan.say("rendering")
-        midi = write_midi(score)
-        lap("midi")
-        renderer = get_renderer(self.settings.soundfont, self.settings.sample_rate, self.settings.synth_threads)
-        # The picture is drawn while FluidSynth and ffmpeg work (both leave the GIL): the stages
-        # overlap, so "total" is the wall time, less than the sum of the stages.
-        drawn: dict[str, object] = {}
-        painter = threading.Thread(target=lambda: drawn.update(png=_timed(piano_roll, score)), name="piano-roll")
-        painter.start()
-        pcm = renderer.render(midi)
-        band = None
-        if req.parts != frozenset(PARTS):
-            # Some parts left out: the clip takes the gain the whole band's mix gets, so what is
-            # left is exactly those parts of the full clip (the parts are arranged independently).
-            full, *_ = self._realise(plan, replace(req, parts=frozenset(PARTS)))
-            if len(full.parts) > len(score.parts):
-                band = renderer.render(write_midi(full))
-        lap("render")
-        audio = encode(pcm, renderer.sample_rate, req.audio_format, band=band)
-        lap("encode")
-        painter.join()
-        picture, timings["picture"] = drawn["png"]
-        # this job's own wall time: preparing, its (possibly shared) sampling batch, and finishing
-        timings["total"] = round(timings["prepare"] + timings.get("sample", 0.0) + time.perf_counter() - finish_start, 4)
-        summary = {
-            "style": req.style,
-            "checkpoint": plan.ck.name,
-            "checkpoint_hash": plan.ck.content_hash[:12],
-            "tempo": round(plan.tempo, 2),
-            "meter": f"{plan.meter[0]}/{plan.meter[1]}",
-            "key": key_name,
-            "form": plan.song.form if plan.song else None,
-            "era": plan.era,
-            "player": plan.player,
-            "changes": changes_text,
-            "bars": len(score.bars),
-            "seed": plan.seed,
-            "temperature": plan.sreq.temperature,
-            "seconds": round(len(pcm) / renderer.sample_rate, 3),
-            "continuation_starts_bar": cont_bar,
-            "parts": [p.name for p in score.parts],
-        }
-        return ComposeResult(audio, req.audio_format, midi, picture, summary, timings, score)
+        return encode_stage(render_stage(self, plan, stream=self.stream_audio))
 
     def _realise(self, plan: _Plan, req: ComposeRequest):
         """Decode the tokens, shape the melody to the form, add the ending on the tonic, and
@@ -409,9 +388,3 @@ def _style_of(ck: Checkpoint) -> Style:
     except StyleError as exc:
         raise StyleError(f"checkpoint {ck.name} is for style {ck.style!r}, which is not registered; "
                          f"registered styles: {', '.join(sorted(STYLES))}") from exc
-
-
-def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    t = time.perf_counter()
-    out = fn(*args)
-    return out, round(time.perf_counter() - t, 4)

@@ -122,6 +122,21 @@ class Renderer:
                   time.perf_counter() - started)
         return _to_int16(audio)
 
+    def preload(self) -> None:
+        """Start loading pyfluidsynth and the SoundFont on a background thread and return at once.
+
+        FluidSynth leaves the GIL while it reads the SoundFont, so a cold process loads it while
+        it imports torch and samples. A failure is left for `render` to raise again.
+        """
+        def load() -> None:
+            with self._lock:
+                try:
+                    self._load()
+                except RenderError as exc:
+                    log.debug("SoundFont preload failed (render will say why): %s", exc)
+
+        threading.Thread(target=load, name="soundfont-preload", daemon=True).start()
+
     def close(self) -> None:
         """Free the SoundFont (~150 MB for FluidR3_GM); a later render loads it again."""
         with self._lock:

@@ -195,8 +195,17 @@ def _pick(logits: np.ndarray, mask: np.ndarray, req: SampleRequest, gen: torch.G
 
 
 def pick_device(device: str = "auto") -> torch.device:
+    """The torch device for ``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises:
+        EngineError: another name, or CUDA asked for where there is none.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise EngineError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise EngineError(f"device {device} asked for, but torch sees no CUDA GPU here (use cpu or auto)")
     return torch.device(device)
 
 

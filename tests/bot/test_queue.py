@@ -100,3 +100,34 @@ def test_a_job_past_its_timeout_is_stopped(tiny_checkpoint: Path, tmp_path: Path
         assert events["slow"][-1].kind == "failed" and "took longer than" in events["slow"][-1].error
 
     asyncio.run(run())
+
+
+def test_a_worker_samples_the_next_batch_while_the_last_one_renders(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    async def run() -> list[tuple[str, str, str]]:
+        q = LocalQueue(settings_for(tmp_path, tiny_checkpoint), workers=1, job_timeout_s=60)
+        seen: list[tuple[str, str, str]] = []
+        finished = asyncio.Event()
+
+        async def on_event(e: JobEvent) -> None:
+            seen.append((e.job_id, e.kind, e.stage))
+            if (e.job_id, e.kind, e.stage) == ("a", "progress", "composing"):  # a is sampling: b and c wait
+                await q.submit(item(tmp_path, "b"))
+                await q.submit(item(tmp_path, "c", seconds=7))
+            if sum(kind in ("done", "failed") for _, kind, _ in seen) == 3:
+                finished.set()
+
+        q.on_event = on_event
+        await q.start()
+        try:
+            await q.submit(item(tmp_path, "a", seconds=40))
+            await asyncio.wait_for(finished.wait(), 120)
+        finally:
+            await q.stop()
+        return seen
+
+    seen = asyncio.run(run())
+    for job in "abc":  # each job: its progress, then exactly one result
+        kinds = [(kind, stage) for j, kind, stage in seen if j == job]
+        assert kinds == [("progress", "composing"), ("progress", "rendering"), ("done", "")], (job, kinds)
+    # b and c went to the worker once a was sampled, and were composing before a was done
+    assert seen.index(("b", "progress", "composing")) < seen.index(("a", "done", ""))

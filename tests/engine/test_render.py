@@ -189,3 +189,38 @@ def test_bad_input_is_a_render_error(renderer: Renderer) -> None:
 def test_one_renderer_per_soundfont_and_rate() -> None:
     assert get_renderer(SOUNDFONT, RATE) is get_renderer(str(SOUNDFONT), RATE)
     assert get_renderer(SOUNDFONT, 48000) is not get_renderer(SOUNDFONT, RATE)
+
+
+def test_the_k_weighting_filter_is_scipys_bit_for_bit() -> None:
+    from scipy.signal import sosfilt
+
+    from engine.encode import _k_weighting, _sosfilt_frames, _sosfilt_kernel
+
+    assert _sosfilt_kernel() is not None  # loaded alone: a cold compose does not import scipy.signal
+    sos = np.array([np.concatenate([b / a[0], a / a[0]]) for b, a in _k_weighting(44100)]).astype(np.float32)
+    audio = np.random.default_rng(3).standard_normal((44100, 2)).astype(np.float32) * 0.3
+    assert np.array_equal(_sosfilt_frames(sos, audio), sosfilt(sos, audio, axis=0))
+
+
+def test_streamed_encoding_writes_what_encode_writes(pcm: np.ndarray) -> None:
+    from engine.encode import master
+    from engine.stream import StreamEncoder
+
+    band, pcm = pcm, pcm // 3  # a quieter "stem" of the same length: takes the band's gain
+    assert StreamEncoder(RATE, "flac").feed(master(pcm, RATE)) == encode(pcm, RATE, "flac")
+    assert StreamEncoder(RATE, "flac").feed(master(pcm, RATE, band=band), chunk_frames=1000) == \
+        encode(pcm, RATE, "flac", band=band)
+
+
+def test_a_stream_encoder_that_fails_or_is_aborted_leaves_nothing_behind() -> None:
+    from engine.encode import master
+    from engine.stream import StreamEncoder
+
+    noise = (np.random.default_rng(1).standard_normal((RATE, 2)) * 2000).astype(np.int16)
+    bad = StreamEncoder(1_000_000, "ogg")  # libvorbis refuses 1 MHz: ffmpeg exits early
+    with pytest.raises(RenderError, match="ffmpeg could not encode ogg"):
+        bad.feed(master(noise, RATE))
+    aborted = StreamEncoder(RATE, "mp3")
+    aborted.abort()
+    for enc in (bad, aborted):
+        assert enc._proc.returncode is not None and not enc._tmp.exists()

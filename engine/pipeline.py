@@ -1,0 +1,146 @@
+"""A worker's pipeline: sampling the next batch overlaps rendering and encoding the previous one.
+
+Three threads, one per stage, joined by FIFO queues::
+
+    submit(batch) -> [sample] prepare, sample (CPU or GPU) -> [render] decode, arrange, MIDI, FluidSynth
+                  -> [encode] loudness, ffmpeg (streamed), picture -> deliver(index, outcome)
+
+While clip i is encoded, clip i+1 renders and the next batch samples: on two cores the three
+mostly leave the GIL (torch's kernels, FluidSynth, the ffmpeg process, numpy), so a steady stream
+of clips is finished at about the pace of its slowest stage instead of the sum of all three.
+
+Each job is delivered exactly once, in submission order, on the encode thread: its
+`ComposeResult`, the `EngineError` that stopped it, or (a bug) any other exception. One job's
+failure does not stop the others. `Composer.compose_many` does not use this: it runs on its
+caller's thread (a Celery worker's time limit is raised in that thread).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.compose import Composer, ComposeResult, Progress
+from engine.errors import EngineError
+from engine.request import ComposeRequest
+
+log = logging.getLogger(__name__)
+
+Job = tuple[ComposeRequest, Path | None, Progress | None]
+Outcome = ComposeResult | Exception
+Deliver = Callable[[int, Outcome], None]
+_STOP = object()
+
+
+class Pipeline:
+    """Sampling, rendering and encoding on their own threads; see the module's docstring.
+
+    Args:
+        composer: the worker's composer (checkpoints, settings, device); used only from these threads.
+
+    Use as a context manager, or call `close`.
+    """
+
+    def __init__(self, composer: Composer) -> None:
+        self.composer = composer
+        self._to_sample: queue.Queue[Any] = queue.Queue()
+        self._to_render: queue.Queue[Any] = queue.Queue()
+        self._to_encode: queue.Queue[Any] = queue.Queue()
+        self._threads = [threading.Thread(target=fn, name=f"chorus-{name}", daemon=True)
+                         for name, fn in (("sample", self._sample_loop), ("render", self._render_loop),
+                                          ("encode", self._encode_loop))]
+        self._closed = False
+        for t in self._threads:
+            t.start()
+
+    def submit(self, jobs: list[Job], deliver: Deliver, sampled: Callable[[], None] | None = None) -> None:
+        """Queue a batch; returns at once.
+
+        Args:
+            jobs: (request, checkpoint folder or None for the style's, progress callback or None).
+            deliver: called once per job with (its index in ``jobs``, its outcome), in order, on the
+                encode thread; an exception it raises is logged and the pipeline goes on.
+            sampled: called (on the sampling thread) once the batch is sampled: the worker may
+                take another batch.
+
+        Raises:
+            EngineError: the pipeline is closed.
+        """
+        if self._closed:
+            raise EngineError("the pipeline is closed")
+        self._to_sample.put((list(jobs), deliver, sampled))
+
+    def close(self, wait: bool = True) -> None:
+        """Stop taking batches; with ``wait``, finish and deliver those already submitted first."""
+        if self._closed:
+            return
+        self._closed = True
+        self._to_sample.put(_STOP)
+        if wait:
+            for t in self._threads:
+                t.join()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the three stages
+
+    def _sample_loop(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.composer.settings.torch_threads)  # per thread with some backends
+        while (item := self._to_sample.get()) is not _STOP:
+            jobs, deliver, sampled = item
+            released = 0
+            try:
+                for index, plan in self.composer._sampled(jobs):
+                    self._to_render.put((deliver, index, plan))
+                    released = index + 1
+            except Exception as exc:  # sampling failed: every job not yet sampled gets the error
+                if not isinstance(exc, EngineError):
+                    log.exception("sampling a batch of %d failed", len(jobs))
+                for index in range(released, len(jobs)):
+                    self._to_render.put((deliver, index, exc))
+            if sampled is not None:
+                _call(sampled)
+        self._to_render.put(_STOP)
+
+    def _render_loop(self) -> None:
+        from engine.finish import render_stage
+
+        while (item := self._to_render.get()) is not _STOP:
+            deliver, index, plan = item
+            if not isinstance(plan, Exception):
+                try:
+                    plan = render_stage(self.composer, plan, stream=self.composer.stream_audio)
+                except Exception as exc:
+                    plan = exc
+            self._to_encode.put((deliver, index, plan))
+        self._to_encode.put(_STOP)
+
+    def _encode_loop(self) -> None:
+        from engine.finish import encode_stage
+
+        while (item := self._to_encode.get()) is not _STOP:
+            deliver, index, rendered = item
+            outcome = rendered
+            if not isinstance(rendered, Exception):
+                try:
+                    outcome = encode_stage(rendered)
+                except Exception as exc:
+                    outcome = exc
+            _call(deliver, index, outcome)
+
+
+def _call(fn: Callable[..., None], *args: Any) -> None:
+    """Call a caller's callback; what it raises is logged, never stops a stage."""
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("a pipeline callback failed")
