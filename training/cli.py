@@ -10,8 +10,8 @@ from pathlib import Path
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     corpus = sub.add_parser("corpus", help="read, tokenise and fetch the corpora")
-    csub = corpus.add_subparsers(dest="corpus_cmd", required=True, metavar="{stats,build,fetch}")
-    src_help = "KIND=PATH with KIND one of wjazzd, midi, nottingham (repeatable)"
+    csub = corpus.add_subparsers(dest="corpus_cmd", required=True, metavar="{stats,build,fetch,rules}")
+    src_help = "KIND=PATH with KIND one of wjazzd, midi, nottingham, bach (repeatable)"
 
     stats = csub.add_parser("stats", help="count pieces, measures, notes and tokens")
     stats.add_argument("--source", action="append", required=True, help=src_help)
@@ -33,6 +33,40 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("--provenance", type=Path, default=None,
                        help="a corpus folder whose <name>/PROVENANCE.md gives the URL (default: built in)")
     fetch.set_defaults(func=cmd_fetch)
+
+
+    rules = csub.add_parser("rules", help="the chorale rules measured on Bach's own chorales")
+    rules.add_argument("--source", required=True,
+                       help="bach=DIR: music21's corpus/bach folder (bach=music21 finds it) or a folder of chorales")
+    rules.add_argument("--json", action="store_true", help="print one JSON object")
+    rules.set_defaults(func=cmd_rules)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from training.chorale_eval import bach_rates, format_rules
+
+    source = _bach_source(args.source)
+    kind, _, path = source.partition("=")
+    if kind != "bach":
+        print(f"chorus: error: --source must be bach=DIR, got {args.source!r}", file=sys.stderr)
+        return 2
+    result = bach_rates(Path(path), say=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print("\n".join(format_rules(f"Bach, {result['chorales']} chorales ({result['skipped']} skipped)", result)))
+        for s in result["skipped_files"]:
+            print(f"  skipped {s['path']}: {s['reason']}")
+    return 0 if result["chorales"] else 2
+
+
+def _bach_source(spec: str) -> str:
+    """``bach=music21`` names music21's own corpus/bach folder."""
+    if spec.strip() == "bach=music21":
+        from training.corpus.bach import music21_bach_dir
+
+        return f"bach={music21_bach_dir()}"
+    return spec
 
 
 def add_train_parsers(sub: argparse._SubParsersAction) -> None:
@@ -206,7 +240,7 @@ def _read(specs: list[str]):
 
     from training.corpus import Source, read_sources
 
-    sources = [Source.parse(s) for s in specs]
+    sources = [Source.parse(_bach_source(s)) for s in specs]
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("reading", total=None)
         report = read_sources(sources, progress=lambda done, total: bar.update(task, completed=done, total=total))

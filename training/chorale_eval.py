@@ -1,0 +1,91 @@
+"""The chorale rules (`engine.chorale`) as metrics: Bach's own rates and those of generated chorales.
+
+``chorus corpus rules --source bach=DIR`` prints Bach's rates, measured by the same code that
+``chorus eval`` applies to generated chorales, so the acceptance ("at most twice Bach's rate")
+compares like with like.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.chorale import Chorale, ChoraleBeat, RuleCounts, check, check_all
+from engine.chords import Chord
+from engine.errors import EngineError
+from engine.score import Score
+from training.corpus.base import ReadReport
+
+Say = Callable[[str], None]
+
+
+def read_chorales(root: Path, say: Say | None = None) -> tuple[list[Chorale], ReadReport]:
+    """Every chorale under ``root`` (see `training.corpus.bach`); bad files skipped and counted."""
+    from training.corpus.bach import chorale_files, load_chorale
+
+    report = ReadReport()
+    out: list[Chorale] = []
+    files = chorale_files(root)
+    for i, path in enumerate(files):
+        try:
+            sheet, chorale = load_chorale(path)
+            report.sheets.append(sheet)
+            out.append(chorale)
+        except (EngineError, OSError, ValueError, KeyError, IndexError) as exc:
+            report.skip(path, str(exc) or type(exc).__name__)
+        if say and (i + 1) % 50 == 0:
+            say(f"read {i + 1}/{len(files)} chorales")
+    return out, report
+
+
+def bach_rates(root: Path, say: Say | None = None) -> dict[str, Any]:
+    """Bach's rule counts and rates over the chorales under ``root``."""
+    chorales, report = read_chorales(root, say)
+    total = check_all(chorales)
+    return {"chorales": len(chorales), "skipped": len(report.skipped),
+            "skipped_files": [{"path": s.path, "reason": s.reason} for s in report.skipped], **total.to_dict()}
+
+
+def chorale_of_score(score: Score, tonic: int, mode: str, fermatas: frozenset[float] = frozenset()) -> Chorale:
+    """The four voices of an arranged chorale (parts ``lead``, ``alto``, ``tenor``, ``bass``) at
+    each beat, with the score's chords and the given fermata beats (in the score's own time)."""
+    names = ("lead", "alto", "tenor", "bass")
+    parts = [score.part(n) for n in names]
+    if any(p is None for p in parts):
+        raise EngineError(f"a chorale score has parts {', '.join(names)}; this one has "
+                          f"{', '.join(p.name for p in score.parts)}")
+    beats = []
+    for b in range(int(score.beats)):
+        pitches = tuple(_at(p.notes, b) for p in parts)  # type: ignore[union-attr]
+        chord: Chord | None = None
+        for t, c in score.chords:
+            if t <= b + 1e-6:
+                chord = None if c.is_nc else c
+        beats.append(ChoraleBeat(pitches, chord, fermata=float(b) in fermatas))  # type: ignore[arg-type]
+    return Chorale(tuple(beats), tonic, mode, score.title)
+
+
+def _at(notes: list, beat: float) -> int | None:
+    """The pitch sounding at ``beat``: the latest note struck at or before it and still held
+    (onsets humanised by a few hundredths of a beat count as on the beat)."""
+    sounding = [n for n in notes if n.onset - 0.05 <= beat < n.onset + n.duration - 0.05]
+    return max(sounding, key=lambda n: n.onset).pitch if sounding else None
+
+
+def format_rules(name: str, counts: RuleCounts | dict[str, Any]) -> list[str]:
+    """Lines of a rules report."""
+    d = counts.to_dict() if isinstance(counts, RuleCounts) else counts
+    return [
+        f"{name}: {d['beats']} beats, {d['chord_changes']} chord changes, {d['phrase_ends']} phrase ends",
+        f"  parallel fifths/octaves  {d['parallels']} ({d['parallel_fifths']} fifths, {d['parallel_octaves']} octaves), "
+        f"{d['parallels_per_100_changes']:.2f} per 100 chord changes",
+        f"  voice crossings          {d['crossings']} beats, {d['crossings_per_100_beats']:.2f} per 100 beats",
+        f"  out of range             {d['range_violations']} voice-beats, {d['range_violations_per_100_beats']:.2f} per 100 beats",
+        f"  spacing over an octave   {d['spacing']} beats, {d['spacing_per_100_beats']:.2f} per 100 beats",
+        f"  leading tones unresolved {d['unresolved_leading_tones']} of {d['leading_tones']} "
+        f"({d['unresolved_leading_tone_share']:.1%})",
+        f"  cadences at phrase ends  {d['cadences']} of {d['phrase_ends']} ({d['cadence_share']:.1%})",
+    ]
+
+
+__all__ = ["bach_rates", "check", "chorale_of_score", "format_rules", "read_chorales"]
