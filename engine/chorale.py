@@ -27,6 +27,7 @@ from itertools import combinations
 
 from engine.chords import Chord
 from engine.errors import EngineError
+from engine.score import Score
 
 VOICES = ("soprano", "alto", "tenor", "bass")
 # MIDI pitch limits per voice (inclusive), the usual SATB choir ranges a little widened at the
@@ -236,3 +237,29 @@ def check_all(chorales: Sequence[Chorale]) -> RuleCounts:
     for ch in chorales:
         total = total + check(ch)
     return total
+
+
+def chorale_of_score(score: Score, tonic: int, mode: str, fermatas: frozenset[float] = frozenset()) -> Chorale:
+    """The four voices of an arranged chorale (parts ``lead``, ``alto``, ``tenor``, ``bass``) at
+    each beat, with the score's chords and the given fermata beats (in the score's own time)."""
+    names = ("lead", "alto", "tenor", "bass")
+    parts = [score.part(n) for n in names]
+    if any(p is None for p in parts):
+        raise ChoraleError(f"a chorale score has parts {', '.join(names)}; this one has "
+                          f"{', '.join(p.name for p in score.parts)}")
+    beats = []
+    for b in range(int(score.beats)):
+        pitches = tuple(_at(p.notes, b) for p in parts)  # type: ignore[union-attr]
+        chord: Chord | None = None
+        for t, c in score.chords:
+            if t <= b + 1e-6:
+                chord = None if c.is_nc else c
+        beats.append(ChoraleBeat(pitches, chord, fermata=float(b) in fermatas))  # type: ignore[arg-type]
+    return Chorale(tuple(beats), tonic, mode, score.title)
+
+
+def _at(notes: list, beat: float) -> int | None:
+    """The pitch sounding at ``beat``: the latest note struck at or before it and still held
+    (onsets humanised by a few hundredths of a beat count as on the beat)."""
+    sounding = [n for n in notes if n.onset - 0.05 <= beat < n.onset + n.duration - 0.05]
+    return max(sounding, key=lambda n: n.onset).pitch if sounding else None

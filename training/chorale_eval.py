@@ -10,10 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.chorale import Chorale, ChoraleBeat, RuleCounts, check, check_all
-from engine.chords import Chord
+from engine.chorale import Chorale, RuleCounts, check, check_all, chorale_of_score
 from engine.errors import EngineError
-from engine.score import Score
 from training.corpus.base import ReadReport
 
 Say = Callable[[str], None]
@@ -44,32 +42,6 @@ def bach_rates(root: Path, say: Say | None = None) -> dict[str, Any]:
     total = check_all(chorales)
     return {"chorales": len(chorales), "skipped": len(report.skipped),
             "skipped_files": [{"path": s.path, "reason": s.reason} for s in report.skipped], **total.to_dict()}
-
-
-def chorale_of_score(score: Score, tonic: int, mode: str, fermatas: frozenset[float] = frozenset()) -> Chorale:
-    """The four voices of an arranged chorale (parts ``lead``, ``alto``, ``tenor``, ``bass``) at
-    each beat, with the score's chords and the given fermata beats (in the score's own time)."""
-    names = ("lead", "alto", "tenor", "bass")
-    parts = [score.part(n) for n in names]
-    if any(p is None for p in parts):
-        raise EngineError(f"a chorale score has parts {', '.join(names)}; this one has "
-                          f"{', '.join(p.name for p in score.parts)}")
-    beats = []
-    for b in range(int(score.beats)):
-        pitches = tuple(_at(p.notes, b) for p in parts)  # type: ignore[union-attr]
-        chord: Chord | None = None
-        for t, c in score.chords:
-            if t <= b + 1e-6:
-                chord = None if c.is_nc else c
-        beats.append(ChoraleBeat(pitches, chord, fermata=float(b) in fermatas))  # type: ignore[arg-type]
-    return Chorale(tuple(beats), tonic, mode, score.title)
-
-
-def _at(notes: list, beat: float) -> int | None:
-    """The pitch sounding at ``beat``: the latest note struck at or before it and still held
-    (onsets humanised by a few hundredths of a beat count as on the beat)."""
-    sounding = [n for n in notes if n.onset - 0.05 <= beat < n.onset + n.duration - 0.05]
-    return max(sounding, key=lambda n: n.onset).pitch if sounding else None
 
 
 def format_rules(name: str, counts: RuleCounts | dict[str, Any]) -> list[str]:

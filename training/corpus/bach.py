@@ -117,7 +117,8 @@ def _sounding(voice: Sequence[VoiceNote], beat: float) -> int | None:
 
 def _voices_of(score) -> tuple[list[list[VoiceNote]], tuple[int, int], float]:  # noqa: ANN001 - a music21 Score
     """The four voices, the meter and the pickup length of a music21 score."""
-    from music21 import expressions, meter as m21meter
+    from music21 import expressions
+    from music21 import meter as m21meter
 
     parts = _vocal_parts(list(score.parts))
     sigs = score.flatten().getElementsByClass(m21meter.TimeSignature)
