@@ -7,8 +7,10 @@ at training time (``pip install -e '.[training]'``); it is imported when a file 
 
 Each chorale becomes
 
-* a `LeadSheet`: the soprano as the melody, one chord per beat inferred from the alto, tenor and
-  bass notes sounding in that beat (`engine.midiread.infer_chords`, the bass as the root hint),
+* a `LeadSheet`: the soprano as the melody, one chord per beat inferred from the four voices'
+  notes sounding in that beat (`engine.midiread.infer_chords`, the bass as the root hint; the
+  lower voices carry most of the harmony, and the soprano completes a chord whose third the
+  lower voices double),
   its key, meter and a tempo of `TEMPO` bpm. A pickup is padded to a whole bar with a rest, and so
   is a short last bar. ``meta["fermatas"]`` lists the beats (from the top) where a soprano
   fermata ends a phrase, comma-separated; ``meta["key"]`` the key as ``"G major"``.
@@ -81,9 +83,11 @@ def chorale_from_voices(voices: Voices, meter: tuple[int, int], tonic: int, mode
     end = max(n.onset + n.duration for v in vs for n in v)
     n_bars = max(1, int(-(-round(end, 6) // bar)))
     n_beats = int(round(n_bars * bar))
-    lower = [(n.onset, n.onset + n.duration, n.pitch) for v in vs[1:] for n in v]
+    # the harmony of each beat: every voice's notes sounding in it, weighted by how long they sound
+    # there (the soprano too: with a doubled third below, its note is often the chord's fifth)
+    sounding = [(n.onset, n.onset + n.duration, n.pitch) for v in vs for n in v]
     segments = [(float(b), float(b + 1)) for b in range(n_beats)]
-    chords = infer_chords(lower, segments)
+    chords = infer_chords(sounding, segments)
     changes: list[tuple[float, Chord]] = []
     for b, ch in enumerate(chords):
         if not changes or changes[-1][1] != ch:
