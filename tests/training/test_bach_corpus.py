@@ -5,9 +5,9 @@ import pytest
 
 from engine import grammar
 from engine.chorale import check
-from training.corpus.base import CorpusError
-from training.corpus.bach import VoiceNote, chorale_from_voices
 from training.chorale_eval import format_rules
+from training.corpus.bach import VoiceNote, chorale_from_voices
+from training.corpus.base import CorpusError
 
 # A two-phrase chorale in G major, 4/4 with a one-beat pickup, written for this test:
 # soprano | G | G A B C | D(fermata) D C | B A G(fermata) |, with a half cadence and an authentic one.
