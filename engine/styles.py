@@ -293,7 +293,7 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         # The soprano's range; minor keys end on the major tonic (the Picardy third, as Bach's do).
         sampling=Sampling(tempo=(60, 90), pitch_range=PitchRange(62, 77, 60, 81),
                           meters=((4, 4), (4, 4), (4, 4), (3, 4)), forms=(16,), major_tonic="maj", minor_tonic="maj",
-                          song_forms=("16",)),
+                          song_forms=("chorale",)),
         training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.3}, "batch_size": 32,
                           "seq_len": 128, "lr": 2e-3, "max_epochs": 60, "patience": 5, "max_minutes": 30.0}),
         bands=MappingProxyType({"organ": ORGAN, "strings": STRINGS}),

@@ -122,7 +122,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def add_harmony_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-harmony", help="train a style's harmony model into its checkpoint")
-    p.add_argument("--style", choices=("folk", "jazz"), required=True)
+    p.add_argument("--style", choices=("folk", "jazz", "bach"), required=True)
     p.add_argument("--into", required=True, type=Path, help="the style's checkpoint folder (its melody model is kept)")
     p.add_argument("--corpus-dir", type=Path, default=None, help="corpora folder (default CHORUS_CORPUS_DIR)")
     p.add_argument("--epochs", type=int, default=40)

@@ -51,3 +51,16 @@ def test_a_file_that_is_not_a_four_part_chorale_is_refused_with_the_reason() -> 
         chorale_from_voices([SOPRANO, ALTO, [], BASS], (4, 4), 7, "major")
     with pytest.raises(CorpusError, match="meter 5/16 is not in the grammar"):
         chorale_from_voices([SOPRANO, ALTO, TENOR, BASS], (5, 16), 7, "major")
+
+
+def test_the_harmony_chart_has_one_section_per_phrase() -> None:
+    from training.corpus.bach import chart_from_chorale
+    from training.harmony import encode_chart
+
+    sheet, _ = chorale_from_voices([SOPRANO, ALTO, TENOR, BASS], (4, 4), 7, "major", pickup=1.0, title="fixture")
+    chart = chart_from_chorale(sheet)
+    assert (chart.tonic, chart.mode) == (7, "major")
+    # fermatas on beats 8 and 14 end bars 2 and 3: phrases of bars 0-2 and 3
+    assert [len(s.bars) for s in chart.sections] == [3, 1] and [s.label for s in chart.sections] == ["A", "B"]
+    targets, feats = encode_chart(chart)
+    assert len(targets) == len(feats) == 8  # one step per half bar

@@ -34,6 +34,7 @@ from engine.grammar import METERS
 from engine.leadsheet import LeadSheet, Measure, Note, spans_from_changes
 from engine.midiread import infer_chords
 from training.corpus.base import CorpusError, register
+from training.corpus.charts import Chart, Section
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,42 @@ def chorale_from_voices(voices: Voices, meter: tuple[int, int], tonic: int, mode
         chord = None if chords[b].is_nc else chords[b]
         beats.append(ChoraleBeat(pitches, chord, fermata=b in fermata_beats))  # type: ignore[arg-type]
     return sheet, Chorale(tuple(beats), tonic, mode, title)
+
+
+def chart_from_chorale(sheet: LeadSheet) -> Chart:
+    """A chorale's chords as a chart for the harmony model: the chord at each half bar, one section
+    per phrase (the bars up to and including the one where a fermata falls), so that "bars left in
+    the section" tells the model where the cadence comes. A phrase whose chords equal an earlier
+    one's takes its label (the repeated Stollen of a bar form)."""
+    from engine.forms import parse_key_name
+
+    tonic, mode = parse_key_name(sheet.meta.get("key") or sheet.key)
+    first = next((span.chord for m in sheet.measures for span in m.chords if not span.chord.is_nc), None)
+    if first is None:
+        return Chart(sheet.title, tonic, mode, (), sheet.source, {"recording": sheet.recording})
+    bars: list[tuple[Chord, ...]] = []
+    previous = first.reduced
+    for m in sheet.measures:  # the chord at each half bar (a pickup bar's silence takes the first chord)
+        slots = []
+        for beat in (0.0, m.beats / 2):
+            chord = m.chord_at(beat)
+            previous = chord.reduced if chord is not None and not chord.is_nc else previous
+            slots.append(previous)
+        bars.append((slots[0],) if slots[0] == slots[1] else tuple(slots))
+    bar_beats = sheet.measures[0].beats if sheet.measures else 4.0
+    ends = sorted({int(float(f) // bar_beats) for f in (sheet.meta.get("fermatas") or "").split(",") if f})
+    ends = [e for e in ends if e < len(bars) - 1] + [len(bars) - 1]
+    sections: list[Section] = []
+    seen: dict[tuple, str] = {}
+    start = 0
+    for end in ends:
+        chunk = tuple(bars[start:end + 1])
+        if chunk:
+            label = seen.get(chunk) or chr(ord("A") + min(len(seen), 25))
+            seen.setdefault(chunk, label)
+            sections.append(Section(label, chunk))
+        start = end + 1
+    return Chart(sheet.title, tonic, mode, tuple(sections), sheet.source, {"recording": sheet.recording})
 
 
 def _sounding(voice: Sequence[VoiceNote], beat: float) -> int | None:
