@@ -44,6 +44,48 @@ def bach_rates(root: Path, say: Say | None = None) -> dict[str, Any]:
             "skipped_files": [{"path": s.path, "reason": s.reason} for s in report.skipped], **total.to_dict()}
 
 
+def generated_rules(style: str, checkpoint: Path | None, clips: int, tempo: float = 72.0, bars: int = 16,
+                    first_seed: int = 1000, settings: Any = None) -> RuleCounts:
+    """The rules over ``clips`` chorales composed as a user gets them (`engine.compose.Composer`,
+    seeds from ``first_seed``, about ``bars`` bars of 4/4 at ``tempo``), read back from each
+    clip's score at every beat with its fermatas."""
+    from engine.compose import Composer
+    from engine.forms import parse_key_name
+    from engine.request import ComposeRequest
+    from engine.settings import Settings
+
+    settings = settings or Settings()
+    seconds = bars * 4 * 60.0 / tempo
+    jobs = [(ComposeRequest.build(style, seconds, settings, [style], tempo=tempo, seed=s), checkpoint, None)
+            for s in range(first_seed, first_seed + clips)]
+    total = RuleCounts()
+    for result in Composer(settings).compose_many(jobs):
+        if isinstance(result, Exception):
+            raise result
+        tonic, mode = parse_key_name(result.summary["key"])
+        total = total + check(chorale_of_score(result.score, tonic, mode, frozenset(result.score.fermatas)))
+    return total
+
+
+def chorale_block(ck, sources: list[str], clips: int, say: Say) -> dict[str, Any]:  # noqa: ANN001 - Checkpoint
+    """``chorus eval``'s chorale block: the rules over composed chorales, and Bach's own rates where
+    a ``bach=DIR`` source is given."""
+    say(f"composing {clips} chorales for the chorale rules")
+    block: dict[str, Any] = {"clips": clips, "generated": generated_rules(ck.style, ck.path, clips).to_dict()}
+    for spec in sources:
+        kind, _, path = spec.partition("=")
+        if kind == "bach":
+            block["bach"] = bach_rates(Path(path))
+    return block
+
+
+def format_chorale(block: dict[str, Any]) -> list[str]:
+    lines = format_rules(f"chorale rules, {block['clips']} composed chorales", block["generated"])
+    if "bach" in block:
+        lines += format_rules(f"Bach, {block['bach']['chorales']} chorales", block["bach"])
+    return lines
+
+
 def format_rules(name: str, counts: RuleCounts | dict[str, Any]) -> list[str]:
     """Lines of a rules report."""
     d = counts.to_dict() if isinstance(counts, RuleCounts) else counts

@@ -152,7 +152,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--clips", type=int, default=None,
-                    help="clips composed for the harmony and form metrics (default 30 jazz, 20 folk; 0 skips them)")
+                    help="clips composed for the harmony and form metrics (default 30 jazz, 20 folk) or the "
+                         "chorale rules (default 50 bach); 0 skips them")
     ev.add_argument("--era-clips", type=int, default=10,
                     help="clips sampled per era for the era check of a conditioned checkpoint (0 skips it)")
     ev.add_argument("--guidance", type=float, default=None, help="era guidance for the era check (default: the checkpoint's)")
@@ -170,7 +171,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       say=lambda line: console.print(line, highlight=False))
     result["harmony"] = _harmony(ck, report.sheets, args.clips, console)
     result["style"] = _style(ck, report.sheets, args.era_clips, args.seed, console, args.guidance)
+    result["chorale"] = _chorale(ck, [_bach_source(s) for s in args.source], args.clips, console)
     text = format_report(result)
+    if not args.json and result["chorale"]:
+        from training.chorale_eval import format_chorale
+
+        text += "\n" + "\n".join(format_chorale(result["chorale"]))
     if not args.json and result["style"]:
         from training.style_eval import format_style
 
@@ -193,6 +199,18 @@ def _style(ck, sheets, clips: int, seed: int, console, guidance: float | None = 
                        guidance=guidance)
 
 
+def _chorale(ck, sources: list[str], clips: int | None, console) -> dict | None:
+    """The chorale rules block (`training.chorale_eval`), for a style whose band sings chorales."""
+    from engine.styles import STYLES
+    from training.chorale_eval import chorale_block
+
+    style = STYLES.get(ck.style)
+    clips = 50 if clips is None else clips
+    if style is None or not style.band.chorale or clips <= 0:
+        return None
+    return chorale_block(ck, sources, clips, say=lambda line: console.print(line, highlight=False))
+
+
 def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
     """The harmony and form block, or None without a harmony model or the reference charts."""
     from engine.settings import Settings
@@ -202,6 +220,8 @@ def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
 
     corpus = Settings.from_env().corpus_dir
     clips = {"jazz": 30, "folk": 20}.get(ck.style, 20) if clips is None else clips
+    if ck.style == "bach":
+        return None  # its references are jazz and folk charts; a chorale's harmony is measured by its rules
     if ck.harmony is None or clips <= 0 or not (corpus / IREAL_FILE).is_file():
         return None
     console.print(f"composing {clips} {ck.style} clips for the harmony and form metrics", highlight=False)
