@@ -10,7 +10,9 @@ The rules, beat to beat:
 * **range**: each voice within `RANGES` (a voice-beat outside counts once).
 * **crossing**: a lower voice above the voice over it (A > S, T > A or B > T); a beat counts once.
 * **parallels**: two voices a perfect fifth (or a unison/octave) apart on two successive beats,
-  both moving, the same interval class both times; every pair of voices counts.
+  both moving in the same direction, the same interval class both times; every pair of voices
+  counts. Fifths and octaves by contrary motion are counted apart (``contrary``): strict
+  counterpoint forbids them too, Bach writes them now and then (e.g. at cadences).
 * **spacing**: more than an octave between soprano and alto or between alto and tenor; a beat
   counts once.
 * **leading tone**: a voice on the key's leading tone over a dominant (V, V7, vii°) that moves to
@@ -88,6 +90,7 @@ class RuleCounts:
             any voice moves when the chords are unknown.
         parallels: parallel fifths and octaves (every pair of voices).
         parallel_fifths, parallel_octaves: the two kinds of ``parallels``.
+        contrary: consecutive fifths and octaves by contrary motion (not in ``parallels``).
         crossings: beats with a crossing.
         range_violations: voice-beats outside `RANGES`.
         spacing: beats with more than an octave between S-A or A-T.
@@ -103,6 +106,7 @@ class RuleCounts:
     parallels: int = 0
     parallel_fifths: int = 0
     parallel_octaves: int = 0
+    contrary: int = 0
     crossings: int = 0
     range_violations: int = 0
     spacing: int = 0
@@ -133,16 +137,17 @@ class RuleCounts:
 
 def parallel(prev: tuple[int, int], cur: tuple[int, int]) -> str | None:
     """``"fifth"`` or ``"octave"`` when two voices (upper, lower) move in parallel perfect
-    intervals from ``prev`` to ``cur``, else None. Both voices must move."""
+    intervals from ``prev`` to ``cur`` (both in the same direction), ``"contrary"`` for the same
+    by contrary motion, else None."""
     (u0, l0), (u1, l1) = prev, cur
     if u0 == u1 or l0 == l1:
         return None
     i0, i1 = abs(u0 - l0) % 12, abs(u1 - l1) % 12
-    if i0 == i1 == 7:
-        return "fifth"
-    if i0 == i1 == 0:
-        return "octave"
-    return None
+    if i0 != i1 or i0 not in (0, 7):
+        return None
+    if (u1 - u0) * (l1 - l0) < 0:
+        return "contrary"
+    return "fifth" if i0 == 7 else "octave"
 
 
 def crossed(pitches: Sequence[int]) -> bool:
@@ -219,7 +224,9 @@ def check(chorale: Chorale) -> RuleCounts:
             c.chord_changes += 1
         for a, b in PAIRS:
             kind = parallel((before[a], before[b]), (cur[a], cur[b]))
-            if kind:
+            if kind == "contrary":
+                c.contrary += 1
+            elif kind:
                 c.parallels += 1
                 c.parallel_fifths += kind == "fifth"
                 c.parallel_octaves += kind == "octave"

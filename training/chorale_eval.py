@@ -92,7 +92,7 @@ def format_rules(name: str, counts: RuleCounts | dict[str, Any]) -> list[str]:
     return [
         f"{name}: {d['beats']} beats, {d['chord_changes']} chord changes, {d['phrase_ends']} phrase ends",
         f"  parallel fifths/octaves  {d['parallels']} ({d['parallel_fifths']} fifths, {d['parallel_octaves']} octaves), "
-        f"{d['parallels_per_100_changes']:.2f} per 100 chord changes",
+        f"{d['parallels_per_100_changes']:.2f} per 100 chord changes; {d['contrary']} more by contrary motion",
         f"  voice crossings          {d['crossings']} beats, {d['crossings_per_100_beats']:.2f} per 100 beats",
         f"  out of range             {d['range_violations']} voice-beats, {d['range_violations_per_100_beats']:.2f} per 100 beats",
         f"  spacing over an octave   {d['spacing']} beats, {d['spacing_per_100_beats']:.2f} per 100 beats",

@@ -68,3 +68,9 @@ def test_a_bad_beat_names_the_bad_value() -> None:
         ChoraleBeat((72, 67, 60))
     with pytest.raises(ChoraleError, match="0..127, got 130"):
         ChoraleBeat((130, 67, 60, 48))
+
+
+def test_fifths_by_contrary_motion_are_counted_apart() -> None:
+    # tenor G3 -> C4 up, bass C3 -> F2 down: a fifth, then a twelfth (a fifth again), contrary
+    counts = check(chorale((72, 67, 55, 48, C), (72, 69, 60, 41, F)))
+    assert (counts.parallels, counts.contrary) == (0, 1)
