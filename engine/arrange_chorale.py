@@ -4,7 +4,8 @@
 to `chorale_parts`. Each beat's soprano is the melody note sounding at its onset and its chord the
 one sounding there; `engine.voicelead.voice_chorale` writes the lower voices beat by beat, and a
 voice that keeps its pitch over successive beats holds one note. The phrase ends (`phrase_ends`)
-are the cadences of each phrase of ``band.phrase_bars`` bars; every one is held under a fermata
+are the cadences of each phrase of ``band.phrase_bars`` bars, and a phrase whose chords make no
+cadence gets one where its soprano allows (`cadence_plan`); every one is held under a fermata
 (`hold_fermatas`: ``band.fermata_beats`` more beats there, everything after it later by as much).
 The final chord is held by all four voices.
 """
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.chorale import is_cadence
-from engine.chords import Chord
+from engine.chords import Chord, chord_tones
 from engine.leadsheet import Note
 from engine.score import Part, ScoreNote
 from engine.styles import Band
@@ -91,6 +92,77 @@ def phrase_ends(chords: Sequence[Chord | None], struck: Sequence[bool], bar_beat
     return out
 
 
+def cadence_pairs(tonic: int, minor: bool) -> list[tuple[Chord, Chord]]:
+    """The cadences a phrase end may be rewritten to, in order of preference: V-I, IV-I, I-V,
+    IV-V, and (major) ii-V."""
+    i_ = Chord(tonic, "min" if minor else "maj")
+    v_ = Chord((tonic + 7) % 12, "maj")
+    iv = Chord((tonic + 5) % 12, "min" if minor else "maj")
+    pairs = [(v_, i_), (iv, i_), (i_, v_), (iv, v_)]
+    return pairs if minor else [*pairs, (Chord((tonic + 2) % 12, "min"), v_)]
+
+
+def _fits(pitch: int | None, chord: Chord) -> bool:
+    return pitch is None or pitch % 12 in chord_tones(chord.root, chord.family)
+
+
+def cadence_plan(chords: list[Chord], soprano: Sequence[int | None], struck: Sequence[bool], bar_beats: float,
+                 bars: int, phrase_bars: int, tonic: int, minor: bool) -> tuple[list[int], list[Chord]]:
+    """The phrase ends (`phrase_ends`) and the chords per beat with every phrase end a cadence.
+
+    Where the chords give a phrase no cadence, its last bar's latest struck beat but the last
+    whose soprano fits one of `cadence_pairs` (its note and the beat before's chord tones) gets
+    that cadence; where none fits, the phrase ends as it was. The final chord is approached by
+    V (or IV) where the soprano lets it.
+    """
+    chords = list(chords)
+    ends = phrase_ends(chords, struck, bar_beats, bars, phrase_bars, tonic)
+    per = int(round(bar_beats))
+    pairs = cadence_pairs(tonic, minor)
+    for k, e in enumerate(ends):
+        if e == 0:
+            continue
+        prev = next((chords[j] for j in range(e - 1, -1, -1) if chords[j] != chords[e]), None)
+        if is_cadence(prev, chords[e], tonic) and chords[e] != chords[e - 1]:
+            continue
+        final = k == len(ends) - 1
+        start = (e // per) * per
+        window = [e] if final else [b for b in range(start + max(1, per - 1) - 1, start - 1, -1) if struck[b]]
+        for b in window:
+            options = [(p, chords[e]) for p, q in pairs if q.root == chords[e].root] if final else pairs
+            fit = next(((p, q) for p, q in options
+                        if b >= 1 and _fits(soprano[b - 1], p) and _fits(soprano[b], q) and p != q), None)
+            if fit:
+                chords[b - 1], chords[b] = fit
+                ends[k] = b
+                break
+    return ends, chords
+
+
+def _changes_of(beat_chords: Sequence[Chord], original: Sequence[tuple[float, Chord]]) -> list[tuple[float, Chord]]:
+    """The original changes where the beat's chord is unchanged; the rewritten beats' own."""
+    out: list[tuple[float, Chord]] = []
+    for t, c in original:
+        b = int(t)
+        if b < len(beat_chords) and _chord_at(original, float(b)) != beat_chords[b]:
+            continue  # a rewritten beat: its chord is written below
+        out.append((t, c))
+    for b, c in enumerate(beat_chords):
+        if _chord_at(original, float(b)) != c:
+            out.append((float(b), c))
+            if b + 1 < len(beat_chords) and beat_chords[b + 1] == _chord_at(original, float(b + 1)):
+                if not any(abs(t - (b + 1)) < 1e-6 for t, _ in original):
+                    out.append((float(b + 1), beat_chords[b + 1]))
+    out.sort(key=lambda x: x[0])
+    merged: list[tuple[float, Chord]] = []
+    for t, c in out:
+        if merged and abs(merged[-1][0] - t) < 1e-6:
+            merged[-1] = (t, c)
+        elif not merged or merged[-1][1] != c:
+            merged.append((t, c))
+    return merged
+
+
 def chorale_parts(band: Band, seed: int, melody: list[Note], changes: list[tuple[float, Chord]],
                   bars: list[tuple[float, float]], key: str, hold: float, wanted: frozenset[str]) -> ChoraleParts:
     """Write the four voices (see the module doc).
@@ -110,11 +182,12 @@ def chorale_parts(band: Band, seed: int, melody: list[Note], changes: list[tuple
     sop = soprano_beats(melody, n_beats)
     if all(p is None for p in sop):
         sop = [67] * n_beats
-    chords = [_chord_at(changes, b) for b in range(n_beats)]
-    voiced = voice_chorale(sop, chords, tonic)
     struck = [any(abs(n.onset - b) < 1e-6 for n in melody) for b in range(n_beats)]
+    fermatas, beat_chords = cadence_plan(_filled([_chord_at(changes, b) for b in range(n_beats)], tonic), sop, struck,
+                                         bars[0][1], len(bars), band.phrase_bars, tonic, key.endswith("m"))
+    changes = _changes_of(beat_chords, changes)
+    voiced = voice_chorale(sop, beat_chords, tonic)
     final = bars[-1][0]
-    fermatas = phrase_ends([c for c in _filled(chords, tonic)], struck, bars[0][1], len(bars), band.phrase_bars, tonic)
     parts = []
     programs = band.voice_programs or (band.lead_program, band.comp_program, band.comp_program, band.bass_program)
     for v, name in enumerate(VOICE_PARTS):

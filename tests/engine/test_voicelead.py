@@ -110,3 +110,16 @@ def test_a_stored_request_without_a_band_still_loads() -> None:
 def test_soprano_beats_reads_the_note_at_each_onset() -> None:
     melody = [Note(0.0, 1.5, 72), Note(1.5, 0.5, 74), Note(3.0, 1.0, 71)]
     assert soprano_beats(melody, 4) == [72, 72, None, 71]
+
+
+def test_a_phrase_without_a_cadence_gets_one_where_the_soprano_fits() -> None:
+    from engine.arrange_chorale import cadence_plan
+
+    am, f, c = parse_chord("Am"), parse_chord("F"), parse_chord("C")
+    chords = [c, am, f, am, f, am, f, am, c, c, c, c]  # no cadence in bar 2 (roots a third apart)
+    soprano = [72, 72, 72, 72, 72, 71, 72, 74, 72, 72, 72, 72]  # B then C on beats 5-6 fit V-I
+    ends, planned = cadence_plan(chords, soprano, [True] * 12, 4.0, 3, 2, 0, False)
+    assert ends == [6, 8]
+    assert (planned[5].token, planned[6].token) == ("G", "C")  # V-I where B and C are chord tones
+    assert planned[:5] == chords[:5]
+    assert (planned[7].token, planned[8].token) == ("G", "C")  # the final chord approached by V
