@@ -94,11 +94,11 @@ def phrase_ends(chords: Sequence[Chord | None], struck: Sequence[bool], bar_beat
 
 def cadence_pairs(tonic: int, minor: bool) -> list[tuple[Chord, Chord]]:
     """The cadences a phrase end may be rewritten to, in order of preference: V-I, IV-I, I-V,
-    IV-V, and (major) ii-V."""
+    IV-V, vii°-I and (major) ii-V."""
     i_ = Chord(tonic, "min" if minor else "maj")
     v_ = Chord((tonic + 7) % 12, "maj")
     iv = Chord((tonic + 5) % 12, "min" if minor else "maj")
-    pairs = [(v_, i_), (iv, i_), (i_, v_), (iv, v_)]
+    pairs = [(v_, i_), (iv, i_), (i_, v_), (iv, v_), (Chord((tonic + 11) % 12, "dim"), i_)]
     return pairs if minor else [*pairs, (Chord((tonic + 2) % 12, "min"), v_)]
 
 
@@ -111,8 +111,9 @@ def cadence_plan(chords: list[Chord], soprano: Sequence[int | None], struck: Seq
     """The phrase ends (`phrase_ends`) and the chords per beat with every phrase end a cadence.
 
     Where the chords give a phrase no cadence, its last bar's latest struck beat but the last
-    whose soprano fits one of `cadence_pairs` (its note and the beat before's chord tones) gets
-    that cadence; where none fits, the phrase ends as it was. The final chord is approached by
+    whose soprano fits one of `cadence_pairs` (its note and the beat before's chord tones), or
+    fits V after the chord it had (a half cadence), gets that cadence; where none fits, the
+    phrase ends as it was. The final chord is approached by
     V (or IV) where the soprano lets it.
     """
     chords = list(chords)
@@ -129,7 +130,10 @@ def cadence_plan(chords: list[Chord], soprano: Sequence[int | None], struck: Seq
         start = (e // per) * per
         window = [e] if final else [b for b in range(start + max(1, per - 1) - 1, start - 1, -1) if struck[b]]
         for b in window:
-            options = [(p, chords[e]) for p, q in pairs if q.root == chords[e].root] if final else pairs
+            if final:
+                options = [(p, chords[e]) for p, q in pairs if q.root == chords[e].root]
+            else:  # a half cadence may keep the chord before it: V ends the phrase however approached
+                options = [*pairs, (chords[b - 1], pairs[2][1])] if b >= 1 else pairs
             fit = next(((p, q) for p, q in options
                         if b >= 1 and _fits(soprano[b - 1], p) and _fits(soprano[b], q) and p != q), None)
             if fit:
