@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from engine.chorale import Chorale, ChoraleBeat
@@ -207,17 +208,24 @@ def _vocal_parts(parts: list) -> list:
 
 
 def load_chorale(path: str | Path) -> tuple[LeadSheet, Chorale]:
-    """Read one chorale file with music21.
+    """Read one chorale file with music21 (parsed once per process: ``chorus eval`` reads the
+    chorales as lead sheets and again for Bach's rule rates).
 
     Raises:
         CorpusError: music21 is not installed, or the file is not a four-part chorale.
     """
+    voices, meter, pickup, tonic, mode = _parse(str(path))
+    return chorale_from_voices(voices, meter, tonic, mode, pickup, title=Path(path).stem, source=str(path))
+
+
+@lru_cache(maxsize=512)
+def _parse(path: str) -> tuple[tuple[tuple[VoiceNote, ...], ...], tuple[int, int], float, int, str]:
     try:
         import music21
     except ImportError as exc:
         raise CorpusError("reading the Bach chorales needs music21: pip install -e '.[training]'") from exc
     try:
-        score = music21.converter.parse(str(path))
+        score = music21.converter.parse(path)
     except Exception as exc:  # noqa: BLE001 - music21 raises many kinds; the file is skipped with the reason
         raise CorpusError(f"music21 could not parse it: {exc}") from exc
     voices, meter, pickup = _voices_of(score)
@@ -225,8 +233,7 @@ def load_chorale(path: str | Path) -> tuple[LeadSheet, Chorale]:
         k = score.analyze("key")
     except Exception as exc:  # noqa: BLE001 - as above
         raise CorpusError(f"no key found: {exc}") from exc
-    tonic, mode = int(k.tonic.pitchClass), "minor" if k.mode == "minor" else "major"
-    return chorale_from_voices(voices, meter, tonic, mode, pickup, title=Path(path).stem, source=str(path))
+    return tuple(map(tuple, voices)), meter, pickup, int(k.tonic.pitchClass), "minor" if k.mode == "minor" else "major"
 
 
 def chorale_files(root: Path) -> list[Path]:
