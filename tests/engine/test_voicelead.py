@@ -123,3 +123,27 @@ def test_a_phrase_without_a_cadence_gets_one_where_the_soprano_fits() -> None:
     assert (planned[5].token, planned[6].token) == ("G", "C")  # V-I where B and C are chord tones
     assert planned[:5] == chords[:5]
     assert (planned[7].token, planned[8].token) == ("G", "C")  # the final chord approached by V
+
+
+def test_random_progressions_in_every_key_break_no_rule() -> None:
+    import random
+
+    from engine.chorale import check_all
+    from engine.chords import Chord
+
+    rnd = random.Random(0)
+    degrees = [(0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"), (7, "7"), (11, "dim")]
+    chorales = []
+    for _ in range(60):
+        tonic = rnd.randrange(12)
+        chords = [Chord((tonic + d) % 12, f) for d, f in (rnd.choice(degrees) for _ in range(16))]
+        soprano: list[int] = []
+        for c in chords:  # a singable soprano on chord tones, mostly by step
+            tones = [p for p in range(62, 80) if p % 12 in chord_tones(c.root, c.family)]
+            soprano.append(min(tones, key=lambda p: abs(p - (soprano[-1] if soprano else 70)) + rnd.random() * 3))
+        voiced = voice_chorale(soprano, chords, tonic)
+        chorales.append(Chorale(tuple(ChoraleBeat(v, c) for v, c in zip(voiced, chords, strict=True)), tonic))
+    counts = check_all(chorales)
+    assert counts.beats == 960 and counts.leading_tones > 20
+    assert (counts.parallels, counts.contrary, counts.crossings, counts.range_violations, counts.spacing,
+            counts.unresolved_leading_tones) == (0, 0, 0, 0, 0, 0)
