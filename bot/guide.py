@@ -13,11 +13,13 @@ from engine.styles import STYLES, Style
 
 # General MIDI programs (0-based) the registered bands use, as a musician names them
 INSTRUMENTS = {0: "piano", 24: "nylon guitar", 25: "steel-string guitar", 26: "jazz guitar",
-               27: "clean electric guitar", 32: "upright bass", 33: "electric bass", 73: "flute", 74: "recorder"}
+               27: "clean electric guitar", 32: "upright bass", 33: "electric bass", 73: "flute", 74: "recorder",
+               19: "church organ", 40: "violin", 41: "viola", 42: "cello", 43: "contrabass"}
 SOUNDS = {
     "jazz": "a small-group jazz head and solo: swung eighths, seventh chords, walking bass and brushed ride",
     "folk": "a tune from the session: plain triads strummed, a singable melody in strains, no drums",
     "metheny": "Pat Metheny's side of jazz: clean guitar lines, Lydian major sevenths, chords in fourths",
+    "bach": "a four-part chorale after Bach: soprano, alto, tenor and bass by the rules, cadences held under fermatas",
 }
 
 
@@ -43,6 +45,11 @@ def help_text(settings: BotSettings) -> str:
 
 def _band(style: Style) -> str:
     band = style.band
+    if band.chorale:
+        voices = [INSTRUMENTS.get(p, "voice") for p in band.voice_programs or ()]
+        sound = voices[0] if len(set(voices)) == 1 else ", ".join(voices)
+        others = "; `band:` " + ", ".join(f"{name}" for name in sorted(style.bands)) if style.bands else ""
+        return f"soprano, alto, tenor and bass on {sound}{others}"
     parts = [f"{INSTRUMENTS.get(band.lead_program, 'lead')} lead", f"{INSTRUMENTS.get(band.comp_program, 'chords')}"
              f" {'comping' if band.comping == 'book' else 'strumming'}",
              f"{'walking' if band.bass == 'walking' else 'root-and-fifth'} {INSTRUMENTS.get(band.bass_program, 'bass')}"]

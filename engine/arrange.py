@@ -118,7 +118,7 @@ class Arranger:
                  request: ComposeRequest | None = None) -> None:
         """``request``: the user's request, whose arrangement options (``parts`` and the like) win
         over the arguments; the arranger reads them here, so a new option needs no plumbing."""
-        self.band = style.band
+        self.band = style.band_named(request.band if request is not None else None)
         self.seed = seed
         self.parts = request.parts if request is not None else parts
         self.request = request
@@ -146,6 +146,12 @@ class Arranger:
         parts: list[Part] = []
         last_bar = bars[-1] if ending and bars else None
         hold = max(last_bar[1], FINAL_HOLD_S * tempo / 60.0) if last_bar else 0.0  # beats
+        if self.band.chorale and bars:
+            from engine.arrange_chorale import chorale_parts
+
+            done = chorale_parts(self.band, self.seed, melody, changes, bars, key, hold, self.parts)
+            return Score(tempo=tempo, meter=meter, key=key, bars=done.bars, chords=done.chords, parts=done.parts,
+                         title=title, fermatas=done.fermatas)
         if "lead" in self.parts:
             parts.append(self._lead(melody, end, last_bar[0] if last_bar else None, hold))
         if "comping" in self.parts:

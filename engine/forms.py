@@ -87,8 +87,17 @@ FORMS: dict[str, Form] = {
         SectionSpec("B", 8, _a(((7, 0), (0, 7)),)),
         SectionSpec("B", 8, _a(((7, 0), (0,)),))), ending_bars=1, close_with_first=False),
     "free": Form("free", (SectionSpec("A", 16, _a(((0, 0), (0,)),)),), close_with_first=False),
+    # A chorale in bar form: two phrases sung twice (the Stollen), four more (the Abgesang), each
+    # of two bars whose second half ends on a cadence's goal: I or V, in the middle also vi or iii;
+    # the last phrase on I.
+    "chorale": Form("chorale", (
+        SectionSpec("A", 2, _a(((0, 0), (0,)), ((1, 1), (0, 7)))), SectionSpec("B", 2, _a(((1, 1), (0, 7)),)),
+        SectionSpec("A", 2, _a(((1, 1), (0, 7)),)), SectionSpec("B", 2, _a(((1, 1), (0, 7)),)),
+        SectionSpec("C", 2, _a(((1, 1), (0, 7, 9, 4)),)), SectionSpec("D", 2, _a(((1, 1), (0, 7, 9, 4)),)),
+        SectionSpec("E", 2, _a(((1, 1), (0, 7)),)), SectionSpec("F", 2, _a(((1, 1), (0,)),))),
+        ending_bars=1, close_with_first=False),
 }
-FORM_CHOICES: tuple[str, ...] = ("blues", "aaba", "abac", "16", "aabb", "free")
+FORM_CHOICES: tuple[str, ...] = ("blues", "aaba", "abac", "16", "aabb", "free", "chorale")
 
 # Named generic progressions for the ``changes`` option, written in C and transposed to the key.
 PROGRESSIONS: dict[str, tuple[str, str]] = {

@@ -14,6 +14,7 @@ from engine.errors import ChordError, EngineError
 from engine.forms import FormError, get_form, parse_key_name, progression
 from engine.render import FORMATS
 from engine.settings import Settings
+from engine.styles import BAND_CHOICES
 
 MAX_CHANGES_BARS = 64
 PAYLOAD_VERSION = 1
@@ -23,9 +24,10 @@ _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int, type(None)), "temperature": (int, float, type(None)), "changes": (str, type(None)),
     "seed_midi": (str, type(None)), "format": (str,), "parts": (list,), "form": (str, type(None)),
     "key": (str, type(None)), "swing": (int, float, type(None)), "era": (str, type(None)),
+    "band": (str, type(None)),
 }
 # keys added to version 1 later: a payload stored before them (a job accepted by an older bot) lacks them
-_LATER_KEYS = ("form", "key", "swing", "era")
+_LATER_KEYS = ("form", "key", "swing", "era", "band")
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
 
@@ -98,6 +100,8 @@ class ComposeRequest:
         swing: the swing ratio of the eighths (1.0 straight, 2.0 triplet, at most 3.0), or None
             for the style's feel at the tempo.
         era: a jazz era (`engine.conditioning.ERA_CHOICES`, lower case), or None for the mix of all.
+        band: another band of the style (`engine.styles.BAND_CHOICES`, e.g. ``strings`` for bach),
+            or None for the style's own; a style without that band refuses it when composing.
     """
 
     style: str
@@ -114,6 +118,7 @@ class ComposeRequest:
     key: str | None = None
     swing: float | None = None
     era: str | None = None
+    band: str | None = None
 
     @property
     def key_pc(self) -> tuple[int, str] | None:
@@ -125,7 +130,8 @@ class ComposeRequest:
               tempo: float | None = None, seed: int | None = None, temperature: float | None = None,
               changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
               parts: frozenset[str] | set[str] | None = None, form: str | None = None,
-              key: str | None = None, swing: float | None = None, era: str | None = None) -> ComposeRequest:
+              key: str | None = None, swing: float | None = None, era: str | None = None,
+              band: str | None = None) -> ComposeRequest:
         """Validate every value against the settings' ranges.
 
         Raises:
@@ -158,7 +164,7 @@ class ComposeRequest:
         form_name = _form_name(form) if form else None
         key_name = _key_name(key) if key else None
         return cls(style, seconds, tempo, seed, temperature, _changes(changes), seed_midi, audio_format, chosen,
-                   changes, form_name, key_name, swing, _era_name(era))
+                   changes, form_name, key_name, swing, _era_name(era), _band_name(band))
 
     def to_payload(self) -> dict[str, Any]:
         """The request as JSON-safe data, the one shape it has outside this process.
@@ -177,7 +183,7 @@ class ComposeRequest:
                 "seed": self.seed, "temperature": self.temperature, "changes": self.changes_text,
                 "seed_midi": base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None,
                 "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key,
-                "swing": self.swing, "era": self.era}
+                "swing": self.swing, "era": self.era, "band": self.band}
 
     @classmethod
     def from_payload(cls, payload: Any) -> ComposeRequest:
@@ -218,7 +224,8 @@ class ComposeRequest:
                    _changes(text), seed_midi, payload["format"], frozenset(parts), text,
                    _form_name(payload["form"]) if payload["form"] else None,
                    _key_name(payload["key"]) if payload["key"] else None,
-                   None if payload["swing"] is None else float(payload["swing"]), _era_name(payload["era"]))
+                   None if payload["swing"] is None else float(payload["swing"]), _era_name(payload["era"]),
+                   _band_name(payload["band"]))
 
 
 def _changes(text: str | None) -> tuple[tuple[Chord, ...], ...] | None:
@@ -248,3 +255,12 @@ def _era_name(text: str | None) -> str | None:
         return check_era(text)
     except EngineError as exc:
         raise RequestError(str(exc)) from exc
+
+
+def _band_name(text: str | None) -> str | None:
+    if text is None:
+        return None
+    name = text.strip().lower()
+    if name not in BAND_CHOICES:
+        raise RequestError(f"band {text!r} is not offered; choose from {', '.join(BAND_CHOICES)}")
+    return name

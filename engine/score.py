@@ -52,6 +52,7 @@ class Score:
         chords: chord changes as (beat, chord).
         parts: the band, lead first.
         title: a name for the clip (MIDI track 0).
+        fermatas: beats where a chorale's phrase ends are held (empty for other styles).
     """
 
     tempo: float
@@ -61,6 +62,7 @@ class Score:
     chords: list[tuple[float, Chord]]
     parts: list[Part]
     title: str = "Chorus"
+    fermatas: list[float] = field(default_factory=list)
 
     @property
     def beats(self) -> float:

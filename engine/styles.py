@@ -15,6 +15,11 @@ folk
     lead on recorder (GM 74; FluidR3's flute, GM 73, is a wide stereo sample pair), strummed
     steel guitar triads (GM 25), a root-fifth bass (GM 32), no
     drums, straight time; 4/4, 6/8 or 3/4.
+bach
+    a four-part chorale: the melody model writes the soprano, `engine.voicelead` the alto, tenor
+    and bass under it by the rules of `engine.chorale`; a church organ (GM 19) on all four voices,
+    or a string quartet (violin, viola, cello, contrabass: GM 40-43) with ``--band strings``; no
+    drums, straight time, 60-90 bpm, every phrase end held under a fermata.
 
 Adding a style: add a `Style` to `STYLES` below and train its checkpoint (``chorus train --preset
 NAME``), whose meta then carries ``"style": NAME``.
@@ -51,8 +56,9 @@ METHENY_VOICINGS: Voicings = MappingProxyType({
 # Close triads in root position, strummed (semitones above the root).
 TRIADS: Voicings = MappingProxyType({"maj": [(0, 4, 7)], "min": [(0, 3, 7)], "7": [(0, 4, 10)]})
 
-COMPING_KINDS = ("book", "strum")  # book: a rhythm from the comping book per bar; strum: steady beats
-BASS_KINDS = ("walking", "root_fifth")
+# book: a rhythm from the comping book per bar; strum: steady beats; chorale: alto and tenor voices
+COMPING_KINDS = ("book", "strum", "chorale")
+BASS_KINDS = ("walking", "root_fifth", "chorale")  # chorale: the bass voice of the four parts
 
 
 class StyleError(EngineError, LookupError):
@@ -99,9 +105,13 @@ class Band:
         bass: ``"walking"`` (a note per beat, chord tones and approaches to the next root) or
             ``"root_fifth"`` (root and fifth on the strong beats).
         bass_beats: length of a bass note in beats.
-        mix: level, pan and sends by part name (``lead``, ``comping``, ``bass``, ``drums``); a part
+        mix: level, pan and sends by part name (``lead``, ``comping``, ``bass``, ``drums``; a
+            chorale's ``alto`` and ``tenor``); a part
             not listed gets `PartMix()`. Balanced by ear and by ``bench/mix.py`` (per-part EBU R128
             loudness rendered alone with the shipped SoundFont).
+        voice_programs: a chorale's (soprano, alto, tenor, bass) GM programs; None elsewhere.
+        fermata_beats: beats added at each fermata of a chorale (the phrase end is held that much longer).
+        phrase_bars: bars per phrase of a chorale; each phrase ends under a fermata.
     """
 
     lead_program: int
@@ -117,6 +127,14 @@ class Band:
     bass: str
     bass_beats: float
     mix: Mapping[str, PartMix] = field(default_factory=dict)
+    voice_programs: tuple[int, int, int, int] | None = None
+    fermata_beats: float = 0.0
+    phrase_bars: int = 2
+
+    @property
+    def chorale(self) -> bool:
+        """Whether the band sings four-part chorales (alto, tenor and bass by the voice-leading search)."""
+        return self.comping == "chorale"
 
     def part_mix(self, part: str) -> PartMix:
         """The mix of ``part`` (`PartMix()` where the band lists none)."""
@@ -127,6 +145,12 @@ class Band:
             raise StyleError(f"comping {self.comping!r} is not one of {', '.join(COMPING_KINDS)}")
         if self.bass not in BASS_KINDS:
             raise StyleError(f"bass {self.bass!r} is not one of {', '.join(BASS_KINDS)}")
+        if (self.comping == "chorale") != (self.bass == "chorale") or (self.comping == "chorale") != (
+                self.voice_programs is not None):
+            raise StyleError("a chorale band has comping and bass 'chorale' and its four voice_programs")
+        if self.phrase_bars < 1 or self.fermata_beats < 0:
+            raise StyleError(f"phrase_bars {self.phrase_bars} must be at least 1 and fermata_beats "
+                             f"{self.fermata_beats} not negative")
 
 
 @dataclass(frozen=True)
@@ -178,13 +202,29 @@ class Style:
     """A registered style: its band, sampling defaults and training preset.
 
     ``training`` holds `training.train.TrainConfig` fields (``model`` as `ModelConfig` fields);
-    it is plain data so that the engine does not import the training code or torch.
+    it is plain data so that the engine does not import the training code or torch. ``bands``
+    names other bands a request may choose (``--band strings``); ``band`` is the default.
     """
 
     name: str
     band: Band
     sampling: Sampling
     training: Mapping[str, Any] = field(default_factory=dict)
+    bands: Mapping[str, Band] = field(default_factory=dict)
+
+    def band_named(self, name: str | None) -> Band:
+        """The band called ``name`` (None: the default).
+
+        Raises:
+            StyleError: the style has no such band; the message lists its bands.
+        """
+        if name is None or name == "default":
+            return self.band
+        try:
+            return self.bands[name]
+        except KeyError as exc:
+            names = ", ".join(sorted(self.bands)) or "only its own"
+            raise StyleError(f"style {self.name} has no band {name!r}; its bands: {names}") from exc
 
 
 def _frozen(d: dict[str, Any]) -> Mapping[str, Any]:
@@ -205,6 +245,21 @@ FOLK_MIX: Mapping[str, PartMix] = MappingProxyType({
     "lead": PartMix(volume=96, pan=64, reverb=50), "comping": PartMix(volume=104, pan=44, reverb=45),
     "bass": PartMix(volume=110, pan=70, reverb=20),
 })
+# The chorale: one organ, a wide church reverb, the voices a little apart; the quartet seated as
+# on stage (violin left, viola and cello centre-right, the bass right).
+ORGAN_MIX: Mapping[str, PartMix] = MappingProxyType({
+    "lead": PartMix(volume=96, pan=60, reverb=80), "alto": PartMix(volume=88, pan=54, reverb=80),
+    "tenor": PartMix(volume=88, pan=74, reverb=80), "bass": PartMix(volume=96, pan=68, reverb=80),
+})
+STRINGS_MIX: Mapping[str, PartMix] = MappingProxyType({
+    "lead": PartMix(volume=100, pan=40, reverb=60), "alto": PartMix(volume=92, pan=58, reverb=60),
+    "tenor": PartMix(volume=96, pan=78, reverb=60), "bass": PartMix(volume=100, pan=92, reverb=55),
+})
+ORGAN = Band(lead_program=19, comp_program=19, bass_program=19, drums=False, swing=False, comp_range=(48, 74),
+             comping="chorale", voicings=TRIADS, strum_beats=0.0, comp_velocity=72, bass="chorale", bass_beats=1.0,
+             mix=ORGAN_MIX, voice_programs=(19, 19, 19, 19), fermata_beats=1.0, phrase_bars=2)
+STRINGS = replace(ORGAN, lead_program=40, comp_program=41, bass_program=43, mix=STRINGS_MIX,
+                  voice_programs=(40, 41, 42, 43))
 
 # Sampling defaults chosen on the validation split with chorus eval: forms of 12, 16 and 32 bars
 # bring the chord-progression irregularity to the real solos' level; folk is mostly 8-bar strains.
@@ -232,7 +287,22 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.2}, "batch_size": 32,
                           "seq_len": 192, "lr": 2e-3, "max_epochs": 30, "patience": 4, "max_minutes": 25.0}),
     ),
+    Style(
+        "bach",
+        band=ORGAN,
+        # The soprano's range; minor keys end on the major tonic (the Picardy third, as Bach's do).
+        sampling=Sampling(tempo=(60, 90), pitch_range=PitchRange(62, 77, 60, 81),
+                          meters=((4, 4), (4, 4), (4, 4), (3, 4)), forms=(16,), major_tonic="maj", minor_tonic="maj",
+                          song_forms=("chorale",)),
+        # 330 chorales make only ~36k tokens, nine batches a pass: an epoch is 1,024 random windows.
+        training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.3}, "batch_size": 32,
+                          "seq_len": 128, "lr": 2e-3, "windows_per_epoch": 1024, "max_epochs": 40, "patience": 5,
+                          "max_minutes": 35.0}),
+        bands=MappingProxyType({"organ": ORGAN, "strings": STRINGS}),
+    ),
 )})
+# Every band name a request may give (`engine.request.ComposeRequest.band`); a style checks its own.
+BAND_CHOICES: tuple[str, ...] = tuple(sorted({name for s in STYLES.values() for name in s.bands}))
 
 
 def _metheny(jazz: Style) -> Style:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     corpus = sub.add_parser("corpus", help="read, tokenise and fetch the corpora")
-    csub = corpus.add_subparsers(dest="corpus_cmd", required=True, metavar="{stats,build,fetch}")
-    src_help = "KIND=PATH with KIND one of wjazzd, midi, nottingham (repeatable)"
+    csub = corpus.add_subparsers(dest="corpus_cmd", required=True, metavar="{stats,build,fetch,rules}")
+    src_help = "KIND=PATH with KIND one of wjazzd, midi, nottingham, bach (repeatable)"
 
     stats = csub.add_parser("stats", help="count pieces, measures, notes and tokens")
     stats.add_argument("--source", action="append", required=True, help=src_help)
@@ -33,6 +33,40 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("--provenance", type=Path, default=None,
                        help="a corpus folder whose <name>/PROVENANCE.md gives the URL (default: built in)")
     fetch.set_defaults(func=cmd_fetch)
+
+
+    rules = csub.add_parser("rules", help="the chorale rules measured on Bach's own chorales")
+    rules.add_argument("--source", required=True,
+                       help="bach=DIR: music21's corpus/bach folder (bach=music21 finds it) or a folder of chorales")
+    rules.add_argument("--json", action="store_true", help="print one JSON object")
+    rules.set_defaults(func=cmd_rules)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from training.chorale_eval import bach_rates, format_rules
+
+    source = _bach_source(args.source)
+    kind, _, path = source.partition("=")
+    if kind != "bach":
+        print(f"chorus: error: --source must be bach=DIR, got {args.source!r}", file=sys.stderr)
+        return 2
+    result = bach_rates(Path(path), say=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print("\n".join(format_rules(f"Bach, {result['chorales']} chorales ({result['skipped']} skipped)", result)))
+        for s in result["skipped_files"]:
+            print(f"  skipped {s['path']}: {s['reason']}")
+    return 0 if result["chorales"] else 2
+
+
+def _bach_source(spec: str) -> str:
+    """``bach=music21`` names music21's own corpus/bach folder."""
+    if spec.strip() == "bach=music21":
+        from training.corpus.bach import music21_bach_dir
+
+        return f"bach={music21_bach_dir()}"
+    return spec
 
 
 def add_train_parsers(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +122,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 def add_harmony_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-harmony", help="train a style's harmony model into its checkpoint")
-    p.add_argument("--style", choices=("folk", "jazz"), required=True)
+    p.add_argument("--style", choices=("folk", "jazz", "bach"), required=True)
     p.add_argument("--into", required=True, type=Path, help="the style's checkpoint folder (its melody model is kept)")
     p.add_argument("--corpus-dir", type=Path, default=None, help="corpora folder (default CHORUS_CORPUS_DIR)")
     p.add_argument("--epochs", type=int, default=40)
@@ -118,7 +152,8 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--clips", type=int, default=None,
-                    help="clips composed for the harmony and form metrics (default 30 jazz, 20 folk; 0 skips them)")
+                    help="clips composed for the harmony and form metrics (default 30 jazz, 20 folk) or the "
+                         "chorale rules (default 50 bach); 0 skips them")
     ev.add_argument("--era-clips", type=int, default=10,
                     help="clips sampled per era for the era check of a conditioned checkpoint (0 skips it)")
     ev.add_argument("--guidance", type=float, default=None, help="era guidance for the era check (default: the checkpoint's)")
@@ -136,7 +171,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                       say=lambda line: console.print(line, highlight=False))
     result["harmony"] = _harmony(ck, report.sheets, args.clips, console)
     result["style"] = _style(ck, report.sheets, args.era_clips, args.seed, console, args.guidance)
+    result["chorale"] = _chorale(ck, [_bach_source(s) for s in args.source], args.clips, console)
     text = format_report(result)
+    if not args.json and result["chorale"]:
+        from training.chorale_eval import format_chorale
+
+        text += "\n" + "\n".join(format_chorale(result["chorale"]))
     if not args.json and result["style"]:
         from training.style_eval import format_style
 
@@ -159,6 +199,18 @@ def _style(ck, sheets, clips: int, seed: int, console, guidance: float | None = 
                        guidance=guidance)
 
 
+def _chorale(ck, sources: list[str], clips: int | None, console) -> dict | None:
+    """The chorale rules block (`training.chorale_eval`), for a style whose band sings chorales."""
+    from engine.styles import STYLES
+    from training.chorale_eval import chorale_block
+
+    style = STYLES.get(ck.style)
+    clips = 50 if clips is None else clips
+    if style is None or not style.band.chorale or clips <= 0:
+        return None
+    return chorale_block(ck, sources, clips, say=lambda line: console.print(line, highlight=False))
+
+
 def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
     """The harmony and form block, or None without a harmony model or the reference charts."""
     from engine.settings import Settings
@@ -168,6 +220,8 @@ def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
 
     corpus = Settings.from_env().corpus_dir
     clips = {"jazz": 30, "folk": 20}.get(ck.style, 20) if clips is None else clips
+    if ck.style == "bach":
+        return None  # its references are jazz and folk charts; a chorale's harmony is measured by its rules
     if ck.harmony is None or clips <= 0 or not (corpus / IREAL_FILE).is_file():
         return None
     console.print(f"composing {clips} {ck.style} clips for the harmony and form metrics", highlight=False)
@@ -206,7 +260,7 @@ def _read(specs: list[str]):
 
     from training.corpus import Source, read_sources
 
-    sources = [Source.parse(s) for s in specs]
+    sources = [Source.parse(_bach_source(s)) for s in specs]
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("reading", total=None)
         report = read_sources(sources, progress=lambda done, total: bar.update(task, completed=done, total=total))

@@ -104,6 +104,13 @@ def read_charts(style: str, corpus_dir: Path, say: Say) -> list[Chart]:
         sheets = read_sources([Source.parse(f"midi={corpus_dir / 'deepjazz_metheny'}")]).sheets
     elif style == "folk":
         sheets = read_sources([Source.parse(f"nottingham={corpus_dir / 'nottingham'}")]).sheets
+    elif style == "bach":  # the chorales' own keys and phrases (fermatas); see training.corpus.bach
+        from training.corpus.bach import chart_from_chorale, music21_bach_dir
+
+        root = corpus_dir / "bach" if (corpus_dir / "bach").is_dir() else music21_bach_dir()
+        report = read_sources([Source.parse(f"bach={root}")])
+        say(f"Bach chorales: {len(report.sheets)} read, {len(report.skipped)} skipped")
+        charts += [chart for chart in map(chart_from_chorale, report.sheets) if chart.sections]
     for sheet in sheets:
         if sheet.time_signature[0] % 2 and style == "jazz":
             continue
@@ -238,6 +245,8 @@ SOURCES = {
     "jazz": {"wjazzd": "Weimar Jazz Database tune charts (solos_metadata.csv chord_changes), ODbL 1.0",
              "deepjazz_metheny": "chords inferred from Pat Metheny 'And Then I Knew' (fan sequence, no licence stated)"},
     "folk": {"nottingham": "Nottingham folk tunes (Jukedeck cleaned) chord tracks, GPL-3.0"},
+    "bach": {"music21": "J. S. Bach's chorales (public domain) from the music21 corpus (BSD); chords inferred "
+                        "per beat from the four voices, phrases at the fermatas"},
 }
 
 

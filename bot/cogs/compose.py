@@ -18,6 +18,7 @@ from engine.forms import FORM_CHOICES
 from engine.render import FORMATS
 from engine.request import RequestError, parse_length
 from engine.settings import Settings
+from engine.styles import BAND_CHOICES
 
 log = logging.getLogger(__name__)
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -117,19 +118,22 @@ class ComposeCog(commands.Cog):
                            form="the song form (default: the style's)", key="e.g. Bb or F minor (default: the style's keys)",
                            swing="swing ratio: 1 straight, 2 triplet feel, up to 3 (default: by tempo)",
                            era="play it like this era of jazz (default: the mix of all)",
+                           band="another band of the style: strings for bach (default: the style's own)",
                            format="the audio file: ogg (default), mp3 or flac",
                            without=f"parts to leave out, e.g. drums bass (of {', '.join(PARTS)})")
     @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORM_CHOICES],
                           era=[app_commands.Choice(name=e, value=e) for e in ERA_CHOICES],
+                          band=[app_commands.Choice(name=b, value=b) for b in BAND_CHOICES],
                           format=[app_commands.Choice(name=f, value=f) for f in FORMATS])
     @app_commands.autocomplete(style=style_autocomplete, length=length_autocomplete, key=key_autocomplete)
     async def compose(self, interaction: discord.Interaction, style: str, length: str = DEFAULT_LENGTH,
                       seed_midi: discord.Attachment | None = None, tempo: Tempo | None = None,
                       changes: str | None = None, temperature: Temperature | None = None, seed: Seed | None = None,
                       form: str | None = None, key: str | None = None, swing: Swing | None = None,
-                      era: str | None = None, format: str = "ogg", without: str | None = None) -> None:  # noqa: A002 - the option's name
+                      era: str | None = None, band: str | None = None, format: str = "ogg",  # noqa: A002 - the option's name
+                      without: str | None = None) -> None:
         req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed,
-                                   form=form, key=key, swing=swing, era=era, audio_format=format,
+                                   form=form, key=key, swing=swing, era=era, band=band, audio_format=format,
                                    parts=parts_without(without))
         if seed_midi is None:
             await accept(self.service, interaction, req)

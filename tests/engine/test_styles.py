@@ -32,7 +32,7 @@ def test_a_checkpoint_for_an_unregistered_style_gives_a_clear_error(tiny_checkpo
     (ck / "meta.json").write_text(json.dumps({**meta, "style": "polka"}))
     req = ComposeRequest.build("jazz", "10s", Settings(), ["jazz"], seed=1)
     with pytest.raises(StyleError, match=r"checkpoint polka is for style 'polka', which is not registered; "
-                                         r"registered styles: folk, jazz"):
+                                         r"registered styles: bach, folk, jazz"):
         Composer(Settings.from_env(environ={}, dotenv=None)).compose(req, checkpoint=ck)
 
 
