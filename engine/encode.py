@@ -92,7 +92,8 @@ def ffmpeg_command(ffmpeg: str, fmt: str, sample_rate: int, out: Path) -> list[s
     container, codec_args = codec(fmt)
     return [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
             "-f", "s16le", "-ar", str(sample_rate), "-ac", "2", "-i", "pipe:0",
-            "-map_metadata", "-1", *codec_args, "-f", container, str(out)]
+            "-map_metadata", "-1", *codec_args, "-fflags", "+bitexact", "-flags:a", "+bitexact",
+            "-f", container, str(out)]
 
 
 def fade_out(audio: np.ndarray, sample_rate: int, seconds: float = FADE_OUT_S) -> np.ndarray:

@@ -104,9 +104,11 @@ def test_ends_on_the_tonic_with_a_held_chord(clip) -> None:
     assert clip.summary["key"].split()[0] in ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
-def test_fixed_seed_reproduces_the_midi(composer: Composer, tiny_checkpoint: Path, clip) -> None:
+def test_fixed_seed_reproduces_the_midi_and_the_audio_bytes(composer: Composer, tiny_checkpoint: Path, clip) -> None:
     again = composer.compose(build(seed=42, tempo=160), checkpoint=tiny_checkpoint)
     assert again.midi == clip.midi
+    # one synth thread (the default) and ffmpeg's bitexact flags: the same clip, byte for byte
+    assert again.audio == clip.audio
     other = composer.compose(build(seed=43, tempo=160), checkpoint=tiny_checkpoint)
     assert other.midi != clip.midi
 
