@@ -34,6 +34,10 @@ RIDE, PEDAL_HAT, KICK, SNARE, CRASH, HIGH_TOM, LOW_TOM = 51, 44, 36, 38, 49, 50,
 LEGATO_GAP = 0.5  # beats: a lead note is held over a gap this short to the next note
 FINAL_PEDAL_BEATS = 0.25  # the comping's sustain pedal goes down this far into the final chord
 FINAL_HOLD_S = 3.0  # seconds the final chord is held at least (then it rings out on its own)
+# Under the final chord the drummer swells a soft mallet roll on the ride for this long (seconds,
+# a stroke every ROLL_STEP_S, crescendo), then lets the cymbal ring: the band's held chord keeps
+# its body while piano and guitar decay, as a combo holds a fermata.
+FINAL_ROLL_S, ROLL_STEP_S = 2.4, 0.09
 # Long:short ratio of swung eighths by tempo (bpm), interpolated: hard swing when slow, nearly
 # even eighths when very fast (as drummers play it).
 SWING_BY_TEMPO = ((0.0, 2.3), (140.0, 2.2), (160.0, 1.95), (200.0, 1.65), (240.0, 1.45), (320.0, 1.25))
@@ -160,7 +164,7 @@ class Arranger:
             parts.append(self._bass(changes, bars, last_bar, hold))
         if "drums" in self.parts and self.band.drums:
             body = len(bars) - (1 if last_bar else 0)
-            parts.append(self._drums(bars, last_bar, _boundaries(body, chorus_bars)))
+            parts.append(self._drums(bars, last_bar, _boundaries(body, chorus_bars), tempo))
         return Score(tempo=tempo, meter=meter, key=key, bars=bars, chords=changes, parts=parts, title=title)
 
     def _lead(self, melody: list[Note], end: float, final_beat: float | None, hold: float) -> Part:
@@ -329,7 +333,7 @@ class Arranger:
         return sorted(scale_tones(chord.root, chord.family) | set(tones))
 
     def _drums(self, bars: list[tuple[float, float]], last_bar: tuple[float, float] | None,
-               boundaries: set[int]) -> Part:
+               boundaries: set[int], tempo: float = 120.0) -> Part:
         """Ride, hi-hat on 2 and 4, light kick, ghosted snare; a crash at each chorus boundary
         (bar index in ``boundaries``), often after a fill in the bar before it."""
         part = self._part("drums", 0, 9)
@@ -338,8 +342,9 @@ class Arranger:
         note = part.notes.append
         for k, (start, length) in enumerate(bars):
             if last_bar and start == last_bar[0]:
-                part.notes += [ScoreNote(start, 2.0, CRASH, 84), ScoreNote(start, 1.0, KICK, 72),
-                               ScoreNote(start, 1.0, RIDE, 60)]
+                part.notes += [ScoreNote(start, 2.0, CRASH, 60), ScoreNote(start, 1.0, KICK, 72)]
+                step, strokes = ROLL_STEP_S * tempo / 60, round(FINAL_ROLL_S / ROLL_STEP_S)
+                part.notes += [ScoreNote(start + i * step, step, RIDE, 40 + 30 * i // strokes) for i in range(strokes)]
                 continue
             fill = k + 1 in boundaries and length >= 4 and player.rng.random() < FILL_P
             if k in boundaries:

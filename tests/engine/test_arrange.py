@@ -8,7 +8,7 @@ import io
 import mido
 import pytest
 
-from engine.arrange import CRASH, RIDE, Arranger, swing_ratio
+from engine.arrange import CRASH, FINAL_ROLL_S, RIDE, Arranger, swing_ratio
 from engine.chords import parse_chord
 from engine.leadsheet import Note
 from engine.midi import write_midi
@@ -65,7 +65,8 @@ def test_triplets_and_sixteenths_stay_on_their_grid(tempo: float) -> None:
 def test_swing_relaxes_as_the_tempo_rises(tempo: float, low: float, high: float) -> None:
     assert low <= swing_ratio(tempo) <= high
     score = arrange(tempo)
-    skip = [n.start % 1 for n in score.part("drums").notes if n.pitch == RIDE and 0.3 < n.start % 1 < 0.9]
+    skip = [n.start % 1 for n in score.part("drums").notes  # the ride pattern, before the final roll
+            if n.pitch == RIDE and 0.3 < n.start % 1 < 0.9 and n.start < 64]
     swung = [n.start % 1 for n in lead(score) if 0.5 < n.start % 1 < 0.8 and int(n.start // 4) % 2 == 0 and n.start < 64]
     ride = sum(skip) / len(skip)
     assert abs(ride / (1 - ride) - swing_ratio(tempo)) < 0.15
@@ -100,6 +101,22 @@ def test_the_final_chord_is_held_at_least_two_and_a_half_seconds(tempo: float) -
         assert last and min(n.duration for n in last) * 60 / tempo >= 2.5
         assert min(n.start + n.duration for n in last) >= comp_end - 0.05
         assert part.sustain_from is not None and 64.0 <= part.sustain_from < 65.0
+
+
+@pytest.mark.parametrize("tempo", [120.0, 240.0])
+def test_the_drums_swell_a_soft_roll_under_the_final_chord(tempo: float) -> None:
+    """A mallet roll on the ride for FINAL_ROLL_S, getting louder, its strokes closer than a
+    sixteenth at any tempo, and a final crash softer than the chorus crashes."""
+    score = arrange(tempo)
+    drums = score.part("drums").notes
+    roll = sorted((n for n in drums if n.pitch == RIDE and n.start >= 64.0 - 1e-6), key=lambda n: n.start)
+    span_s = (roll[-1].start - roll[0].start) * 60 / tempo
+    assert FINAL_ROLL_S - 0.2 <= span_s <= FINAL_ROLL_S
+    assert roll[-1].velocity > roll[0].velocity and all(a.velocity <= b.velocity for a, b in zip(roll, roll[1:]))
+    assert max(b.start - a.start for a, b in zip(roll, roll[1:])) * 60 / tempo < 0.1
+    final_crash = [n.velocity for n in drums if n.pitch == CRASH and n.start >= 64.0 - 1e-6]
+    chorus_crashes = [n.velocity for n in drums if n.pitch == CRASH and n.start < 64.0 - 1e-6]
+    assert final_crash and max(final_crash) < min(chorus_crashes, default=128)
 
 
 def test_the_drums_crash_into_each_chorus() -> None:
@@ -139,7 +156,8 @@ def test_the_swing_option_of_the_request_reaches_the_ride(asked: float, offbeat:
     req = ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], swing=asked)
     assert ComposeRequest.from_payload(req.to_payload()).swing == asked
     score = Arranger(JAZZ, 3, request=req).arrange(melody(), CHANGES, BARS, 160.0, (4, 4), "C")
-    offbeats = [n.start % 1 for n in score.part("drums").notes if n.pitch == RIDE and 0.2 < n.start % 1 < 0.9]
+    offbeats = [n.start % 1 for n in score.part("drums").notes  # the ride pattern, before the final roll
+                if n.pitch == RIDE and 0.2 < n.start % 1 < 0.9 and n.start < 64]
     assert offbeats and all(abs(o - offbeat) < 0.03 for o in offbeats)  # 1:1 straight; 3:1 puts it at 3/4
 
 
