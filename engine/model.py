@@ -65,9 +65,12 @@ class ModelConfig:
     n_eras: int = 0  # era ids (0 = unconditioned); 0 means the model has no era input at all
     n_players: int = 0  # player ids (0 = unconditioned); 0 means no player input
     cond_dim: int = 16  # size of each of the era and player embeddings
+    era_bias: bool = False  # a learned per-era bias on the next-token logits (`training.era_bias`)
 
     def __post_init__(self) -> None:
         check_bounds(self, BOUNDS, "model_config")
+        if not isinstance(self.era_bias, bool) or (self.era_bias and not self.n_eras):
+            raise ConfigError(f"model_config.era_bias must be true or false, and true only with n_eras, not {self.era_bias!r}")
         if (n := self.parameters()) > MAX_PARAMETERS:
             raise ConfigError(f"model_config describes {n:,} weights ({4 * n / 1e9:.1f} GB as float32); "
                               f"at most {MAX_PARAMETERS:,}")
@@ -80,7 +83,7 @@ class ModelConfig:
         embeddings = (v * self.token_dim + 26 * self.chord_dim + 2 * (self.max_pos + 1) * self.pos_dim
                       + (self.n_eras + self.n_players) * self.cond_dim)
         lstm = sum(4 * h * ((in_dim if i == 0 else h) + h) + 8 * h for i in range(self.layers))
-        return embeddings + lstm + h * v + v
+        return embeddings + lstm + h * v + v + (self.n_eras * v if self.era_bias else 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +113,11 @@ class ChorusLSTM(nn.Module):
         self.lstm = nn.LSTM(in_dim, config.hidden, config.layers, batch_first=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
         self.head = nn.Linear(config.hidden, config.vocab_size)
+        # Added to the logits of a request with an era: the era's own token frequencies, fitted with
+        # the rest of the network frozen (`training.era_bias`); row 0 (no era) stays zero.
+        self.era_bias = nn.Embedding(config.n_eras, config.vocab_size) if config.era_bias else None
+        if self.era_bias is not None:
+            nn.init.zeros_(self.era_bias.weight)
 
     def forward(self, tokens: torch.Tensor, feats: torch.Tensor, state: State | None = None,
                 cond: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
@@ -123,7 +131,16 @@ class ChorusLSTM(nn.Module):
         """
         x = self._inputs(tokens, feats, cond)  # (B, T, in_dim)
         out, state = self.lstm(self.drop(x), state)
-        return self.head(self.drop(out)), state
+        return self.biased(self.head(self.drop(out)), cond), state
+
+    def biased(self, logits: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """``logits`` (B, [T,] V) plus the era's bias when the model has one and ``cond`` (B, [T,] 2) names an era."""
+        if self.era_bias is None or cond is None:
+            return logits
+        era = cond[..., 0]
+        if era.dim() < logits.dim() - 1:  # (B,) ids for (B, T, V) logits
+            era = era[:, None].expand(logits.shape[:-1])
+        return logits + self.era_bias(era)
 
     def _inputs(self, tokens: torch.Tensor, feats: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         chord = self.chord_proj(self.chord_table[feats[..., 0]])
@@ -185,4 +202,4 @@ class Stepper:
             h = torch.sigmoid(o) * torch.tanh(c)
             new_state.append((h, c))
             x = h
-        return self.model.head(x), new_state
+        return self.model.biased(self.model.head(x), cond), new_state

@@ -94,6 +94,26 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the FinetuneConfig's)")
     ft.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ft.set_defaults(func=cmd_finetune)
+    eb = sub.add_parser("era-bias", help="fit each era's bias on the logits of a trained jazz model (training/era_bias.py)")
+    eb.add_argument("--checkpoint", required=True, type=Path, help="the era-conditioned checkpoint to add the bias to")
+    eb.add_argument("--data", required=True, type=Path, help="its dataset (chorus corpus build)")
+    eb.add_argument("--guidance", type=float, default=None, help="era guidance stored as the sampling default")
+    eb.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    eb.set_defaults(func=cmd_era_bias)
+
+
+def cmd_era_bias(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from training.era_bias import EraBiasConfig, fit_into
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = EraBiasConfig() if args.guidance is None else dataclasses.replace(EraBiasConfig(), guidance=args.guidance)
+    fit_into(args.checkpoint, args.data, cfg, say=print)
+    return 0
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:

@@ -112,8 +112,8 @@ def test_the_drums_swell_a_soft_roll_under_the_final_chord(tempo: float) -> None
     roll = sorted((n for n in drums if n.pitch == RIDE and n.start >= 64.0 - 1e-6), key=lambda n: n.start)
     span_s = (roll[-1].start - roll[0].start) * 60 / tempo
     assert FINAL_ROLL_S - 0.2 <= span_s <= FINAL_ROLL_S
-    assert roll[-1].velocity > roll[0].velocity and all(a.velocity <= b.velocity for a, b in zip(roll, roll[1:]))
-    assert max(b.start - a.start for a, b in zip(roll, roll[1:])) * 60 / tempo < 0.1
+    assert roll[-1].velocity > roll[0].velocity and all(a.velocity <= b.velocity for a, b in zip(roll, roll[1:], strict=False))
+    assert max(b.start - a.start for a, b in zip(roll, roll[1:], strict=False)) * 60 / tempo < 0.1
     final_crash = [n.velocity for n in drums if n.pitch == CRASH and n.start >= 64.0 - 1e-6]
     chorus_crashes = [n.velocity for n in drums if n.pitch == CRASH and n.start < 64.0 - 1e-6]
     assert final_crash and max(final_crash) < min(chorus_crashes, default=128)
