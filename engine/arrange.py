@@ -342,9 +342,9 @@ class Arranger:
         note = part.notes.append
         for k, (start, length) in enumerate(bars):
             if last_bar and start == last_bar[0]:
-                part.notes += [ScoreNote(start, 2.0, CRASH, 60), ScoreNote(start, 1.0, KICK, 72)]
+                part.notes += [ScoreNote(start, 2.0, CRASH, 72), ScoreNote(start, 1.0, KICK, 72)]
                 step, strokes = ROLL_STEP_S * tempo / 60, round(FINAL_ROLL_S / ROLL_STEP_S)
-                part.notes += [ScoreNote(start + i * step, step, RIDE, 40 + 30 * i // strokes) for i in range(strokes)]
+                part.notes += [ScoreNote(start + i * step, step, RIDE, 48 + 30 * i // strokes) for i in range(strokes)]
                 continue
             fill = k + 1 in boundaries and length >= 4 and player.rng.random() < FILL_P
             if k in boundaries:

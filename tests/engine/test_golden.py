@@ -29,7 +29,7 @@ from tests.helpers import REPO
 
 CASES = {
     "jazz_changes": ("jazz", "Dm7 G7 | Cmaj7 | Am7 D7 | Gmaj7", 11, 168,
-                     "95f1a5d8100cbdf81dc0f954b7ddc3a2a3ec01959e1e0b15f1ec6fa41c8bbb73"),
+                     "968f7c32d22931b90f189f905b80b6df8c7fb3359dd2c7fe680562b9273a2c7b"),
     "folk_changes": ("folk", "G | C D | Em | D7 G", 12, 110,
                      "a4c9471e16b33df0c420bd7b878be5c3964a296397c303b8ef3227bd638b192e"),
     "folk_changes_4_4": ("folk", "G | C D | Em | D7 G", 14, 100,
@@ -37,7 +37,7 @@ CASES = {
     "folk_changes_3_4": ("folk", "G | C D | Em | D7 G", 10, 120,
                          "8b436abca90016486b283ebb6d6d7ba6b97619103b0f9002e53420a240ad7308"),
     "jazz_free": ("jazz", None, 13, 176,
-                  "7fcfa94861bfd556978db1199e8bd8ad5dc06a6ee971b49f5efc0aba0a249d95"),
+                  "1ec780131c444ef993ab3fbcc9bebba48619e6b0776365f1191f67536a088534"),
 }
 
 
