@@ -32,13 +32,13 @@ BANDS = ((0, 250), (250, 2000), (2000, 6000), (6000, 1e9))
 
 def loudness(pcm: np.ndarray, rate: int) -> dict[str, object]:
     """Integrated (LUFS), range (LU), true peak (dBTP) and the short-term curve (10 per second)."""
-    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-f", "s16le", "-ar", str(rate), "-ac", "2",
+    done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-v", "verbose", "-f", "s16le", "-ar", str(rate), "-ac", "2",
                            "-i", "pipe:0", "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
                           input=pcm.astype("<i2").tobytes(), capture_output=True, check=True)
     text = done.stderr.decode(errors="replace")
     summary = text[text.rfind("Summary:"):]
     short = [(float(t), float(s)) for t, s in re.findall(r"t:\s*([\d.]+)\s+TARGET.*?S:\s*(-?[\d.]+|-inf)", text)
-             if s != "-inf"]
+             if s != "-inf" and float(s) > -70]  # the first 3 s have no full window yet
     return {"integrated": float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1)),
             "range": float(re.search(r"LRA:\s+(-?[\d.]+) LU", summary).group(1)),
             "true_peak": float(re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1)),
@@ -93,7 +93,7 @@ def draw(f: np.ndarray, t: np.ndarray, power_db: np.ndarray, short: list[tuple[f
     x = MARGIN + int(final_s / t[-1] * w)
     d.line([(x, MARGIN), (x, MARGIN + h)], fill=(0, 220, 255), width=1)
     out.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(out)
+    canvas.quantize(64).save(out, optimize=True)
 
 
 def main() -> None:
