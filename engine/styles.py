@@ -296,7 +296,7 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                           song_forms=("chorale",)),
         # 330 chorales make only ~36k tokens, nine batches a pass: an epoch is 1,024 random windows.
         training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.3}, "batch_size": 32,
-                          "seq_len": 128, "lr": 2e-3, "windows_per_epoch": 1024, "max_epochs": 40, "patience": 5,
+                          "seq_len": 128, "lr": 2e-3, "windows_per_epoch": 1024, "max_epochs": 120, "patience": 5,
                           "max_minutes": 35.0}),
         bands=MappingProxyType({"organ": ORGAN, "strings": STRINGS}),
     ),
