@@ -15,6 +15,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -176,10 +177,35 @@ class FakeClip:
         return {"seed": self.seed}
 
 
+class SerialPipeline:
+    """A stand-in for `engine.pipeline.Pipeline` over a fake composer: each batch on its own thread,
+    delivered in order; an exception while composing goes to every job not yet delivered."""
+
+    def __init__(self, composer: BrokenOnce) -> None:
+        self.composer = composer
+
+    def submit(self, jobs, deliver, sampled=None, stop=None) -> None:
+        def go() -> None:
+            done = 0
+            try:
+                for done, outcome in enumerate(self.composer.compose_many(jobs), 1):
+                    deliver(done - 1, outcome)
+            except Exception as exc:
+                for index in range(done, len(jobs)):
+                    deliver(index, exc)
+            if sampled is not None:
+                sampled()
+
+        threading.Thread(target=go, daemon=True).start()
+
+    def close(self, wait: bool = True) -> None:
+        pass
+
+
 def test_a_bug_in_a_batch_fails_that_batch_alone_and_jobs_arriving_in_the_window_share_one() -> None:
     composer = BrokenOnce()
-    batcher = Batcher(lambda: composer, lambda jobs, on_hard: contextlib.nullcontext(), lambda jobs: None, 6.0,
-                      batch_max=3, window_s=30.0, lanes=1, info={"node": "n"})
+    batcher = Batcher(lambda: composer, lambda jobs: (60.0, 70.0), lambda jobs: None, 6.0,
+                      batch_max=3, window_s=30.0, lanes=1, info={"node": "n"}, pipeline=SerialPipeline)
     try:
         def job(i: int) -> BatchJob:
             return BatchJob(f"j{i}", i, Path("ck"), "", lambda stage: None, time.time())
