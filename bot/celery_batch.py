@@ -3,8 +3,8 @@
 Each compose task still is one Celery task with its own message, state and result: the task's
 thread (the worker runs the ``threads`` pool with ``batch_max`` slots per lane) hands its job to
 the process's `Batcher` and waits for its clip. A lane that is free takes every waiting job, up to
-``batch_max``, after waiting at most ``CHORUS_BATCH_WINDOW_MS`` from the first one's arrival for
-more to come, and hands them as one batch to its `engine.pipeline.Pipeline` (sampling, rendering
+``batch_max``, after waiting at most ``CHORUS_BATCH_WINDOW_MS`` from the first one's arrival (or from the lane
+becoming free, if later) for more to come, and hands them as one batch to its `engine.pipeline.Pipeline` (sampling, rendering
 and encoding on three threads). Once a batch is sampled the lane may take the next, so the next
 batch samples while the previous one renders and encodes; at most two batches are in flight per
 lane, as in the local worker. Each clip goes back to its task as soon as it is encoded, so Celery
@@ -128,9 +128,11 @@ class Batcher:
             self._stopped = True
             self._cond.notify_all()
 
-    def _take(self, patience: float | None = None) -> list[BatchJob] | None:
-        """The next batch: waits for a first job, then up to the window for more. None once stopped;
-        an empty list when ``patience`` (seconds) ran out first (the lane has batches to watch)."""
+    def _take(self, patience: float | None = None, ready_at: float = 0.0) -> list[BatchJob] | None:
+        """The next batch: waits for a first job, then up to the window for more, counted from the
+        first job's arrival or ``ready_at`` (when the lane could take a batch), whichever is later.
+        None once stopped; an empty list when ``patience`` (seconds) ran out first (the lane has
+        batches to watch)."""
         end = None if patience is None else time.monotonic() + patience
         with self._cond:
             while not self._pending and not self._stopped:
@@ -142,7 +144,7 @@ class Batcher:
                     return []
             if self._stopped:
                 return None
-            until = self._pending[0].queued_at + self.window_s
+            until = max(self._pending[0].queued_at, ready_at) + self.window_s
             stop_at = until if end is None else min(until, end)
             while len(self._pending) < self.batch_max and (left := stop_at - time.monotonic()) > 0:
                 self._cond.wait(left)
@@ -184,6 +186,10 @@ class _Lane:
         self.flights: list[_Flight] = []
         self.pipeline: Any = None
         self._changed = threading.Event()  # set by the pipeline's callbacks
+        # when the lane last became free to take a batch: a Celery slot frees only as a clip is
+        # stored, so the tasks that will fill the next batch may arrive just after that
+        self._ready_at = 0.0
+        self._held = False
 
     def run(self) -> None:
         try:
@@ -191,9 +197,12 @@ class _Lane:
                 self._changed.clear()
                 self._police()
                 if self.flights and (len(self.flights) >= IN_FLIGHT or not self.flights[-1].sampled):
+                    self._held = True
                     self._changed.wait(self._patience())
                     continue
-                batch = self.b._take(self._patience() if self.flights else None)
+                if self._held:
+                    self._held, self._ready_at = False, time.monotonic()
+                batch = self.b._take(self._patience() if self.flights else None, self._ready_at)
                 if batch is None:
                     if not self.flights:
                         return
@@ -263,8 +272,8 @@ class _Lane:
     def _soft_limit(self, flight: _Flight) -> None:
         flight.timed_out = True
         flight.sampled = True  # the lane may take the next batch (this one's sampling stops)
-        flight.stop.set()
         left = [j for j in flight.jobs if not j.outcome.done()]
         log.warning("jobs %s passed the time limit of a batch of %d", [j.job_id for j in left], len(flight.jobs))
         for job in left:
             job.finish({"error": policy.timeout_message(self.b._soft_s)})
+        flight.stop.set()  # after the timeouts: a job the pipeline gives up is never told "stopped"

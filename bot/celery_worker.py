@@ -290,7 +290,7 @@ def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = N
     slots = concurrency
     if settings.batch_max > 1:
         _worker.batcher = make_batcher(app, _worker, concurrency)
-        slots = concurrency * settings.batch_max * IN_FLIGHT
+        slots = concurrency * settings.batch_max * (IN_FLIGHT + 1)
     pool = "solo" if slots == 1 else "threads"
     signals.worker_ready.connect(_quiet_reconnect_warning, weak=False)
     log.info("worker %s: pool %s, concurrency %d, batches of up to %d, device %s, queue %s", node, pool, concurrency,
