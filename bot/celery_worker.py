@@ -276,8 +276,9 @@ def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = N
 
     One process, one Composer: the ``solo`` pool for one job at a time, ``threads`` for more
     (never ``prefork``: forking after CUDA is initialised breaks it). With ``CHORUS_BATCH_MAX`` > 1
-    the ``threads`` pool has ``2 * batch_max`` slots for each of ``concurrency`` lanes: a lane's
-    pipeline holds two batches at once, one sampling while the other renders (`bot.celery_batch`).
+    the ``threads`` pool has ``3 * batch_max`` slots for each of ``concurrency`` lanes: a lane's
+    pipeline holds two batches at once, one sampling while the other renders, and a third batch's
+    tasks wait ready for it (a slot frees only once a clip is stored; `bot.celery_batch`).
     """
     global _worker
     if concurrency < 1:
