@@ -8,11 +8,12 @@ under its id (a redelivered or re-sent job is not composed twice) and counts its
 (`bot.policy.may_start`). With ``CHORUS_BATCH_MAX`` > 1 the tasks' jobs are composed in batches
 (`bot.celery_batch`); ``CHORUS_BATCH_MAX=1`` composes each task's job alone.
 
-Celery's ``solo`` and ``threads`` pools (the only ones safe with CUDA) enforce no time limits,
-so `Deadline` does, in the thread that composes (the task's, or a batch's lane; a batch of n jobs
-gets n job timeouts): at the soft limit it raises `SoftTimeLimitExceeded` there (the unfinished
-jobs fail with a timeout message, the worker goes on); at the hard limit, if it is stuck in native
-code, it stores the timeout as the jobs' results and ends the process for its supervisor to restart.
+Celery's ``solo`` and ``threads`` pools (the only ones safe with CUDA) enforce no time limits.
+A job composed alone gets a `Deadline` in the task's thread: at the soft limit it raises
+`SoftTimeLimitExceeded` there (the job fails with a timeout message, the worker goes on); at the
+hard limit, if it is stuck in native code, it stores the timeout as the job's result and ends the
+process for its supervisor to restart. A batch's lane enforces the same limits on the batch's
+outcomes (a batch of n jobs gets n job timeouts; `bot.celery_batch`).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from bot.celery_app import (
     make_app,
     time_limits,
 )
-from bot.celery_batch import Batcher, BatchJob
+from bot.celery_batch import IN_FLIGHT, Batcher, BatchJob
 from bot.celery_payload import decode_item, pack_result
 from bot.settings import BotSettings, SettingsError
 from engine.errors import EngineError
@@ -175,7 +176,7 @@ def compose_task(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     def report(stage: str | None = None) -> None:
         if stage is not None:
             stages.append(stage)
-        # the task id named: in a batch this runs in the batch's thread, not the task's
+        # the task id named: in a batch this runs in the pipeline's threads, not the task's
         task.update_state(task_id=job_id, state="PROGRESS",
                           meta={"stages": list(stages), "attempt": attempt, "worker": w.node, "pid": os.getpid(),
                                 "started_at": started})
@@ -248,11 +249,11 @@ def make_batcher(app: Any, w: WorkerState, lanes: int) -> Batcher:
     """The worker's `Batcher`: ``lanes`` batches at once, each up to ``CHORUS_BATCH_MAX`` jobs."""
     timeout = w.settings.job_timeout_s
 
-    def deadline(jobs: int, on_hard: Callable[[], None]) -> Deadline:
+    def limits(jobs: int) -> tuple[float, float]:
         soft, hard, _ = time_limits(timeout, jobs)
-        return Deadline(soft, hard, on_hard)
+        return soft, hard
 
-    return Batcher(w.composer, deadline, lambda jobs: _batch_past_hard_limit(app, timeout, jobs), timeout,
+    return Batcher(w.composer, limits, lambda jobs: _batch_past_hard_limit(app, timeout, jobs), timeout,
                    w.settings.batch_max, w.settings.batch_window_ms / 1000, lanes, {"node": w.node})
 
 
@@ -275,8 +276,9 @@ def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = N
 
     One process, one Composer: the ``solo`` pool for one job at a time, ``threads`` for more
     (never ``prefork``: forking after CUDA is initialised breaks it). With ``CHORUS_BATCH_MAX`` > 1
-    the ``threads`` pool has ``batch_max`` slots for each of ``concurrency`` batches at once
-    (`bot.celery_batch`).
+    the ``threads`` pool has ``3 * batch_max`` slots for each of ``concurrency`` lanes: a lane's
+    pipeline holds two batches at once, one sampling while the other renders, and a third batch's
+    tasks wait ready for it (a slot frees only once a clip is stored; `bot.celery_batch`).
     """
     global _worker
     if concurrency < 1:
@@ -289,7 +291,7 @@ def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = N
     slots = concurrency
     if settings.batch_max > 1:
         _worker.batcher = make_batcher(app, _worker, concurrency)
-        slots = concurrency * settings.batch_max
+        slots = concurrency * settings.batch_max * (IN_FLIGHT + 1)
     pool = "solo" if slots == 1 else "threads"
     signals.worker_ready.connect(_quiet_reconnect_warning, weak=False)
     log.info("worker %s: pool %s, concurrency %d, batches of up to %d, device %s, queue %s", node, pool, concurrency,

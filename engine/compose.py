@@ -215,11 +215,11 @@ class Composer:
             except EngineError as exc:
                 yield exc
 
-    def _sampled(self, jobs: list[tuple[ComposeRequest, Path | None, Progress | None]]
-                 ) -> Iterator[tuple[int, _Plan | EngineError]]:
+    def _sampled(self, jobs: list[tuple[ComposeRequest, Path | None, Progress | None]],
+                 step: Callable[[int], None] | None = None) -> Iterator[tuple[int, _Plan | EngineError]]:
         """Prepare the jobs and sample them, those sharing a checkpoint in one batch; yields
         (job index, sampled plan or the `EngineError` that stopped it) in job order, each as soon
-        as its batch is sampled.
+        as its batch is sampled. ``step`` is called after each sampling step (it may raise to stop).
 
         Raises:
             EngineError: sampling itself failed (every job of that batch and after is unfinished).
@@ -240,7 +240,7 @@ class Composer:
         released = 0
         for group in groups.values():
             t = time.perf_counter()
-            tokens = sample(group[0].ck.model, [p.sreq for p in group])
+            tokens = sample(group[0].ck.model, [p.sreq for p in group], progress=step)
             spent = round(time.perf_counter() - t, 4)
             for plan, toks in zip(group, tokens, strict=True):
                 plan.tokens, plan.timings["sample"] = toks, spent

@@ -18,6 +18,10 @@ class MidiReadError(EngineError):
     """A MIDI file could not be read as a lead sheet."""
 
 
+class Stopped(EngineError):
+    """A job's work was given up on purpose (its batch passed its time limit) before it finished."""
+
+
 class RenderError(EngineError):
     """Audio could not be rendered, encoded or probed (missing FluidSynth/SoundFont/ffmpeg, bad MIDI)."""
 

@@ -52,11 +52,13 @@ class Rendered:
         self.clock[0] = now
 
 
-def render_stage(composer: Composer, plan: _Plan, stream: bool = True) -> Rendered:
+def render_stage(composer: Composer, plan: _Plan, stream: bool = True,
+                 stop: threading.Event | None = None) -> Rendered:
     """Decode, arrange, write the MIDI and render it (the picture is drawn meanwhile).
 
     Raises:
-        EngineError: a render failure (ffmpeg, started early, is stopped again).
+        EngineError: a render failure (ffmpeg, started early, is stopped again); `Stopped` once
+            ``stop`` is set (checked between MIDI events).
     """
     from engine.render import get_renderer
 
@@ -85,14 +87,14 @@ def render_stage(composer: Composer, plan: _Plan, stream: bool = True) -> Render
     # overlap, so "total" is the wall time, less than the sum of the stages.
     painter, drawn = _start_painter(score)
     try:
-        pcm = renderer.render(midi)
+        pcm = renderer.render(midi, stop=stop)
         band = None
         if req.parts != frozenset(PARTS):
             # Some parts left out: the clip takes the gain the whole band's mix gets, so what is
             # left is exactly those parts of the full clip (the parts are arranged independently).
             full, *_ = composer._realise(plan, replace(req, parts=frozenset(PARTS)))
             if len(full.parts) > len(score.parts):
-                band = renderer.render(write_midi(full))
+                band = renderer.render(write_midi(full), stop=stop)
     except BaseException:
         if encoder is not None:
             encoder.abort()

@@ -11,8 +11,10 @@ of clips is finished at about the pace of its slowest stage instead of the sum o
 
 Each job is delivered exactly once, in submission order, on the encode thread: its
 `ComposeResult`, the `EngineError` that stopped it, or (a bug) any other exception. One job's
-failure does not stop the others. `Composer.compose_many` does not use this: it runs on its
-caller's thread (a Celery worker's time limit is raised in that thread).
+failure does not stop the others. A batch submitted with a ``stop`` event is given up once it
+is set: sampling ends at its next step, a render between two MIDI events, and every job of the
+batch not yet finished is delivered `engine.errors.Stopped` (a Celery lane's time limit).
+`Composer.compose_many` does not use this: it runs on its caller's thread.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.compose import Composer, ComposeResult, Progress
-from engine.errors import EngineError
+from engine.errors import EngineError, Stopped
 from engine.request import ComposeRequest
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,8 @@ class Pipeline:
         for t in self._threads:
             t.start()
 
-    def submit(self, jobs: list[Job], deliver: Deliver, sampled: Callable[[], None] | None = None) -> None:
+    def submit(self, jobs: list[Job], deliver: Deliver, sampled: Callable[[], None] | None = None,
+               stop: threading.Event | None = None) -> None:
         """Queue a batch; returns at once.
 
         Args:
@@ -65,13 +68,14 @@ class Pipeline:
                 encode thread; an exception it raises is logged and the pipeline goes on.
             sampled: called (on the sampling thread) once the batch is sampled: the worker may
                 take another batch.
+            stop: once set, the batch's unfinished jobs are given up (delivered `Stopped`).
 
         Raises:
             EngineError: the pipeline is closed.
         """
         if self._closed:
             raise EngineError("the pipeline is closed")
-        self._to_sample.put((list(jobs), deliver, sampled))
+        self._to_sample.put((list(jobs), deliver, sampled, stop))
 
     def close(self, wait: bool = True) -> None:
         """Stop taking batches; with ``wait``, finish and deliver those already submitted first."""
@@ -96,17 +100,17 @@ class Pipeline:
 
         torch.set_num_threads(self.composer.settings.torch_threads)  # per thread with some backends
         while (item := self._to_sample.get()) is not _STOP:
-            jobs, deliver, sampled = item
+            jobs, deliver, sampled, stop = item
             released = 0
             try:
-                for index, plan in self.composer._sampled(jobs):
-                    self._to_render.put((deliver, index, plan))
+                for index, plan in self.composer._sampled(jobs, step=_checker(stop)):
+                    self._to_render.put((deliver, index, plan, stop))
                     released = index + 1
             except Exception as exc:  # sampling failed: every job not yet sampled gets the error
                 if not isinstance(exc, EngineError):
                     log.exception("sampling a batch of %d failed", len(jobs))
                 for index in range(released, len(jobs)):
-                    self._to_render.put((deliver, index, exc))
+                    self._to_render.put((deliver, index, exc, stop))
             if sampled is not None:
                 _call(sampled)
         self._to_render.put(_STOP)
@@ -115,27 +119,45 @@ class Pipeline:
         from engine.finish import render_stage
 
         while (item := self._to_render.get()) is not _STOP:
-            deliver, index, plan = item
+            deliver, index, plan, stop = item
             if not isinstance(plan, Exception):
                 try:
-                    plan = render_stage(self.composer, plan, stream=self.composer.stream_audio)
+                    if stop is not None and stop.is_set():
+                        raise Stopped("the job was stopped")
+                    plan = render_stage(self.composer, plan, stream=self.composer.stream_audio, stop=stop)
                 except Exception as exc:
                     plan = exc
-            self._to_encode.put((deliver, index, plan))
+            self._to_encode.put((deliver, index, plan, stop))
         self._to_encode.put(_STOP)
 
     def _encode_loop(self) -> None:
         from engine.finish import encode_stage
 
         while (item := self._to_encode.get()) is not _STOP:
-            deliver, index, rendered = item
+            deliver, index, rendered, stop = item
             outcome = rendered
             if not isinstance(rendered, Exception):
                 try:
+                    if stop is not None and stop.is_set():
+                        if rendered.encoder is not None:
+                            rendered.encoder.abort()
+                        raise Stopped("the job was stopped")
                     outcome = encode_stage(rendered)
                 except Exception as exc:
                     outcome = exc
             _call(deliver, index, outcome)
+
+
+def _checker(stop: threading.Event | None) -> Callable[[int], None] | None:
+    """A sampling step callback that raises `Stopped` once ``stop`` is set (None without one)."""
+    if stop is None:
+        return None
+
+    def check(_step: int) -> None:
+        if stop.is_set():
+            raise Stopped("the job was stopped")
+
+    return check
 
 
 def _call(fn: Callable[..., None], *args: Any) -> None:

@@ -27,7 +27,7 @@ import mido
 import numpy as np
 
 from engine.encode import FORMATS
-from engine.errors import RenderError
+from engine.errors import RenderError, Stopped
 from engine.probe import AudioInfo, duration_s, probe
 
 __all__ = ["FORMATS", "AudioInfo", "RenderError", "Renderer", "duration_s", "get_renderer", "probe"]
@@ -95,11 +95,12 @@ class Renderer:
         self._holder: Any = None  # fluidsynth.Synth that loaded (and owns) the SoundFont
         self._sfont: int | None = None  # fluid_sfont_t* of the loaded SoundFont
 
-    def render(self, midi: bytes) -> np.ndarray:
+    def render(self, midi: bytes, stop: threading.Event | None = None) -> np.ndarray:
         """Render a standard MIDI file to 16-bit stereo PCM.
 
         Args:
             midi: the bytes of a type 0 or type 1 MIDI file.
+            stop: once set, the render is given up (checked between MIDI events).
 
         Returns:
             (frames, 2) int16 at `sample_rate`; frames = round((MIDI length + tail_s) * rate).
@@ -108,6 +109,7 @@ class Renderer:
         Raises:
             RenderError: FluidSynth or the SoundFont is missing, or the MIDI is unreadable or
                 longer than `max_s`.
+            Stopped: ``stop`` was set.
         """
         events, length_s = self._events(midi)
         with self._lock:
@@ -115,7 +117,7 @@ class Renderer:
             started = time.perf_counter()
             synth = self._new_synth()
             try:
-                audio = self._play(synth, events, length_s)
+                audio = self._play(synth, events, length_s, stop)
             finally:
                 self._free_synth(synth)
         log.debug("rendered %.2f s of audio in %.3f s", audio.shape[0] / self.sample_rate,
@@ -210,8 +212,8 @@ class Renderer:
             _fluid_log_muted.on = False
         synth.delete()
 
-    def _play(self, synth: Any, events: list[tuple[float, mido.Message]],
-              length_s: float) -> np.ndarray:
+    def _play(self, synth: Any, events: list[tuple[float, mido.Message]], length_s: float,
+              stop: threading.Event | None = None) -> np.ndarray:
         """Send the events to the synth at their times; returns (frames, 2) float32."""
         rate = self.sample_rate
         total = round((length_s + self.tail_s) * rate)
@@ -219,6 +221,8 @@ class Renderer:
         done = 0
         ignored: dict[str, int] = {}
         for at_s, msg in events:
+            if stop is not None and stop.is_set():
+                raise Stopped("the render was stopped")
             due = min(round(at_s * rate), total)
             _write(self._lib, synth, out, done, due - done)
             done = max(done, due)

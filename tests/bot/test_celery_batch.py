@@ -15,6 +15,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from bot.celery_batch import Batcher, BatchJob
 from bot.celery_queue import CeleryQueue
 from bot.localparts import RedisServer, Workers, redis_binary
 from bot.settings import BotSettings, Secret
+from engine.errors import EngineError
 from tests.bot.celery_parts import (
     bot_settings,
     content_hash,
@@ -176,10 +178,35 @@ class FakeClip:
         return {"seed": self.seed}
 
 
+class SerialPipeline:
+    """A stand-in for `engine.pipeline.Pipeline` over a fake composer: each batch on its own thread,
+    delivered in order; an exception while composing goes to every job not yet delivered."""
+
+    def __init__(self, composer: BrokenOnce) -> None:
+        self.composer = composer
+
+    def submit(self, jobs, deliver, sampled=None, stop=None) -> None:
+        def go() -> None:
+            done = 0
+            try:
+                for done, outcome in enumerate(self.composer.compose_many(jobs), 1):
+                    deliver(done - 1, outcome)
+            except Exception as exc:
+                for index in range(done, len(jobs)):
+                    deliver(index, exc)
+            if sampled is not None:
+                sampled()
+
+        threading.Thread(target=go, daemon=True).start()
+
+    def close(self, wait: bool = True) -> None:
+        pass
+
+
 def test_a_bug_in_a_batch_fails_that_batch_alone_and_jobs_arriving_in_the_window_share_one() -> None:
     composer = BrokenOnce()
-    batcher = Batcher(lambda: composer, lambda jobs, on_hard: contextlib.nullcontext(), lambda jobs: None, 6.0,
-                      batch_max=3, window_s=30.0, lanes=1, info={"node": "n"})
+    batcher = Batcher(lambda: composer, lambda jobs: (60.0, 70.0), lambda jobs: None, 6.0,
+                      batch_max=3, window_s=30.0, lanes=1, info={"node": "n"}, pipeline=SerialPipeline)
     try:
         def job(i: int) -> BatchJob:
             return BatchJob(f"j{i}", i, Path("ck"), "", lambda stage: None, time.time())
@@ -258,3 +285,56 @@ def test_batch_max_1_turns_batching_off(tmp_path: Path, redis_server: RedisServe
         assert "pool solo" in (tmp_path / "solo" / "worker-0.log").read_text()
     finally:
         solo.close()
+
+
+class StuckPipeline:
+    """A stand-in pipeline whose batches with a seed under 100 never finish by themselves: each waits
+    for its stop event (a render that honours it) or, with ``honour_stop`` off, forever (stuck in
+    native code). Other batches are delivered at once."""
+
+    def __init__(self, honour_stop: bool) -> None:
+        self.honour_stop = honour_stop
+
+    def __call__(self, composer: object) -> StuckPipeline:
+        return self
+
+    def submit(self, jobs, deliver, sampled=None, stop=None) -> None:
+        def go() -> None:
+            if sampled is not None:
+                sampled()
+            if jobs[0][0] < 100:
+                if not self.honour_stop:
+                    return
+                stop.wait()
+                for index in range(len(jobs)):
+                    deliver(index, EngineError("the job was stopped"))
+                return
+            for index, (req, _, _) in enumerate(jobs):
+                deliver(index, FakeClip(req))
+
+        threading.Thread(target=go, daemon=True).start()
+
+    def close(self, wait: bool = True) -> None:
+        pass
+
+
+@pytest.mark.parametrize("honour_stop", [True, False])
+def test_a_batch_past_its_soft_limit_fails_with_the_timeout_and_past_the_hard_limit_calls_the_handler(
+        honour_stop: bool) -> None:
+    hard_calls: list[list[str]] = []
+    batcher = Batcher(lambda: None, lambda jobs: (0.5 * jobs, 0.5 * jobs + 1.0),
+                      lambda jobs: hard_calls.append([j.job_id for j in jobs]), 6.0, batch_max=2, window_s=0.2,
+                      lanes=1, info={"node": "n"}, pipeline=StuckPipeline(honour_stop))
+    try:
+        def job(i: int) -> BatchJob:
+            return BatchJob(f"j{i}", i, Path("ck"), "", lambda stage: None, time.time())
+
+        with ThreadPoolExecutor(4) as pool:
+            stuck = [pool.submit(batcher.submit, job(i)) for i in range(2)]
+            assert [f.result(timeout=30) for f in stuck] == [{"error": policy.timeout_message(6.0)}] * 2
+            after = [pool.submit(batcher.submit, job(i)) for i in (100, 101)]  # the worker goes on
+            assert [f.result(timeout=30)["result"]["seed"] for f in after] == [100, 101]
+        time.sleep(1.5)  # past the stuck batch's hard limit
+        assert hard_calls == ([] if honour_stop else [["j0", "j1"]])
+    finally:
+        batcher.stop()

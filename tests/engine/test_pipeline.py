@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from engine.compose import Composer, ComposeResult
-from engine.errors import EngineError
+from engine.errors import EngineError, Stopped
 from engine.pipeline import Pipeline
 from engine.request import ComposeRequest
 from engine.settings import Settings
@@ -104,6 +104,28 @@ def test_the_pipeline_delivers_each_job_once_in_order_as_composed_alone(
         if device == "cpu":  # the MIDI (and so the audio) is the CPU's: the old path gives the same bytes
             assert same_audio(outcome.audio, unstreamed.compose(req, checkpoint=tiny_checkpoint).audio)
         assert outcome.summary["seconds"] > 8 and {"sample", "render", "encode", "total"} <= outcome.timings.keys()
+
+
+def test_a_stopped_batch_is_given_up_mid_render_and_the_next_batch_composes(tiny_checkpoint: Path) -> None:
+    stop = threading.Event()
+    got: dict[str, list] = {"stopped": [], "next": []}
+    finished = threading.Semaphore(0)
+
+    def on_stage(stage: str) -> None:
+        if stage == "rendering":  # the batch's time limit passes while its long clip renders
+            stop.set()
+
+    with Pipeline(Composer(settings(), device="cpu")) as pipeline:
+        pipeline.submit([(build("180s", seed=7, tempo=200), tiny_checkpoint, on_stage),
+                         (build(seed=8), tiny_checkpoint, None)],
+                        lambda i, o: (got["stopped"].append(o), finished.release()), stop=stop)
+        pipeline.submit([(build(seed=9), tiny_checkpoint, None)],
+                        lambda i, o: (got["next"].append(o), finished.release()))
+        for _ in range(3):
+            assert finished.acquire(timeout=60)
+    assert [type(o) for o in got["stopped"]] == [Stopped, Stopped]
+    [after] = got["next"]
+    assert isinstance(after, ComposeResult) and after.summary["seed"] == 9
 
 
 def test_a_closed_pipeline_refuses_jobs(tiny_checkpoint: Path) -> None:
