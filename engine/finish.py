@@ -104,7 +104,7 @@ def render_stage(composer: Composer, plan: _Plan, stream: bool = True,
                     encoder, painter, drawn, started, clock)
 
 
-def encode_stage(r: Rendered) -> ComposeResult:
+def encode_stage(r: Rendered, stop: threading.Event | None = None) -> ComposeResult:
     """Measure the loudness, encode (streamed into the ffmpeg `render_stage` started, or at once),
     wait for the picture and build the result.
 
@@ -122,7 +122,7 @@ def encode_stage(r: Rendered) -> ComposeResult:
         except BaseException:
             r.encoder.abort()
             raise
-        audio = r.encoder.feed(mastered)
+        audio = r.encoder.feed(mastered, stop=stop)
     r.lap("encode")
     r.painter.join()
     if "error" in r.drawn:

@@ -142,7 +142,7 @@ class Pipeline:
                         if rendered.encoder is not None:
                             rendered.encoder.abort()
                         raise Stopped("the job was stopped")
-                    outcome = encode_stage(rendered)
+                    outcome = encode_stage(rendered, stop=stop)
                 except Exception as exc:
                     outcome = exc
             _call(deliver, index, outcome)

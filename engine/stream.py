@@ -18,10 +18,11 @@ import logging
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from engine.encode import FFMPEG_TIMEOUT_S, Mastered, codec, ffmpeg_command, tool
-from engine.errors import RenderError
+from engine.errors import RenderError, Stopped
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,19 @@ class StreamEncoder:
             self._cleanup()
             raise RenderError(f"ffmpeg could not encode {fmt}: {exc}") from exc
 
-    def feed(self, mastered: Mastered, chunk_frames: int = CHUNK_FRAMES) -> bytes:
+    def feed(self, mastered: Mastered, chunk_frames: int = CHUNK_FRAMES, stop: threading.Event | None = None) -> bytes:
         """Write the clip's PCM into ffmpeg chunk by chunk; returns the encoded file's bytes.
 
         Raises:
             RenderError: ffmpeg failed, closed its input early or timed out.
+            Stopped: ``stop`` was set (checked between chunks; ffmpeg is killed).
         """
         what = f"ffmpeg could not encode {self.fmt}"
         try:
             try:
                 for chunk in mastered.chunks(chunk_frames):
+                    if stop is not None and stop.is_set():
+                        raise Stopped("the job was stopped")
                     self._proc.stdin.write(chunk)
                 self._proc.stdin.close()
             except (BrokenPipeError, OSError) as exc:  # ffmpeg died: its stderr says why

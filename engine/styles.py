@@ -271,7 +271,8 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                   bass="walking", bass_beats=0.95, mix=JAZZ_MIX),
         sampling=Sampling(tempo=(130, 200), pitch_range=PitchRange(55, 84, 43, 96), meters=((4, 4),),
                           forms=(12, 16, 32), major_tonic="maj7", minor_tonic="min6",
-                          song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs")),
+                          song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs"),
+                          guidance=3.5),  # with the checkpoint's era bias (training/era_bias.py)
         training=_frozen({"model": {"hidden": 384, "layers": 2, "dropout": 0.25}, "batch_size": 32, "seq_len": 192,
                           "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0,
                           "condition": True}),
@@ -312,7 +313,8 @@ def _metheny(jazz: Style) -> Style:
     # GM 28 "Electric Guitar (clean)" (0-based 27); see the README for why. His colours: major
     # sevenths voiced Lydian (maj7#11), suspended chords voiced in fourths.
     band = replace(jazz.band, lead_program=27, voicings=MappingProxyType({**jazz.band.voicings, **METHENY_VOICINGS}))
-    sampling = replace(jazz.sampling, tempo=(120, 190), era="postbop", player="Pat Metheny")
+    # guidance 1: the metheny checkpoint is fine-tuned on the player id and has no era bias
+    sampling = replace(jazz.sampling, tempo=(120, 190), era="postbop", player="Pat Metheny", guidance=1.0)
     return Style("metheny", band=band, sampling=sampling,
                  training=_frozen({"finetune": {"base": "jazz", "player": "Pat Metheny", "era": "POSTBOP"}}))
 

@@ -111,7 +111,11 @@ def cmd_era_bias(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = EraBiasConfig() if args.guidance is None else dataclasses.replace(EraBiasConfig(), guidance=args.guidance)
+    from engine.checkpoint import read_meta
+    from engine.styles import get_style
+
+    guidance = args.guidance if args.guidance is not None else get_style(read_meta(args.checkpoint)["style"]).sampling.guidance
+    cfg = dataclasses.replace(EraBiasConfig(), guidance=guidance)
     fit_into(args.checkpoint, args.data, cfg, say=print)
     return 0
 

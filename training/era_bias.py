@@ -43,7 +43,7 @@ class EraBiasConfig:
     steps: int = 150
     lr: float = 0.05
     l2: float = 1e-4  # penalty on the squared bias, summed over eras and tokens
-    guidance: float = 3.0  # stored as the checkpoint's sampling.guidance
+    guidance: float = 3.5  # stored as the checkpoint's sampling.guidance (`chorus era-bias`: the style's)
     seed: int = 0
 
 
