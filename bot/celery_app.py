@@ -37,7 +37,7 @@ def time_limits(job_timeout_s: float, jobs: int = 1) -> tuple[float, float, int]
     (``CHORUS_BATCH_MAX``), or a job still running would be handed to a second worker.
     """
     soft = float(job_timeout_s) * max(1, jobs)
-    hard = soft + max(5.0, soft / 4)
+    hard = soft + max(10.0, soft / 4)  # room for a stopped batch to reach a stop check on a loaded machine
     visibility = int(hard + max(10.0, hard / 4)) + 1
     return soft, hard, visibility
 

@@ -106,7 +106,12 @@ class Workers:
         app = make_app(BotSettings(redis_url=Secret(self.redis_url)))
         deadline = time.monotonic() + timeout
         try:
-            while len(app.control.ping(timeout=1.0)) < count:
+            while True:
+                try:
+                    if len(app.control.ping(timeout=1.0)) >= count:
+                        return
+                except (OSError, redis.exceptions.RedisError):  # Redis restarted under us: ask again
+                    time.sleep(0.2)
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{count} workers did not answer within {timeout:.0f} s:\n{self.logs()}")
         finally:
