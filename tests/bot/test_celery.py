@@ -19,23 +19,11 @@ import pytest
 from bot.celery_app import ATTEMPTS_KEY, time_limits
 from bot.celery_queue import OFFLINE, RESUMED, CeleryQueue
 from bot.checkpoint_sync import meta_key, model_key
-from bot.localparts import RedisServer, Workers, redis_binary
+from bot.localparts import RedisServer, Workers
 from bot.settings import BotSettings
 from tests.bot.celery_parts import Recorder, bot_settings, content_hash, item, run, running
 
 JOB_TIMEOUT_S = 10  # a 6 s clip composes in ~0.7 s (several times that on a loaded machine); the slow test asks for ~25 s of work
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory):
-    try:
-        redis_binary()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from bot import policy
 from bot.celery_app import ATTEMPTS_KEY, QUEUE, make_app, time_limits
 from bot.celery_batch import Batcher, BatchJob
 from bot.celery_queue import CeleryQueue
-from bot.localparts import RedisServer, Workers, redis_binary
+from bot.localparts import RedisServer, Workers
 from bot.settings import BotSettings, Secret
 from engine.errors import EngineError
 from tests.bot.celery_parts import (
@@ -42,18 +42,6 @@ from tests.bot.celery_parts import (
 
 JOB_TIMEOUT_S = 8
 BATCH_MAX = 4
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory):
-    try:
-        redis_binary()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
