@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from engine.chords import Chord, chord_tones, scale_tones
@@ -58,10 +59,11 @@ COMP_PATTERNS = [
 ]
 
 
-def _chord_at(changes: list[tuple[float, Chord]], beat: float) -> Chord | None:
+def _chord_at(changes: Sequence[tuple[float, Chord]], beat: float, tolerance: float = 1e-9) -> Chord | None:
+    """The chord sounding at ``beat``: the last change at or before it (within ``tolerance`` beats)."""
     current = None
     for t, c in changes:
-        if t <= beat + 1e-9:
+        if t <= beat + tolerance:
             current = c
         else:
             break

@@ -15,6 +15,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine.arrange import _chord_at as chord_at
 from engine.chorale import is_cadence
 from engine.chords import Chord, chord_tones
 from engine.leadsheet import Note
@@ -48,13 +49,7 @@ def tonic_of(midi_key: str) -> int:
 
 
 def _chord_at(changes: Sequence[tuple[float, Chord]], beat: float) -> Chord | None:
-    current = None
-    for t, c in changes:
-        if t <= beat + 1e-6:
-            current = c
-        else:
-            break
-    return current
+    return chord_at(changes, beat, tolerance=1e-6)  # beats are whole here; the arranger's lookup, looser
 
 
 def soprano_beats(melody: Sequence[Note], beats: int) -> list[int | None]:
