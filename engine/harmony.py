@@ -1,7 +1,8 @@
 """The harmony model: an LSTM that writes a song form's changes in a key.
 
 Representation (key-independent)
-    One step per half bar. The token is ``HOLD`` (the chord goes on) or a new chord written as
+    One step per half bar (``HarmonyConfig.slots`` 2: jazz, folk), or one per beat (``slots`` 3
+    or more, at most that many steps a bar: the chorales, whose chords change on the beat). The token is ``HOLD`` (the chord goes on) or a new chord written as
     its root's interval from the previous chord's root (from the tonic for the first chord) and
     its family (``engine.chords.FAMILY_NAMES``): ``1 + interval * 16 + family``. The inputs also
     give the sounding chord as a degree of the key (so the model knows where it stands), the mode,
@@ -39,7 +40,7 @@ FEATURES = (("slot", 2), ("bar", 16), ("left", 16), ("label", len(LABELS) + 1), 
 
 
 # Inclusive bounds of the harmony model's whole-number fields (a few million weights at most).
-HARMONY_BOUNDS: dict[str, tuple[int, int]] = {"emb": (1, 1024), "hidden": (1, 1024), "layers": (1, 4)}
+HARMONY_BOUNDS: dict[str, tuple[int, int]] = {"emb": (1, 1024), "hidden": (1, 1024), "layers": (1, 4), "slots": (2, 8)}
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class HarmonyConfig:
     hidden: int = 160
     layers: int = 2
     dropout: float = 0.2
+    slots: int = 2  # steps per bar: 2 = half bars; more = one per beat, up to this many
 
     def __post_init__(self) -> None:
         check_bounds(self, HARMONY_BOUNDS, "harmony.config")
@@ -66,6 +68,24 @@ def degree_index(tonic: int, chord: Chord | None) -> int:
     if chord is None:
         return NO_CHORD_REL
     return ((chord.root - tonic) % 12) * N_FAM + FAMILY_NAMES.index(chord.family)
+
+
+def steps_per_bar(slots: int, beats: int) -> int:
+    """Harmony steps in a bar of ``beats`` beats: two half bars, or (``slots`` > 2) one per beat,
+    at most ``slots``."""
+    return 2 if slots == 2 else max(1, min(slots, beats))
+
+
+def bar_chords(steps: list[Chord]) -> tuple[Chord, ...]:
+    """A bar's chords from its steps, in the fewest equal parts that keep them: ``(C, C, G, G)``
+    is ``(C, G)``, ``(C, C, C, C)`` is ``(C,)`` (the chords of a bar share it equally)."""
+    n = len(steps)
+    for parts in range(1, n + 1):
+        if n % parts == 0:
+            size = n // parts
+            if all(steps[i] == steps[i - i % size] for i in range(n)):
+                return tuple(steps[::size])
+    return tuple(steps)
 
 
 def length_bucket(bars: int) -> int:
@@ -88,7 +108,7 @@ class HarmonyLSTM(nn.Module):
         self.config = config
         self.tok = nn.Embedding(N_OUT + 1, config.emb)
         self.deg = nn.Embedding(NO_CHORD_REL + 1, config.emb)
-        self.pos = nn.ModuleList(nn.Embedding(n, config.emb) for _, n in FEATURES)
+        self.pos = nn.ModuleList(nn.Embedding(config.slots if name == "slot" else n, config.emb) for name, n in FEATURES)
         self.drop = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(config.emb, config.hidden, config.layers, batch_first=True,
                             dropout=config.dropout if config.layers > 1 else 0.0)
@@ -203,14 +223,17 @@ def _draw(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float
 
 @torch.no_grad()
 def write_chorus(model: HarmonyLSTM, form: Form, tonic: int, mode: str, seed: int, temperature: float = 1.0,
-                 top_p: float = 0.95, era: str = "", split_bars: bool = True) -> list[tuple[Chord, ...]]:
+                 top_p: float = 0.95, era: str = "", split_bars: bool = True, beats: int = 4) -> list[tuple[Chord, ...]]:
     """One chorus of ``form`` in the key (``tonic`` pitch class, ``mode``): per bar, its chords
-    (one, or two sharing the bar). ``split_bars`` False keeps one chord per bar (odd meters).
+    (`bar_chords`: one, or several sharing the bar equally). A half-bar model (``slots`` 2) writes
+    one chord per bar when ``split_bars`` is False (odd meters); a per-beat model writes ``beats``
+    steps a bar (`steps_per_bar`). A form's anchor on a half bar falls on that half's first step.
 
     Stateless: the seed alone decides the changes.
     """
     model.eval()
     step = model.stepper()
+    n = steps_per_bar(model.config.slots, beats)
     gen = torch.Generator().manual_seed(int(seed) % (2**63))
     cur, state = _Cursor(tonic), None
     slots: list[Chord] = []
@@ -220,24 +243,25 @@ def write_chorus(model: HarmonyLSTM, form: Form, tonic: int, mode: str, seed: in
         source = first.get(label)
         first.setdefault(label, len(slots))
         spec = form.sections[si]
+        anchors = {(bar, half * n // 2): roots for (bar, half), roots in spec.anchors.items()}
         src_bars = form.sections[[s.label for s in form.sections].index(label)].bars
         last = si == len(layout) - 1
         copy_bars = 0
         if source is not None and src_bars == bars:
             copy_bars = bars if (last and form.close_with_first) else max(0, bars - form.ending_bars)
         for bar in range(bars):
-            for slot in (0, 1):
+            for slot in range(n):
                 feats = position(slot, bar, bars, label, si, len(layout), occurrence > 0, mode, era)
                 logits, state = step(cur.token, [degree_index(tonic, cur.chord), *feats], state)
                 if bar < copy_bars:
-                    chord = slots[source + bar * 2 + slot]
+                    chord = slots[source + bar * n + slot]
                     token = HOLD if chord == cur.chord else chord_token(cur.root, chord)
                 else:
-                    mask = _mask(cur, spec.anchors.get((bar, slot)), hold_only=slot == 1 and not split_bars)
+                    mask = _mask(cur, anchors.get((bar, slot)), hold_only=n == 2 and slot == 1 and not split_bars)
                     token = _draw(logits, mask, temperature, top_p, gen)
                 cur.push(token)
                 slots.append(cur.chord)
-    return [(a,) if a == b else (a, b) for a, b in zip(slots[::2], slots[1::2], strict=True)]
+    return [bar_chords(slots[i:i + n]) for i in range(0, len(slots), n)]
 
 
 def key_weights_table(keys: list[tuple[int, str]]) -> dict[str, float]:

@@ -73,7 +73,8 @@ def plan_song(harmony, harmony_meta: dict, rnd: random.Random, seed: int, meter:
     tonic, mode = key or draw_key(harmony_meta.get("key_weights", {}), rnd)
     chosen: Form = get_form(form or rnd.choice(forms), mode)
     bars = write_chorus(harmony, chosen, tonic, mode, seed, temperature=harmony_meta.get("temperature", 1.0),
-                        top_p=harmony_meta.get("top_p", 0.95), era=era, split_bars=meter[0] % 2 == 0)
+                        top_p=harmony_meta.get("top_p", 0.95), era=era, split_bars=meter[0] % 2 == 0,
+                        beats=max(1, round(meter[0] * 4 / meter[1])))
     return SongPlan(tonic, mode, chosen.name, tuple(bars), tuple(chosen.layout()))
 
 

@@ -171,6 +171,8 @@ class Sampling:
         player: the performer the melody model is conditioned on (a name in the checkpoint's
             player vocabulary); "" for none.
         guidance: classifier-free guidance of the era and player (`engine.sample.SampleRequest`).
+        harmony_slots: steps per bar of the style's harmony model (`engine.harmony.HarmonyConfig`):
+            2 writes a chord per half bar; 4, one per beat (the chorales).
     """
 
     tempo: tuple[float, float]
@@ -186,6 +188,7 @@ class Sampling:
     era: str = ""
     player: str = ""
     guidance: float = 1.0
+    harmony_slots: int = 2
 
     def to_meta(self) -> dict[str, Any]:
         """The ``sampling`` entry of a checkpoint's meta."""
@@ -294,7 +297,7 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         # The soprano's range; minor keys end on the major tonic (the Picardy third, as Bach's do).
         sampling=Sampling(tempo=(60, 90), pitch_range=PitchRange(62, 77, 60, 81),
                           meters=((4, 4), (4, 4), (4, 4), (3, 4)), forms=(16,), major_tonic="maj", minor_tonic="maj",
-                          song_forms=("chorale",)),
+                          song_forms=("chorale",), harmony_slots=4),
         # 330 chorales make only ~36k tokens, nine batches a pass: an epoch is 1,024 random windows.
         training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.3}, "batch_size": 32,
                           "seq_len": 128, "lr": 2e-3, "windows_per_epoch": 1024, "max_epochs": 120, "patience": 5,

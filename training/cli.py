@@ -244,8 +244,6 @@ def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
 
     corpus = Settings.from_env().corpus_dir
     clips = {"jazz": 30, "folk": 20}.get(ck.style, 20) if clips is None else clips
-    if ck.style == "bach":
-        return None  # its references are jazz and folk charts; a chorale's harmony is measured by its rules
     if ck.harmony is None or clips <= 0 or not (corpus / IREAL_FILE).is_file():
         return None
     console.print(f"composing {clips} {ck.style} clips for the harmony and form metrics", highlight=False)

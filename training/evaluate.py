@@ -67,12 +67,15 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     defaults = ck.meta.get("sampling", {})
     temperature = settings.temperature or defaults.get("temperature", 1.0)
     top_p = settings.top_p or defaults.get("top_p", 0.95)
-    meter = refs[0].time_signature if refs[0].time_signature in g.METERS else (4, 4)
+    # each sample takes the length and meter of a reference piece in turn (all in the first one's
+    # meter, a 3/4 chorale made every chorale 3/4)
+    meters = [s.time_signature if s.time_signature in g.METERS else (4, 4) for s in refs]
     lengths = [min(settings.max_bars, max(4, len(p.bars))) for p in reference]
     forms = defaults.get("forms", [32])
     chord_t = defaults.get("chord_temperature")
-    requests = [SampleRequest(bars=lengths[i % len(lengths)], meter=meter, temperature=temperature,
-                              top_p=top_p, seed=settings.seed + i, changes=_changes(ck, settings.seed + i, meter),
+    requests = [SampleRequest(bars=lengths[i % len(lengths)], meter=meters[i % len(meters)], temperature=temperature,
+                              top_p=top_p, seed=settings.seed + i,
+                              changes=_changes(ck, settings.seed + i, meters[i % len(meters)]),
                               form=forms[i % len(forms)], chord_temperature=chord_t)
                 for i in range(settings.samples)]
     say(f"sampling {settings.samples} pieces (temperature {temperature}, top-p {top_p})")

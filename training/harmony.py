@@ -38,6 +38,7 @@ from engine.harmony import (
     degree_index,
     key_weights_table,
     position,
+    steps_per_bar,
 )
 from training.corpus.charts import Chart, chart_from_sheet, read_wjazzd_charts
 
@@ -62,17 +63,19 @@ def held_out_title(title: str) -> bool:
     return int(hashlib.sha1(norm.encode()).hexdigest(), 16) % 10 == 0
 
 
-def encode_chart(chart: Chart) -> tuple[list[int], list[list[int]]]:
-    """(target tokens, input features per step) of one chart, one step per half bar; the input
-    token at step t is the target at t-1 (BOS first). No-chord spans keep the previous chord."""
+def encode_chart(chart: Chart, slots: int = 2) -> tuple[list[int], list[list[int]]]:
+    """(target tokens, input features per step) of one chart, one step per half bar (``slots`` 2)
+    or per beat (`engine.harmony.steps_per_bar`, the bar's beats from ``chart.meta["beats"]``,
+    default 4); the input token at step t is the target at t-1 (BOS first). No-chord spans keep
+    the previous chord."""
     era = chart.meta.get("style", "")
+    n = steps_per_bar(slots, int(chart.meta.get("beats", 4)))
     targets, feats, chord, seen = [], [], None, set()
     for si, section in enumerate(chart.sections):
         repeat = section.label in seen
         seen.add(section.label)
         for bar, cells in enumerate(section.bars):
-            halves = (cells[0], cells[len(cells) // 2] if len(cells) > 1 else cells[0])
-            for slot, c in enumerate(halves):
+            for slot, c in enumerate(cells[k * len(cells) // n] for k in range(n)):
                 feats.append([degree_index(chart.tonic, chord), *position(
                     slot, bar, len(section.bars), section.label, si, len(chart.sections), repeat, chart.mode, era)])
                 if c.is_nc or (chord is not None and c.reduced == chord):
@@ -169,7 +172,8 @@ def train_harmony(charts: list[Chart], cfg: HarmonyTrainConfig, say: Say) -> tup
     rnd = random.Random(cfg.seed)
     train_c = [c for c in charts if not held_out_title(c.title)]
     valid_c = [c for c in charts if held_out_title(c.title)]
-    train, valid = [encode_chart(c) for c in train_c], [encode_chart(c) for c in valid_c]
+    slots = cfg.config.slots
+    train, valid = [encode_chart(c, slots) for c in train_c], [encode_chart(c, slots) for c in valid_c]
     model = HarmonyLSTM(cfg.config)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     best, best_state, bad, started = math.inf, None, 0, time.monotonic()
@@ -224,7 +228,7 @@ def teacher_forced(model: HarmonyLSTM, train: list[Chart], valid: list[Chart]) -
     m_total, b_total, n = 0.0, 0.0, 0
     with torch.no_grad():
         for chart in valid:
-            targets, feats = encode_chart(chart)
+            targets, feats = encode_chart(chart, model.config.slots)
             tokens = torch.tensor([[BOS, *targets[:-1]]])
             logits, _ = model(tokens, torch.tensor([feats]))
             logp = torch.log_softmax(logits[0, :, 1:], dim=-1).numpy()  # renormalised without HOLD
@@ -274,7 +278,12 @@ def train_into(style: str, into: Path, corpus_dir: Path, epochs: int, time_budge
                temperature: float, top_p: float, say: Say) -> dict[str, Any]:
     """``chorus train-harmony``: train the style's harmony model and write it into its checkpoint."""
     charts = read_charts(style, Path(corpus_dir), say)
-    model, report = train_harmony(charts, HarmonyTrainConfig(epochs=epochs, time_budget_s=time_budget_s, seed=seed), say)
+    from engine.harmony import HarmonyConfig
+    from engine.styles import get_style
+
+    config = HarmonyConfig(slots=get_style(style).sampling.harmony_slots)
+    model, report = train_harmony(charts, HarmonyTrainConfig(epochs=epochs, time_budget_s=time_budget_s, seed=seed,
+                                                              config=config), say)
     say(f"teacher-forced chord NLL on {report['valid_charts']} held-out tunes: model "
         f"{report['chord_nll_model']:.4f}, chord bigram {report['chord_nll_bigram']:.4f} nats/chord")
     meta = install_harmony(Path(into), style, model, report, temperature, top_p)

@@ -189,3 +189,40 @@ def test_form_and_key_travel_in_the_request_payload():
     req = ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], form="AABA", key="eb minor", changes="blues")
     assert (req.form, req.key, req.key_pc, req.changes, req.changes_text) == ("aaba", "Eb minor", (3, "minor"), None, "blues")
     assert ComposeRequest.from_payload(req.to_payload()) == req
+
+
+def test_bar_chords_keep_the_fewest_equal_parts():
+    from engine.harmony import bar_chords
+
+    c, g, am = Chord(0, "maj"), Chord(7, "maj"), Chord(9, "min")
+    assert bar_chords([c, c, c, c]) == (c,)
+    assert bar_chords([c, c, g, g]) == (c, g)
+    assert bar_chords([c, g, g, g]) == (c, g, g, g)
+    assert bar_chords([c, am, g]) == (c, am, g)
+    assert bar_chords([c, c]) == (c,)
+
+
+@pytest.mark.parametrize("meter, beats", [((4, 4), 4), ((3, 4), 3)])
+def test_a_per_beat_harmony_model_writes_a_chord_on_any_beat_and_keeps_the_anchors(meter, beats):
+    """A harmony model with ``slots`` 4 (the chorales') steps once per beat: bars of 3/4 and 4/4
+    get their beats' chords in equal parts, and each phrase's anchored half bar (the cadence's
+    goal, on I or V) falls on the beat where the second half starts."""
+    import random
+
+    import torch
+
+    from engine.harmony import HarmonyConfig, HarmonyLSTM
+
+    torch.manual_seed(0)
+    model = HarmonyLSTM(HarmonyConfig(emb=8, hidden=8, layers=1, slots=4)).eval()
+    for seed in range(4):
+        plan = plan_song(model, {}, random.Random(seed), seed, meter, ("chorale",), key=(7, "major"))
+        assert len(plan.chorus) == 16
+        assert all(beats % len(bar) == 0 for bar in plan.chorus)
+        steps = [bar[b * len(bar) // beats] for bar in plan.chorus for b in range(beats)]
+        for end in range(1, 16, 2):  # each two-bar phrase's second half: I or V (the last on I)
+            goal = steps[end * beats + beats // 2]
+            assert (goal.root - 7) % 12 in ((0,) if end == 15 else (0, 7, 9, 4))
+    # written over more steps, the chords change more often than a half-bar model could
+    plan = plan_song(model, {}, random.Random(1), 1, meter, ("chorale",), key=(7, "major"))
+    assert any(len(bar) > 2 for bar in plan.chorus)

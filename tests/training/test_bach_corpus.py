@@ -62,5 +62,11 @@ def test_the_harmony_chart_has_one_section_per_phrase() -> None:
     assert (chart.tonic, chart.mode) == (7, "major")
     # fermatas on beats 8 and 14 end bars 2 and 3: phrases of bars 0-2 and 3
     assert [len(s.bars) for s in chart.sections] == [3, 1] and [s.label for s in chart.sections] == ["A", "B"]
+    assert chart.meta["beats"] == "4"
+    assert [c.token for c in chart.sections[0].bars[1]] == ["C", "D", "G", "Am"]  # the chord on each beat
     targets, feats = encode_chart(chart)
     assert len(targets) == len(feats) == 8  # one step per half bar
+    targets, feats = encode_chart(chart, slots=4)
+    assert len(targets) == len(feats) == 16  # one step per beat
+    assert [f[1] for f in feats[4:8]] == [0, 1, 2, 3]  # the slot feature counts the beats
+    assert all(t != 0 for t in targets[5:8])  # D, G and Am each arrive on their beat (0 is HOLD)

@@ -114,11 +114,13 @@ def chorale_from_voices(voices: Voices, meter: tuple[int, int], tonic: int, mode
 
 
 def chart_from_chorale(sheet: LeadSheet) -> Chart:
-    """A chorale's chords as a chart for the harmony model: the chord at each half bar, one section
+    """A chorale's chords as a chart for the harmony model: the chord on each beat (a bar's chords
+    in the fewest equal parts, `engine.harmony.bar_chords`; ``meta["beats"]`` the bar's beats), one section
     per phrase (the bars up to and including the one where a fermata falls), so that "bars left in
     the section" tells the model where the cadence comes. A phrase whose chords equal an earlier
     one's takes its label (the repeated Stollen of a bar form)."""
     from engine.forms import parse_key_name
+    from engine.harmony import bar_chords
 
     tonic, mode = parse_key_name(sheet.meta.get("key") or sheet.key)
     first = next((span.chord for m in sheet.measures for span in m.chords if not span.chord.is_nc), None)
@@ -126,13 +128,13 @@ def chart_from_chorale(sheet: LeadSheet) -> Chart:
         return Chart(sheet.title, tonic, mode, (), sheet.source, {"recording": sheet.recording})
     bars: list[tuple[Chord, ...]] = []
     previous = first.reduced
-    for m in sheet.measures:  # the chord at each half bar (a pickup bar's silence takes the first chord)
+    for m in sheet.measures:  # the chord on each beat (a pickup bar's silence takes the first chord)
         slots = []
-        for beat in (0.0, m.beats / 2):
-            chord = m.chord_at(beat)
+        for beat in range(max(1, int(round(m.beats)))):
+            chord = m.chord_at(float(beat))
             previous = chord.reduced if chord is not None and not chord.is_nc else previous
             slots.append(previous)
-        bars.append((slots[0],) if slots[0] == slots[1] else tuple(slots))
+        bars.append(bar_chords(slots))
     bar_beats = sheet.measures[0].beats if sheet.measures else 4.0
     ends = sorted({int(float(f) // bar_beats) for f in (sheet.meta.get("fermatas") or "").split(",") if f})
     ends = [e for e in ends if e < len(bars) - 1] + [len(bars) - 1]
@@ -146,7 +148,8 @@ def chart_from_chorale(sheet: LeadSheet) -> Chart:
             seen.setdefault(chunk, label)
             sections.append(Section(label, chunk))
         start = end + 1
-    return Chart(sheet.title, tonic, mode, tuple(sections), sheet.source, {"recording": sheet.recording})
+    return Chart(sheet.title, tonic, mode, tuple(sections), sheet.source,
+                 {"recording": sheet.recording, "beats": str(int(round(bar_beats)))})
 
 
 def _sounding(voice: Sequence[VoiceNote], beat: float) -> int | None:
