@@ -67,9 +67,9 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     defaults = ck.meta.get("sampling", {})
     temperature = settings.temperature or defaults.get("temperature", 1.0)
     top_p = settings.top_p or defaults.get("top_p", 0.95)
-    # each sample takes the length and meter of a reference piece in turn (all in the first one's
-    # meter, a 3/4 chorale made every chorale 3/4)
-    meters = [s.time_signature if s.time_signature in g.METERS else (4, 4) for s in refs]
+    # each sample takes the length and meter of a reference piece in turn, where the style composes
+    # in that meter (else its first): all in the first piece's meter, a 3/4 chorale made every one 3/4
+    meters = [s.time_signature if s.time_signature in _style_meters(ck) else _style_meters(ck)[0] for s in refs]
     lengths = [min(settings.max_bars, max(4, len(p.bars))) for p in reference]
     forms = defaults.get("forms", [32])
     chord_t = defaults.get("chord_temperature")
@@ -101,6 +101,14 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
         "metrics": metrics,
         "oa": overlapping_areas(generated, reference),
     }
+
+
+def _style_meters(ck: Checkpoint) -> tuple[tuple[int, int], ...]:
+    """The meters the checkpoint's style composes in (4/4 for a style not registered)."""
+    from engine.styles import STYLES
+
+    style = STYLES.get(ck.style)
+    return tuple(m for m in style.sampling.meters if m in g.METERS) if style else ((4, 4),)
 
 
 def _changes(ck: Checkpoint, seed: int, meter: tuple[int, int]):

@@ -59,3 +59,27 @@ def test_a_seed_midi_is_continued_as_a_chorale(bach_checkpoint: Path) -> None:
     tonic, mode = parse_key_name(result.summary["key"])
     counts = check(chorale_of_score(result.score, tonic, mode, frozenset(result.score.fermatas)))
     assert counts.crossings == 0
+
+
+@pytest.mark.parametrize("seed", [2026, 2027, 2028, 2029])
+def test_the_shipped_bach_checkpoint_writes_chorales_that_keep_the_rules(seed: int) -> None:
+    """`/compose bach 30s` as a member gets it: the shipped checkpoint's harmony model steps on
+    the beat, and the chorale keeps its voices in range, uncrossed, nearly free of parallels, with a
+    cadence at every phrase end but at most one (the acceptance is 90% over 50 chorales)."""
+    from engine.checkpoint import load_checkpoint
+    from tests.helpers import REPO
+
+    ck = load_checkpoint(REPO / "checkpoints" / "bach")
+    assert ck.style == "bach" and ck.harmony is not None and ck.harmony.config.slots == 4
+    assert "public domain" in ck.meta["harmony"]["corpus"]["music21"]
+    settings = Settings.from_env(environ={}, dotenv=None)
+    result = Composer(settings).compose(ComposeRequest.build("bach", "30s", settings, ["bach"], seed=seed))
+    score = result.score
+    assert [p.program for p in score.parts] == [19, 19, 19, 19] and 60 <= result.summary["tempo"] <= 90
+    tonic, mode = parse_key_name(result.summary["key"])
+    counts = check(chorale_of_score(score, tonic, mode, frozenset(score.fermatas)))
+    assert counts.beats >= 24 and counts.phrase_ends >= 3
+    assert (counts.crossings, counts.range_violations) == (0, 0)
+    assert counts.parallels <= 1  # where the soprano and the chords leave no other way (Bach: 2.8 per 100 changes)
+    assert counts.cadences >= counts.phrase_ends - 1
+    assert counts.chord_changes >= counts.beats // 3  # the chords move on the beat, as Bach's do

@@ -22,3 +22,37 @@ def test_eval_json_reports_nll_metrics_and_overlaps(tiny_checkpoint: Path, tmp_p
     for name in ("H1", "H4", "GS", "CPI", "chord_tone_ratio"):
         assert set(r["metrics"][name]) >= {"generated", "reference"}
     assert {"pitch_class_histogram", "note_length_histogram", "pitch_range", "avg_ioi"} <= set(r["oa"])
+
+
+def test_eval_samples_take_the_references_meters_in_turn(tiny_checkpoint: Path, monkeypatch) -> None:
+    """Each generated sample is in the meter of a reference piece in turn, where the style composes
+    in it (a chorale style: 4/4 and 3/4), not all in the first piece's meter."""
+    from dataclasses import replace
+
+    import pytest
+
+    from engine.checkpoint import load_checkpoint
+    from training import evaluate as ev
+    from training.corpus.bach import VoiceNote, chorale_from_voices
+
+    def chorale(meter: tuple[int, int], title: str):
+        beats = meter[0] * 4
+        voices = [[VoiceNote(b, 1, p) for b in range(beats)] for p in (67, 62, 59, 43)]
+        return chorale_from_voices(voices, meter, 7, "major", title=title)[0]
+
+    sheets = [chorale((3, 4), "waltz"), chorale((4, 4), "common"), chorale((3, 4), "waltz 2")]
+    ck = load_checkpoint(tiny_checkpoint)
+    seen = []
+
+    def stop(_model, requests):
+        seen.extend(r.meter for r in requests)
+        raise RuntimeError("sampled")
+
+    monkeypatch.setattr(ev, "sample", stop)
+    with pytest.raises(RuntimeError, match="sampled"):
+        ev.evaluate(replace(ck, meta={**ck.meta, "style": "bach"}), sheets, ev.EvalSettings(samples=5))
+    assert seen == [(3, 4), (4, 4), (3, 4), (3, 4), (4, 4)]
+    seen.clear()
+    with pytest.raises(RuntimeError, match="sampled"):  # jazz composes only in 4/4
+        ev.evaluate(ck, sheets, ev.EvalSettings(samples=2))
+    assert seen == [(4, 4), (4, 4)]

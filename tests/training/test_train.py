@@ -64,7 +64,7 @@ def test_ngram_baseline_is_stored_in_the_checkpoint(tiny_checkpoint: Path) -> No
     assert ngram.vocab_size == len(g.VOCAB) and ngram.order == ck.meta["metrics"]["ngram_order"]
 
 
-@pytest.mark.parametrize("style", ["jazz", "folk"])
+@pytest.mark.parametrize("style", ["jazz", "folk", "bach"])
 def test_the_shipped_checkpoints_were_trained_with_their_styles_preset(style: str) -> None:
     from engine.styles import get_style
     from training.train import PRESETS
