@@ -64,7 +64,7 @@ def style_text(name: str, installed: Installed) -> str:
     lines = [f"**{name}**: {SOUNDS.get(name) or SOUNDS.get(installed.style, 'a style of its own')}"]
     if style is not None:
         low, high = style.sampling.tempo
-        meters = ", ".join(f"{a}/{b}" for a, b in style.sampling.meters)
+        meters = ", ".join(f"{a}/{b}" for a, b in dict.fromkeys(style.sampling.meters))  # a meter repeated to weight it, once
         lines.append(f"  Band: {_band(style)}. Typically {low}–{high} bpm, {meters}"
                      f"{', swung' if style.band.swing else ''}.")
     lines.append(f"  -# Training: {installed.describe()}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.harness import Harness
-from tests.helpers import combo_midi
+from tests.helpers import REPO, combo_midi
 
 EPHEMERAL = 64
 MODAL = 9
@@ -16,7 +16,8 @@ MODAL = 9
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
-    h = Harness(tmp_path_factory.mktemp("bot"), {"jazz": tiny_checkpoint}, CHORUS_MAX_TEMPO="280")
+    h = Harness(tmp_path_factory.mktemp("bot"), {"jazz": tiny_checkpoint, "bach": REPO / "checkpoints" / "bach"},
+                CHORUS_MAX_TEMPO="280")
     h.start_bot()
     yield h
     h.close()
@@ -73,7 +74,9 @@ def test_help_says_what_how_and_the_limits(harness: Harness) -> None:
 
 def test_styles_are_written_for_musicians(harness: Harness) -> None:
     text = ephemeral_line(harness, harness.lt.run(harness.standin.send_slash_command("styles", [], harness.users[0])))
-    first, band, numbers = text.splitlines()[:3]
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("**jazz**"))
+    first, band, numbers = lines[at:at + 3]
     assert first.startswith("**jazz**: a small-group jazz") and "walking upright bass" in band
     assert "130–200 bpm" in band and "NLL" in numbers
 
@@ -117,3 +120,18 @@ def test_files_are_named_for_the_clip_in_the_chosen_format(harness: Harness) -> 
 def test_an_unknown_part_to_leave_out_is_named(harness: Harness) -> None:
     rec = harness.compose(harness.users[4], length="6s", without="drums tuba")
     assert "tuba is not a part" in ephemeral_line(harness, rec)
+
+
+def test_compose_bach_posts_a_chorale_and_styles_describe_it(harness: Harness) -> None:
+    """`/compose bach 30s` with the shipped bach checkpoint: the organ's four voices, 60-90 bpm;
+    `/styles` says what the chorale style is."""
+    rec = harness.compose(harness.users[3], style="bach", length="30s", seed=2026)
+    clip = harness.clip_of(rec)
+    fields = {f["name"]: f["value"] for f in clip["json"]["embeds"][0]["fields"]}
+    assert fields["Style"] == "bach" and fields["Checkpoint"].startswith("bach ")
+    assert 60 <= int(re.search(r"\d+", fields["Tempo"]).group()) <= 90
+    assert {f["filename"].rsplit(".", 1)[-1] for f in clip["files"]} == {"ogg", "mid", "png"}
+    text = ephemeral_line(harness, harness.lt.run(harness.standin.send_slash_command("styles", [], harness.users[0])))
+    bach = text[text.index("**bach**"):text.index("**jazz**")]
+    assert "four-part chorale" in bach and "church organ; `band:` organ, strings" in bach
+    assert "60–90 bpm, 4/4, 3/4." in bach  # each meter once
