@@ -149,13 +149,12 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_weights(path: Path, expected_hash: str, weights_needed: int = 0, raw: bool = False) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path, expected_hash: str, weights_needed: int = 0, raw: bool = False,
+                  numpy: bool = False) -> dict[str, Any]:
     """The tensors of ``model.safetensors``, checked: size, format, room for ``weights_needed``
     weights (of the model config), content hash. Float16 tensors (a packed checkpoint,
-    `engine.pack`) come back as float32 unless ``raw``."""
-    import torch
+    `engine.pack`) come back as float32 unless ``raw``. ``numpy``: numpy arrays, without torch."""
     from safetensors import SafetensorError
-    from safetensors.torch import load as st_load
 
     weights = path / WEIGHTS
     size = weights.stat().st_size
@@ -173,21 +172,36 @@ def _read_weights(path: Path, expected_hash: str, weights_needed: int = 0, raw: 
     if hashlib.sha256(data).hexdigest() != expected_hash:
         raise CheckpointError(f"checkpoint {path.name}: model.safetensors does not match its content hash (corrupt or replaced)")
     try:
-        tensors = st_load(data)
+        if numpy:
+            from safetensors.numpy import load as np_load
+
+            tensors = np_load(data)
+        else:
+            from safetensors.torch import load as st_load
+
+            tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path.name}: model.safetensors cannot be read ({exc})") from exc
     if raw:
         return tensors
+    if numpy:
+        return {k: v.astype("float32") if v.dtype.name == "float16" else v for k, v in tensors.items()}
+    import torch
+
     return {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
 
 
-def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(path: Path, device: str | torch.device = "cpu", numpy: bool = False) -> Checkpoint:
     """Load and validate a checkpoint folder.
+
+    ``numpy``: the models as their numpy twins (`engine.npmodel.NumpyMelody`,
+    `engine.harmony.HarmonySteps`), for sampling on the CPU without importing torch; ``extra``
+    then holds numpy arrays.
 
     Raises:
         CheckpointError: one line naming what is wrong.
     """
-    from engine.model import ChorusLSTM, ModelConfig
+    from engine.model_config import ModelConfig
 
     path = Path(path)
     meta = read_meta(path)
@@ -199,10 +213,20 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
         raise CheckpointError(f"checkpoint {path.name}: {exc}") from exc
     if config.vocab_size != len(grammar.VOCAB):
         raise CheckpointError(f"checkpoint {path.name}: model_config.vocab_size {config.vocab_size} != {len(grammar.VOCAB)}")
-    tensors = _read_weights(path, str(meta["content_hash"]), config.parameters())
+    tensors = _read_weights(path, str(meta["content_hash"]), config.parameters(), numpy=numpy)
     extra = {k[len(NGRAM_PREFIX):]: v for k, v in tensors.items() if k.startswith(NGRAM_PREFIX)}
-    harmony = _harmony(path, meta, {k[len(HARMONY_PREFIX):]: v for k, v in tensors.items() if k.startswith(HARMONY_PREFIX)})
+    harmony = _harmony(path, meta, {k[len(HARMONY_PREFIX):]: v for k, v in tensors.items() if k.startswith(HARMONY_PREFIX)},
+                       numpy)
     weights = {k: v for k, v in tensors.items() if not k.startswith((NGRAM_PREFIX, HARMONY_PREFIX))}
+    if numpy:
+        from engine.npmodel import NumpyMelody
+
+        try:
+            return Checkpoint(path, meta, NumpyMelody(config, weights), extra, harmony)
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint {path.name}: weights do not match the model config ({str(exc)[:160]})") from exc
+    from engine.model import ChorusLSTM
+
     model = ChorusLSTM(config)
     try:
         model.load_state_dict(weights, strict=True)
@@ -214,16 +238,24 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
     return Checkpoint(path, meta, model, extra, harmony)
 
 
-def _harmony(path: Path, meta: dict[str, Any], weights: dict[str, torch.Tensor]) -> Any:
-    """The harmony model stored beside the melody model, or None when the checkpoint has none."""
+def _harmony(path: Path, meta: dict[str, Any], weights: dict[str, Any], numpy: bool = False) -> Any:
+    """The harmony model stored beside the melody model (``numpy``: its numpy twin), or None when
+    the checkpoint has none."""
     if not weights:
         return None
-    from engine.harmony import HarmonyConfig, HarmonyLSTM
+    from engine.harmony import HarmonyConfig
 
     try:
-        model = HarmonyLSTM(HarmonyConfig(**meta["harmony"]["config"]))
+        config = HarmonyConfig(**meta["harmony"]["config"])
+        if numpy:
+            from engine.harmony import HarmonySteps
+
+            return HarmonySteps(config, weights)
+        from engine.harmony_net import HarmonyLSTM
+
+        model = HarmonyLSTM(config)
         model.load_state_dict(weights, strict=True)
-    except (KeyError, TypeError, RuntimeError, ConfigError) as exc:
+    except (KeyError, TypeError, RuntimeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path.name}: the harmony model does not match its description ({exc})"[:240]) from exc
     return model.eval()
 

@@ -56,7 +56,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     from engine.settings import Settings
 
     settings = Settings.from_env()
-    composer = Composer(settings, device=args.device, preload=True)
+    composer = Composer(settings, device=args.device, preload=True, numpy=True)  # torch only for a GPU
     seed_midi = None
     if args.seed_midi is not None:
         try:

@@ -135,7 +135,7 @@ class Composer:
     """Composes clips. Keeps checkpoints (by content hash) and the synthesizer loaded."""
 
     def __init__(self, settings: Settings, device: str | None = None, stream_audio: bool = True,
-                 preload: bool = False) -> None:
+                 preload: bool = False, numpy: bool = False) -> None:
         """Args:
             settings: the engine's settings.
             device: where sampling runs (auto, cpu, cuda, cuda:N); default ``settings.device``.
@@ -144,17 +144,24 @@ class Composer:
                 against and for ``bench/compose.py``.
             preload: start loading the SoundFont now, on a background thread (while torch is imported
                 and the first clip sampled): a command or worker that will render soon.
+            numpy: sample with the models' numpy twins (`engine.npmodel`), never importing torch,
+                where the device is the CPU anyway (`engine.npmodel.cpu_only`): ``chorus compose``
+                starts in half the time. Workers keep torch (batches, CUDA).
         """
         if preload:
             from engine.render import get_renderer
 
             get_renderer(settings.soundfont, settings.sample_rate, settings.synth_threads).preload()
-        import torch
-
         self.settings = settings
         self.device = device or settings.device
         self.stream_audio = stream_audio
-        torch.set_num_threads(settings.torch_threads)
+        from engine.npmodel import cpu_only
+
+        self.numpy = numpy and cpu_only(self.device)
+        if not self.numpy:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         self._cache: OrderedDict[Path, Checkpoint] = OrderedDict()  # least recently used first
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -173,13 +180,16 @@ class Composer:
 
     def checkpoint(self, path: Path) -> Checkpoint:
         """Load (or reuse) a checkpoint; a folder whose content changed is reloaded."""
-        from engine.sample import pick_device
-
         path = Path(path).resolve()
         meta = read_meta(path)
         cached = self._cache.get(path)
         if cached is None or cached.content_hash != meta["content_hash"]:
-            cached = load_checkpoint(path, device=pick_device(self.device))
+            if self.numpy:
+                cached = load_checkpoint(path, numpy=True)
+            else:
+                from engine.sample import pick_device
+
+                cached = load_checkpoint(path, device=pick_device(self.device))
             self._cache[path] = cached
         self._cache.move_to_end(path)
         while len(self._cache) > MAX_LOADED_CHECKPOINTS:  # a worker that served many swaps keeps the recent ones

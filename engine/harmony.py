@@ -16,16 +16,17 @@ Writing a chorus (`write_chorus`)
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from engine.chords import FAMILY_NAMES, Chord
 from engine.errors import EngineError
 from engine.forms import Form
-from engine.model import check_bounds
+from engine.model_config import check_bounds
+from engine.seeded import Uniform
 
 N_FAM = len(FAMILY_NAMES)
 HOLD = 0
@@ -100,54 +101,55 @@ def position(slot: int, bar: int, bars: int, label: str, section: int, sections:
             length_bucket(bars), ERAS.index(era) if era in ERAS else 0]
 
 
-class HarmonyLSTM(nn.Module):
-    """Next-step chord token from the previous token, the sounding degree and the position."""
+def harmony_shapes(c: HarmonyConfig) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every weight of `engine.harmony_net.HarmonyLSTM` with config ``c``."""
+    shapes: dict[str, tuple[int, ...]] = {"tok.weight": (N_OUT + 1, c.emb), "deg.weight": (NO_CHORD_REL + 1, c.emb),
+                                          "head.weight": (N_OUT, c.hidden), "head.bias": (N_OUT,)}
+    for i, (name, n) in enumerate(FEATURES):
+        shapes[f"pos.{i}.weight"] = (c.slots if name == "slot" else n, c.emb)
+    for i in range(c.layers):
+        shapes |= {f"lstm.weight_ih_l{i}": (4 * c.hidden, c.emb if i == 0 else c.hidden),
+                   f"lstm.weight_hh_l{i}": (4 * c.hidden, c.hidden),
+                   f"lstm.bias_ih_l{i}": (4 * c.hidden,), f"lstm.bias_hh_l{i}": (4 * c.hidden,)}
+    return shapes
 
-    def __init__(self, config: HarmonyConfig) -> None:
-        super().__init__()
+
+class HarmonySteps:
+    """The harmony model's weights as numpy arrays, for writing changes without torch (what
+    `engine.checkpoint.load_checkpoint` gives with ``numpy=True``; `write_chorus` takes either).
+
+    Raises:
+        ValueError: the weights do not fit the config.
+    """
+
+    numpy = True
+
+    def __init__(self, config: HarmonyConfig, weights: Mapping[str, np.ndarray]) -> None:
+        from engine.npmodel import check_shapes
+
+        check_shapes(weights, harmony_shapes(config))
         self.config = config
-        self.tok = nn.Embedding(N_OUT + 1, config.emb)
-        self.deg = nn.Embedding(NO_CHORD_REL + 1, config.emb)
-        self.pos = nn.ModuleList(nn.Embedding(config.slots if name == "slot" else n, config.emb) for name, n in FEATURES)
-        self.drop = nn.Dropout(config.dropout)
-        self.lstm = nn.LSTM(config.emb, config.hidden, config.layers, batch_first=True,
-                            dropout=config.dropout if config.layers > 1 else 0.0)
-        self.head = nn.Linear(config.hidden, N_OUT)
+        self.weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
 
-    def forward(self, tokens: torch.Tensor, feats: torch.Tensor,
-                state: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """tokens (B, T); feats (B, T, 1 + len(FEATURES)): the sounding degree, then the position
-        features -> logits (B, T, N_OUT) for the step, and the LSTM state."""
-        out, state = self.lstm(self.drop(self._inputs(tokens, feats)), state)
-        return self.head(self.drop(out)), state
+    def eval(self) -> HarmonySteps:
+        return self
 
-    def _inputs(self, tokens: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        x = self.tok(tokens) + self.deg(feats[..., 0])
-        for i, emb in enumerate(self.pos):
-            x = x + emb(feats[..., i + 1])
-        return x  # (..., emb)
-
-    @torch.no_grad()
     def stepper(self) -> _Step:
-        """A one-step evaluator for writing changes (eval mode, no dropout), in numpy: a chorus is
-        64 steps of batch 1, where torch's per-call overhead would cost more than the arithmetic."""
-        return _Step(self)
+        return _Step(self.weights, self.config)
 
 
 class _Step:
-    """`HarmonyLSTM` one step at a time (numpy float32, the same equations as ``nn.LSTM``)."""
+    """The harmony model one step at a time (numpy float32, the same equations as ``nn.LSTM``),
+    from its weights by their ``state_dict`` names."""
 
-    def __init__(self, model: HarmonyLSTM) -> None:
-        def np_(t: torch.Tensor) -> np.ndarray:
-            return t.detach().cpu().float().numpy()
-
-        self.tables = [np_(model.tok.weight), np_(model.deg.weight), *(np_(e.weight) for e in model.pos)]
+    def __init__(self, weights: Mapping[str, np.ndarray], config: HarmonyConfig) -> None:
+        self.tables = [weights["tok.weight"], weights["deg.weight"], *(weights[f"pos.{i}.weight"] for i in range(len(FEATURES)))]
         self.layers = []
-        for i in range(model.config.layers):
-            w = torch.cat([getattr(model.lstm, f"weight_ih_l{i}"), getattr(model.lstm, f"weight_hh_l{i}")], dim=1)
-            self.layers.append((np_(w.t()), np_(getattr(model.lstm, f"bias_ih_l{i}") + getattr(model.lstm, f"bias_hh_l{i}"))))
-        self.head = (np_(model.head.weight.t()), np_(model.head.bias))
-        self.hidden = model.config.hidden
+        for i in range(config.layers):
+            w = np.concatenate([weights[f"lstm.weight_ih_l{i}"], weights[f"lstm.weight_hh_l{i}"]], axis=1)
+            self.layers.append((w.T, weights[f"lstm.bias_ih_l{i}"] + weights[f"lstm.bias_hh_l{i}"]))
+        self.head = (weights["head.weight"].T, weights["head.bias"])
+        self.hidden = config.hidden
 
     def __call__(self, token: int, feats: list[int], state: list | None) -> tuple[np.ndarray, list]:
         """token, feats (the sounding degree, then the position features) -> logits (N_OUT,), state."""
@@ -208,7 +210,7 @@ def _mask(cur: _Cursor, allowed: frozenset[int] | None, hold_only: bool) -> np.n
     return mask
 
 
-def _draw(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float, gen: torch.Generator) -> int:
+def _draw(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float, draw: Callable[[], float]) -> int:
     x = logits.astype(np.float64)
     x = np.where(mask, x / temperature, -np.inf)
     p = np.exp(x - x.max())
@@ -217,12 +219,11 @@ def _draw(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float
     cum = np.cumsum(p[order])
     keep = order[: int(np.searchsorted(cum, top_p) + 1)]
     q = p[keep] / p[keep].sum()
-    u = float(torch.rand(1, generator=gen, dtype=torch.float64))
+    u = draw()
     return int(keep[min(int(np.searchsorted(np.cumsum(q), u, side="right")), len(keep) - 1)])
 
 
-@torch.no_grad()
-def write_chorus(model: HarmonyLSTM, form: Form, tonic: int, mode: str, seed: int, temperature: float = 1.0,
+def write_chorus(model: Any, form: Form, tonic: int, mode: str, seed: int, temperature: float = 1.0,
                  top_p: float = 0.95, era: str = "", split_bars: bool = True, beats: int = 4) -> list[tuple[Chord, ...]]:
     """One chorus of ``form`` in the key (``tonic`` pitch class, ``mode``): per bar, its chords
     (`bar_chords`: one, or several sharing the bar equally). A half-bar model (``slots`` 2) writes
@@ -234,7 +235,7 @@ def write_chorus(model: HarmonyLSTM, form: Form, tonic: int, mode: str, seed: in
     model.eval()
     step = model.stepper()
     n = steps_per_bar(model.config.slots, beats)
-    gen = torch.Generator().manual_seed(int(seed) % (2**63))
+    draw = Uniform(seed)
     cur, state = _Cursor(tonic), None
     slots: list[Chord] = []
     first: dict[str, int] = {}  # label -> first slot of its first occurrence
@@ -258,7 +259,7 @@ def write_chorus(model: HarmonyLSTM, form: Form, tonic: int, mode: str, seed: in
                     token = HOLD if chord == cur.chord else chord_token(cur.root, chord)
                 else:
                     mask = _mask(cur, anchors.get((bar, slot)), hold_only=n == 2 and slot == 1 and not split_bars)
-                    token = _draw(logits, mask, temperature, top_p, gen)
+                    token = _draw(logits, mask, temperature, top_p, draw)
                 cur.push(token)
                 slots.append(cur.chord)
     return [bar_chords(slots[i:i + n]) for i in range(0, len(slots), n)]
@@ -280,3 +281,12 @@ def draw_key(weights: dict[str, float], rnd) -> tuple[int, str]:
     names = sorted(weights)
     tonic, mode = rnd.choices(names, weights=[weights[n] for n in names])[0].split()
     return int(tonic), mode
+
+
+def __getattr__(name: str) -> Any:
+    """``engine.harmony.HarmonyLSTM``, the torch network, imported (with torch) only when asked for."""
+    if name == "HarmonyLSTM":
+        from engine.harmony_net import HarmonyLSTM
+
+        return HarmonyLSTM
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

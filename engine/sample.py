@@ -1,7 +1,8 @@
 """Stateless, seeded, batched sampling of grammar tokens from a `ChorusLSTM`.
 
-Every parameter comes with the call; a request's seed (its own `torch.Generator`) fully
-determines its tokens, whether it is sampled alone or in a batch with others. Constrained
+Every parameter comes with the call; a request's seed (its own `engine.seeded.Uniform`, the
+numbers a torch generator of that seed gives) fully determines its tokens, whether it is sampled
+alone or in a batch with others, by the torch network or by its numpy twin (`engine.npmodel`). Constrained
 decoding: given chord changes are forced at their places, a primer (a seed's own measures) is
 forced first and the model continues from there, and the grammar's mask keeps every sequence
 well formed.
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from engine import grammar as g
 from engine import state as st
 from engine.errors import EngineError
-from engine.model import ChorusLSTM
+from engine.seeded import Uniform
+
+if TYPE_CHECKING:  # the torch network; a numpy one (engine.npmodel) samples without importing torch
+    import torch
 
 _NC_ID = g.TOKEN_ID["CH:NC"]
 _DISSONANT = np.array([t.kind == "note" and t.ntype in ("A", "X") for t in st.TOKENS])
@@ -98,7 +102,7 @@ class _Run:
     def __init__(self, req: SampleRequest) -> None:
         self.req = req
         self.state = st.GrammarState()
-        self.gen = torch.Generator().manual_seed(int(req.seed) % (2**63))
+        self.draw = Uniform(req.seed)
         self.primer = [g.TOKEN_ID[t] for t in req.primer]
         self.target_bars: int | None = None  # bars in the primer + requested, set after the primer
         self.done = False
@@ -168,7 +172,7 @@ class _Run:
             self.written[-1].append((self.state.pos, g.VOCAB[token_id]))
 
 
-def _pick(logits: np.ndarray, mask: np.ndarray, req: SampleRequest, gen: torch.Generator) -> int:
+def _pick(logits: np.ndarray, mask: np.ndarray, req: SampleRequest, draw: Callable[[], float]) -> int:
     """Sample one token from (V,) logits restricted to ``mask``, with temperature and top-p.
 
     The only randomness is one uniform draw from the request's own generator, so a request's
@@ -189,17 +193,19 @@ def _pick(logits: np.ndarray, mask: np.ndarray, req: SampleRequest, gen: torch.G
         keep = int(np.searchsorted(np.cumsum(sorted_p), req.top_p) + 1)
         sorted_p = sorted_p[:keep] / sorted_p[:keep].sum()
         order = order[:keep]
-    u = float(torch.rand(1, generator=gen, dtype=torch.float64))
+    u = draw()
     k = min(int(np.searchsorted(np.cumsum(sorted_p), u, side="right")), len(order) - 1)
     return int(idx[order[k]])
 
 
-def pick_device(device: str = "auto") -> torch.device:
+def pick_device(device: str = "auto") -> torch.device:  # noqa: F821 - torch is imported here
     """The torch device for ``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
 
     Raises:
         EngineError: another name, or CUDA asked for where there is none.
     """
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device != "cpu" and not (device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())):
@@ -209,16 +215,16 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _conditioning(model: ChorusLSTM, requests: list[SampleRequest], dev: torch.device):
-    """(cond (B, 2) era and player ids, guidance weights (B, 1), whether any request is guided)."""
-    cfg = model.config
+def _conditioning(config: Any, requests: list[SampleRequest]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(cond (B, 2) era and player ids, guidance weights (B, 1) float32, whether any request is
+    guided) for a model with ``config`` (`engine.model_config.ModelConfig`)."""
     for r in requests:
-        if (cfg.n_eras and r.era >= cfg.n_eras) or (cfg.n_players and r.player >= cfg.n_players):
+        if (config.n_eras and r.era >= config.n_eras) or (config.n_players and r.player >= config.n_players):
             raise EngineError(f"era id {r.era} or player id {r.player} is outside the model's vocabulary")
-    cond = torch.tensor([(r.era if cfg.n_eras else 0, r.player if cfg.n_players else 0) for r in requests],
-                        dtype=torch.long, device=dev)
-    guide = torch.tensor([r.guidance if (r.era or r.player) else 1.0 for r in requests], device=dev)[:, None]
-    return cond, guide, bool((guide != 1.0).any()) and bool(cfg.n_eras or cfg.n_players)
+    cond = np.array([(r.era if config.n_eras else 0, r.player if config.n_players else 0) for r in requests],
+                    dtype=np.int64)
+    guide = np.array([r.guidance if (r.era or r.player) else 1.0 for r in requests], dtype=np.float32)[:, None]
+    return cond, guide, bool((guide != 1.0).any()) and bool(config.n_eras or config.n_players)
 
 
 def _advance(run: _Run, logits: np.ndarray, pad: int) -> int:
@@ -233,25 +239,25 @@ def _advance(run: _Run, logits: np.ndarray, pad: int) -> int:
     elif mask is not None:
         if run.req.consonant_strong_beats and run.strong():
             mask = mask & ~_DISSONANT
-        tid = _pick(logits, mask, run.req, run.gen)
+        tid = _pick(logits, mask, run.req, run.draw)
     if run.done:
         return pad
     run.push(tid)
     return tid
 
 
-@torch.no_grad()
 def sample(
-    model: ChorusLSTM,
+    model: Any,
     requests: list[SampleRequest],
-    device: str | torch.device | None = None,
+    device: str | torch.device | None = None,  # noqa: F821
     progress: Callable[[int], None] | None = None,
     max_steps: int = 20_000,
 ) -> list[list[str]]:
     """Sample token sequences, one per request, in one batch.
 
     Args:
-        model: the network (its device is used unless ``device`` is given).
+        model: the network: a `engine.model.ChorusLSTM` (its device is used unless ``device`` is
+            given) or its numpy twin `engine.npmodel.NumpyMelody` (the CPU, no torch).
         requests: what to sample; each has its own seed.
         progress: called with the step number after each batched step.
         max_steps: a bound on steps, whatever the requests ask.
@@ -260,30 +266,44 @@ def sample(
     """
     if not requests:
         return []
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
-    model = model.to(dev).eval()
     runs = [_Run(r) for r in requests]
     bos, pad = g.TOKEN_ID["BOS"], g.TOKEN_ID["PAD"]
-    tokens = torch.full((len(runs),), bos, dtype=torch.long)
-    feats = torch.tensor([r.state.features() for r in runs], dtype=torch.long)
-    hidden = None
-    step_fn = model.stepper()
-    cond, guide, guided = _conditioning(model, requests, dev)
-    hidden_u = None
+    tokens = np.full((len(runs),), bos, dtype=np.int64)
+    feats = np.array([r.state.features() for r in runs], dtype=np.int64)
+    cond, guide, guided = _conditioning(model.config, requests)
+    step_fn = model.stepper() if getattr(model, "numpy", False) else _torch_steps(model, device)
+    hidden = hidden_u = None
     for step in range(max_steps):
-        logits, hidden = step_fn(tokens.to(dev), feats.to(dev), hidden, cond)
+        logits, hidden = step_fn(tokens, feats, hidden, cond)
         if guided:  # the unconditioned pass, for classifier-free guidance
-            plain, hidden_u = step_fn(tokens.to(dev), feats.to(dev), hidden_u, torch.zeros_like(cond))
+            plain, hidden_u = step_fn(tokens, feats, hidden_u, np.zeros_like(cond))
             logits = plain + guide * (logits - plain)
-        logits = logits.float().cpu().numpy()
         next_tokens = [_advance(run, logits[i], pad) for i, run in enumerate(runs)]
         next_feats = [run.state.features() for run in runs]
         if progress:
             progress(step + 1)
         if all(r.done for r in runs):
             break
-        tokens = torch.tensor(next_tokens, dtype=torch.long)
-        feats = torch.tensor(next_feats, dtype=torch.long)
+        tokens = np.array(next_tokens, dtype=np.int64)
+        feats = np.array(next_feats, dtype=np.int64)
     else:
         raise EngineError(f"sampling did not finish within {max_steps} steps")
     return [[g.VOCAB[t] for t in r.out] for r in runs]
+
+
+def _torch_steps(model: Any, device: Any) -> Callable:
+    """The torch network's one-step evaluator on numpy inputs: (tokens (B,), feats (B, 3), state,
+    cond (B, 2)) -> (logits (B, V) float32 numpy, state), the state kept on the device."""
+    import torch
+
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(dev).eval()
+    stepper = model.stepper()
+
+    @torch.no_grad()
+    def step(tokens: np.ndarray, feats: np.ndarray, state: Any, cond: np.ndarray) -> tuple[np.ndarray, Any]:
+        logits, state = stepper(torch.from_numpy(tokens).to(dev), torch.from_numpy(feats).to(dev), state,
+                                torch.from_numpy(cond).to(dev))
+        return logits.float().cpu().numpy(), state
+
+    return step
