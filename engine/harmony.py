@@ -232,9 +232,17 @@ def write_chorus(model: Any, form: Form, tonic: int, mode: str, seed: int, tempe
 
     Stateless: the seed alone decides the changes.
     """
-    model.eval()
-    step = model.stepper()
-    n = steps_per_bar(model.config.slots, beats)
+    from engine.npmodel import one_blas_thread
+
+    with one_blas_thread():
+        return _write(model.eval().stepper(), model.config.slots, form, tonic, mode, seed, temperature, top_p, era,
+                      split_bars, beats)
+
+
+def _write(step: _Step, slots_per_bar: int, form: Form, tonic: int, mode: str, seed: int, temperature: float,
+           top_p: float, era: str, split_bars: bool, beats: int) -> list[tuple[Chord, ...]]:
+    """`write_chorus`'s steps."""
+    n = steps_per_bar(slots_per_bar, beats)
     draw = Uniform(seed)
     cur, state = _Cursor(tonic), None
     slots: list[Chord] = []

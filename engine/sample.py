@@ -267,11 +267,21 @@ def sample(
     if not requests:
         return []
     runs = [_Run(r) for r in requests]
-    bos, pad = g.TOKEN_ID["BOS"], g.TOKEN_ID["PAD"]
-    tokens = np.full((len(runs),), bos, dtype=np.int64)
+    tokens = np.full((len(runs),), g.TOKEN_ID["BOS"], dtype=np.int64)
     feats = np.array([r.state.features() for r in runs], dtype=np.int64)
     cond, guide, guided = _conditioning(model.config, requests)
-    step_fn = model.stepper() if getattr(model, "numpy", False) else _torch_steps(model, device)
+    if getattr(model, "numpy", False):
+        from engine.npmodel import one_blas_thread
+
+        with one_blas_thread():
+            return _loop(runs, model.stepper(), tokens, feats, cond, guide, guided, progress, max_steps)
+    return _loop(runs, _torch_steps(model, device), tokens, feats, cond, guide, guided, progress, max_steps)
+
+
+def _loop(runs: list[_Run], step_fn: Callable, tokens: np.ndarray, feats: np.ndarray, cond: np.ndarray,
+          guide: np.ndarray, guided: bool, progress: Callable[[int], None] | None, max_steps: int) -> list[list[str]]:
+    """The batched sampling steps (see `sample`)."""
+    pad = g.TOKEN_ID["PAD"]
     hidden = hidden_u = None
     for step in range(max_steps):
         logits, hidden = step_fn(tokens, feats, hidden, cond)
