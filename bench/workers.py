@@ -5,6 +5,8 @@ For each backend it warms the workers up (checkpoint and SoundFont loaded), then
 once, three times, and prints the median clips per minute; then runs a few jobs one at a time and
 prints the queue's overhead per job: the time from submit to the clip's files in the bot's folder,
 less the worker's own compose time (for Celery split into submit -> task start and task end -> bot).
+Each throughput row also gives how many CPU cores were busy on average (/proc/stat): where one
+worker already keeps them all busy, a second cannot add throughput.
 Celery runs against a throwaway redis-server and real ``chorus worker`` processes (CPU); batched
 Celery workers gather for ``CHORUS_BATCH_WINDOW_MS``.
 
@@ -74,13 +76,13 @@ class Runner:
         if failed:
             raise SystemExit(f"{len(failed)} jobs failed, e.g.: {failed[0]}")
 
-    async def throughput(self, n: int) -> tuple[float, float]:
-        """(clips per minute, wall seconds) for n jobs submitted at once."""
-        t = time.time()
+    async def throughput(self, n: int) -> tuple[float, float, float]:
+        """(clips per minute, wall seconds, CPU cores busy on average) for n jobs submitted at once."""
+        t, cpu = time.time(), cpu_times()
         ids = await self.submit(n)
         await self.wait(ids)
         wall = max(self.finished[i][0] for i in ids) - t
-        return n / wall * 60, wall
+        return n / wall * 60, wall, busy_cores(cpu, cpu_times())
 
     async def overhead(self, n: int) -> dict[str, float]:
         """Medians over n jobs run one at a time (seconds)."""
@@ -102,9 +104,24 @@ class Runner:
         return {k: statistics.median(v) for k, v in rows.items() if v}
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs together, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How many of the machine's cores were busy on average between two `cpu_times` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total * (os.cpu_count() or 1) if total else 0.0
+
+
 async def measure(queue: JobQueue, settings: BotSettings, ck_hash: str, args: argparse.Namespace,
-                  warm: int, tag: str) -> tuple[float, float, dict[str, float]]:
-    """(median clips per minute, its wall seconds, overhead medians) over ``args.runs`` runs."""
+                  warm: int, tag: str) -> tuple[float, float, float, dict[str, float]]:
+    """(median clips per minute, its wall seconds and CPU cores busy, overhead medians) over
+    ``args.runs`` runs."""
     runner = Runner(queue, settings, ck_hash, args.length, tag)
     await queue.start()
     try:
@@ -113,12 +130,12 @@ async def measure(queue: JobQueue, settings: BotSettings, ck_hash: str, args: ar
         over = await runner.overhead(args.sequential)
     finally:
         await queue.stop()
-    per_min, wall = sorted(runs)[len(runs) // 2]
-    return per_min, wall, over
+    per_min, wall, busy = sorted(runs)[len(runs) // 2]
+    return per_min, wall, busy, over
 
 
 def celery_rows(tmp: Path, base: BotSettings, ck_hash: str, args: argparse.Namespace,
-                batches: tuple[int, ...]) -> list[tuple[str, int, int, float, float, dict[str, float]]]:
+                batches: tuple[int, ...]) -> list[tuple[str, int, int, float, float, float, dict[str, float]]]:
     """Rows for Celery with 1 and 2 workers at each batch size, against one throwaway redis-server."""
     rows = []
     server = RedisServer(tmp)
@@ -147,13 +164,13 @@ def report(args: argparse.Namespace, base: BotSettings, results: list) -> None:
     print(f"checkpoint {args.checkpoint}, {args.jobs} jobs of {args.length:g} s clips, {os.cpu_count()} CPUs, "
           f"{base.torch_threads} torch thread(s) per worker, median of {args.runs} runs, "
           f"Celery batch window {base.batch_window_ms:g} ms")
-    print(f"\n{'backend':<10}{'workers':>8}{'batch':>7}{'clips/min':>11}{'wall s':>9}")
-    for name, count, batch, per_min, wall, _ in results:
-        print(f"{name:<10}{count:>8}{batch:>7}{per_min:>11.1f}{wall:>9.1f}")
+    print(f"\n{'backend':<10}{'workers':>8}{'batch':>7}{'clips/min':>11}{'wall s':>9}{'CPU cores busy':>16}")
+    for name, count, batch, per_min, wall, busy, _ in results:
+        print(f"{name:<10}{count:>8}{batch:>7}{per_min:>11.1f}{wall:>9.1f}{busy:>10.2f} of {os.cpu_count()}")
     print(f"\nper job, {args.sequential} jobs one at a time (medians, seconds)")
     print(f"{'backend':<10}{'workers':>8}{'batch':>7}{'submit->clip':>14}{'compose':>9}{'overhead':>10}"
           f"{'->start':>9}{'end->bot':>10}")
-    for name, count, batch, _, _, over in results:
+    for name, count, batch, _, _, _, over in results:
         split = (f"{over['to_start']:>9.3f}{over['to_bot']:>10.3f}") if "to_start" in over else f"{'-':>9}{'-':>10}"
         print(f"{name:<10}{count:>8}{batch:>7}{over['e2e']:>14.3f}{over['compose']:>9.3f}{over['overhead']:>10.3f}"
               f"{split}")
