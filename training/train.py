@@ -59,6 +59,7 @@ class TrainConfig:
     min_player_pieces: int = 4  # a performer gets a player id with at least this many training pieces
     label_dropout: float = 0.3  # per window, the chance that the era (and, separately, the player) id is 0
     init_from: str | None = None  # warm start: a checkpoint folder whose weights seed the model (see warm_start)
+    keep_players: tuple[str, ...] = ()  # given a player id even with no training pieces (a leave-out base, bench/metheny.py)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -91,12 +92,13 @@ class Vocab:
     players: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, pieces: list, min_player_pieces: int) -> Vocab:
+    def of(cls, pieces: list, min_player_pieces: int, keep: tuple[str, ...] = ()) -> Vocab:
+        """The eras, and the players with at least ``min_player_pieces`` pieces, plus ``keep``."""
         counts: dict[str, int] = {}
         for p in pieces:
             if getattr(p, "player", ""):
                 counts[p.player] = counts.get(p.player, 0) + 1
-        return cls(ERAS, ("", *sorted(k for k, n in counts.items() if n >= min_player_pieces)))
+        return cls(ERAS, ("", *sorted({*(k for k, n in counts.items() if n >= min_player_pieces), *keep})))
 
     def ids(self, piece: Any) -> tuple[int, int]:
         era, player = getattr(piece, "era", ""), getattr(piece, "player", "")
@@ -324,7 +326,7 @@ def train(
 
     dev = pick_device(device)
     ds, train_split, valid_split, vocab = _load_splits(
-        data, lambda pieces: Vocab.of(pieces, cfg.min_player_pieces) if cfg.condition else None)
+        data, lambda pieces: Vocab.of(pieces, cfg.min_player_pieces, cfg.keep_players) if cfg.condition else None)
     if vocab is not None:
         cfg = replace(cfg, model=replace(cfg.model, n_eras=len(vocab.eras), n_players=len(vocab.players)))
         say(f"conditioned on {len(vocab.eras) - 1} eras and {len(vocab.players) - 1} players "

@@ -46,3 +46,15 @@ def test_the_era_classifier_learns_a_rhythmic_difference() -> None:
     assert cross_validate(x, y)["accuracy"] > 0.9
     clf = EraClassifier.fit(x, y)
     assert CLASSES[clf.predict(features(_piece(4, 99))[None])[0]] == "SWING"
+
+
+def test_a_kept_player_has_an_id_without_training_pieces() -> None:
+    """`TrainConfig.keep_players`: a base for a leave-out test keeps the player's id (untrained)."""
+    from types import SimpleNamespace
+
+    from training.train import Vocab
+
+    pieces = [SimpleNamespace(player="Chet Baker")] * 4 + [SimpleNamespace(player="Pat Metheny")]
+    assert Vocab.of(pieces, 4).players == ("", "Chet Baker")
+    assert Vocab.of(pieces, 4, keep=("Pat Metheny",)).players == ("", "Chet Baker", "Pat Metheny")
+    assert Vocab.of([], 4, keep=("Pat Metheny",)).players == ("", "Pat Metheny")
