@@ -26,6 +26,7 @@ from engine.chords import FAMILY_NAMES, Chord
 from engine.errors import EngineError
 from engine.forms import Form
 from engine.model_config import check_bounds
+from engine.npmodel import check_shapes, one_blas_thread, sigmoid
 from engine.seeded import Uniform
 
 N_FAM = len(FAMILY_NAMES)
@@ -125,8 +126,6 @@ class HarmonySteps:
     numpy = True
 
     def __init__(self, config: HarmonyConfig, weights: Mapping[str, np.ndarray]) -> None:
-        from engine.npmodel import check_shapes
-
         check_shapes(weights, harmony_shapes(config))
         self.config = config
         self.weights = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
@@ -162,15 +161,11 @@ class _Step:
         new_state = []
         for (w, b), (h, c) in zip(self.layers, state, strict=True):
             i, f, g, o = np.split(np.concatenate([x, h]) @ w + b, 4)
-            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-            h = _sigmoid(o) * np.tanh(c)
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+            h = sigmoid(o) * np.tanh(c)
             new_state.append((h, c))
             x = h
         return x @ self.head[0] + self.head[1], new_state
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 @dataclass
@@ -232,8 +227,6 @@ def write_chorus(model: Any, form: Form, tonic: int, mode: str, seed: int, tempe
 
     Stateless: the seed alone decides the changes.
     """
-    from engine.npmodel import one_blas_thread
-
     with one_blas_thread():
         return _write(model.eval().stepper(), model.config.slots, form, tonic, mode, seed, temperature, top_p, era,
                       split_bars, beats)
