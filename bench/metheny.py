@@ -39,12 +39,14 @@ def main() -> int:
                     help="train (if absent) and use a jazz base without the five Metheny pieces, here")
     ap.add_argument("--data", type=Path, default=Path("data/jazz.json.gz"))
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--only-embeddings", action="store_true", help="fine-tune only the era and player embeddings")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = Dataset.load(args.data)
-    cfg = FinetuneConfig() if args.steps is None else FinetuneConfig(steps=args.steps)
+    cfg = FinetuneConfig(**{k: v for k, v in (("steps", args.steps), ("only_embeddings", args.only_embeddings or None))
+                            if v is not None})
     if args.fair_base is not None:
         args.base = args.fair_base
         if not (args.fair_base / "meta.json").is_file():
