@@ -297,7 +297,10 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         # The soprano's range; minor keys end on the major tonic (the Picardy third, as Bach's do).
         sampling=Sampling(tempo=(60, 90), pitch_range=PitchRange(62, 77, 60, 81),
                           meters=((4, 4), (4, 4), (4, 4), (3, 4)), forms=(16,), major_tonic="maj", minor_tonic="maj",
-                          song_forms=("chorale",), harmony_slots=4),
+                          song_forms=("chorale",), harmony_slots=4,
+                          # the Stollen sung twice (bar form): the repeated phrase restates the first,
+                          # with its own cadence bar
+                          melodic_form=MelodicForm("strains", ending_bars=1)),
         # 330 chorales make only ~36k tokens, nine batches a pass: an epoch is 1,024 random windows.
         training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.3}, "batch_size": 32,
                           "seq_len": 128, "lr": 2e-3, "windows_per_epoch": 1024, "max_epochs": 120, "patience": 5,
