@@ -2,7 +2,8 @@
 
 Representation (key-independent)
     One step per half bar (``HarmonyConfig.slots`` 2: jazz, folk), or one per beat (``slots`` 3
-    or more, at most that many steps a bar: the chorales, whose chords change on the beat). The token is ``HOLD`` (the chord goes on) or a new chord written as
+    or more, at most that many steps a bar: the chorales, whose chords change on the beat).
+    The token is ``HOLD`` (the chord goes on) or a new chord written as
     its root's interval from the previous chord's root (from the tonic for the first chord) and
     its family (``engine.chords.FAMILY_NAMES``): ``1 + interval * 16 + family``. The inputs also
     give the sounding chord as a degree of the key (so the model knows where it stands), the mode,
@@ -26,7 +27,7 @@ from engine.chords import FAMILY_NAMES, Chord
 from engine.errors import EngineError
 from engine.forms import Form
 from engine.model_config import check_bounds
-from engine.npmodel import check_shapes, one_blas_thread, sigmoid
+from engine.npmodel import check_shapes, lstm_shapes, one_blas_thread, sigmoid
 from engine.seeded import Uniform
 
 N_FAM = len(FAMILY_NAMES)
@@ -108,11 +109,7 @@ def harmony_shapes(c: HarmonyConfig) -> dict[str, tuple[int, ...]]:
                                           "head.weight": (N_OUT, c.hidden), "head.bias": (N_OUT,)}
     for i, (name, n) in enumerate(FEATURES):
         shapes[f"pos.{i}.weight"] = (c.slots if name == "slot" else n, c.emb)
-    for i in range(c.layers):
-        shapes |= {f"lstm.weight_ih_l{i}": (4 * c.hidden, c.emb if i == 0 else c.hidden),
-                   f"lstm.weight_hh_l{i}": (4 * c.hidden, c.hidden),
-                   f"lstm.bias_ih_l{i}": (4 * c.hidden,), f"lstm.bias_hh_l{i}": (4 * c.hidden,)}
-    return shapes
+    return shapes | lstm_shapes(c.emb, c.hidden, c.layers)
 
 
 class HarmonySteps:
@@ -144,7 +141,8 @@ class _Step:
     def __init__(self, weights: Mapping[str, np.ndarray], config: HarmonyConfig) -> None:
         self.tables = [weights["tok.weight"], weights["deg.weight"], *(weights[f"pos.{i}.weight"] for i in range(len(FEATURES)))]
         self.layers = []
-        for i in range(config.layers):
+        for i in range(config.layers):  # not npmodel.lstm_layers: this layout (a transposed view) keeps
+            # the vector-matrix products, and so the changes, bit for bit what they were
             w = np.concatenate([weights[f"lstm.weight_ih_l{i}"], weights[f"lstm.weight_hh_l{i}"]], axis=1)
             self.layers.append((w.T, weights[f"lstm.bias_ih_l{i}"] + weights[f"lstm.bias_hh_l{i}"]))
         self.head = (weights["head.weight"].T, weights["head.bias"])

@@ -54,10 +54,16 @@ def melody_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes["player_emb.weight"] = (c.n_players, c.cond_dim)
     if c.era_bias:
         shapes["era_bias.weight"] = (c.n_eras, c.vocab_size)
-    for i in range(c.layers):
-        shapes |= {f"lstm.weight_ih_l{i}": (4 * c.hidden, in_dim if i == 0 else c.hidden),
-                   f"lstm.weight_hh_l{i}": (4 * c.hidden, c.hidden),
-                   f"lstm.bias_ih_l{i}": (4 * c.hidden,), f"lstm.bias_hh_l{i}": (4 * c.hidden,)}
+    return shapes | lstm_shapes(in_dim, c.hidden, c.layers)
+
+
+def lstm_shapes(in_dim: int, hidden: int, layers: int, prefix: str = "lstm.") -> dict[str, tuple[int, ...]]:
+    """The weights of a stacked ``nn.LSTM`` by their ``state_dict`` names, with their shapes."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(layers):
+        shapes |= {f"{prefix}weight_ih_l{i}": (4 * hidden, in_dim if i == 0 else hidden),
+                   f"{prefix}weight_hh_l{i}": (4 * hidden, hidden),
+                   f"{prefix}bias_ih_l{i}": (4 * hidden,), f"{prefix}bias_hh_l{i}": (4 * hidden,)}
     return shapes
 
 

@@ -69,15 +69,15 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     top_p = settings.top_p or defaults.get("top_p", 0.95)
     # each sample takes the length and meter of a reference piece in turn, where the style composes
     # in that meter (else its first): all in the first piece's meter, a 3/4 chorale made every one 3/4
-    meters = [s.time_signature if s.time_signature in _style_meters(ck) else _style_meters(ck)[0] for s in refs]
+    composes = _style_meters(ck)
+    meters = [s.time_signature if s.time_signature in composes else composes[0] for s in refs]
     lengths = [min(settings.max_bars, max(4, len(p.bars))) for p in reference]
     forms = defaults.get("forms", [32])
     chord_t = defaults.get("chord_temperature")
-    requests = [SampleRequest(bars=lengths[i % len(lengths)], meter=meters[i % len(meters)], temperature=temperature,
-                              top_p=top_p, seed=settings.seed + i,
-                              changes=_changes(ck, settings.seed + i, meters[i % len(meters)]),
+    requests = [SampleRequest(bars=lengths[i % len(lengths)], meter=meter, temperature=temperature,
+                              top_p=top_p, seed=settings.seed + i, changes=_changes(ck, settings.seed + i, meter),
                               form=forms[i % len(forms)], chord_temperature=chord_t)
-                for i in range(settings.samples)]
+                for i, meter in ((i, meters[i % len(meters)]) for i in range(settings.samples))]
     say(f"sampling {settings.samples} pieces (temperature {temperature}, top-p {top_p})")
     tokens = sample(ck.model, requests)
     generated = [g.decode(t, seed=settings.seed + i) for i, t in enumerate(tokens)]
