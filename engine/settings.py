@@ -51,7 +51,7 @@ class Settings:
     checkpoints_dir: Path = field(default=Path("checkpoints"), metadata={"env": "CHORUS_CHECKPOINTS_DIR", "home": True})
     soundfont: Path = field(default=Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), metadata={"env": "CHORUS_SOUNDFONT"})
     sample_rate: int = field(default=32000, metadata={"env": "CHORUS_SAMPLE_RATE", "min": 8000})
-    synth_threads: int = field(default=1, metadata={"env": "CHORUS_SYNTH_THREADS", "min": 1})
+    synth_threads: int = field(default=2, metadata={"env": "CHORUS_SYNTH_THREADS", "min": 1})
     device: str = field(default="auto", metadata={"env": "CHORUS_DEVICE"})
     torch_threads: int = field(default=1, metadata={"env": "CHORUS_TORCH_THREADS", "min": 1})
     min_seconds: float = field(default=5.0, metadata={"env": "CHORUS_MIN_SECONDS", "min": 1})

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import mido
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.encode import FORMATS, PEAK_CEILING_DBFS, TARGET_LUFS, encode, integrated_lufs
-from engine.errors import EngineError, RenderError
+from engine.errors import EngineError, RenderError, Stopped
 from engine.probe import duration_s, probe
 from engine.render import Renderer, get_renderer
 from engine.settings import Settings
@@ -184,6 +185,25 @@ def test_bad_input_is_a_render_error(renderer: Renderer) -> None:
         renderer.render(b"MThd not really a midi file")
     with pytest.raises(RenderError, match="int16"):
         encode(np.zeros((100, 2), np.float32), RATE)
+
+
+def test_the_drums_render_apart_and_the_samples_do_not_depend_on_the_threads(pcm: np.ndarray) -> None:
+    """A song's drums play on a synth of their own beside the rest of the band (`_groups`); with two
+    threads the synths run at once, and the samples are exactly the one-thread render's."""
+    from engine.render import _groups
+
+    two = Renderer(SOUNDFONT, sample_rate=RATE, tail_s=TAIL_S, threads=2)
+    events, _ = two._events(song())
+    assert [sorted({m.channel for _, m in g}) for g in _groups(events)] == [[0, 1], [9]]
+    drums_only = [e for e in events if e[1].channel == 9]
+    assert _groups(drums_only) == [drums_only]
+    for _ in range(3):
+        assert np.array_equal(two.render(song()), pcm)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Stopped):  # raised on the helper thread too, and handed back
+        two.render(song(), stop=stop)
+    assert np.array_equal(two.render(song()), pcm)
 
 
 def test_one_renderer_per_soundfont_and_rate() -> None:
