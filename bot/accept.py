@@ -9,8 +9,7 @@ import logging
 
 import discord
 
-from bot import limits
-from bot.estimate import Estimate
+from bot.delivery import queued_text
 from bot.service import ComposeService, Submission
 from bot.tree import defer_public, loading_done
 from bot.views import queued_view
@@ -26,20 +25,15 @@ def submission(interaction: discord.Interaction, req: ComposeRequest, checkpoint
                       interaction_token=interaction.token, checkpoint=checkpoint)
 
 
-def queued_text(req: ComposeRequest, position: int, wait: Estimate) -> str:
-    """``⏳ Queued your jazz clip (position 3 in the queue, about 8 s).``: the wait is until the clip is ready."""
-    where = "next up" if position <= 1 else f"position {position} in the queue"
-    return limits.content(f"⏳ Queued your {req.style} clip ({where}, {wait.text()}).")
-
-
 async def accept(service: ComposeService, interaction: discord.Interaction, req: ComposeRequest,
                  checkpoint: str | None = None) -> None:
     """Submit, then answer with the public status message (a new message, also for a button)."""
     job, position = await service.submit(submission(interaction, req, checkpoint))
-    await interaction.response.send_message(queued_text(req, position, await service.wait()), view=queued_view(job.id))
+    wait = await service.wait()
+    await interaction.response.send_message(queued_text(req.style, position, wait), view=queued_view(job.id))
     try:
         message = await interaction.original_response()
-        await service.set_status_message(job.id, message.id)
+        await service.set_status_message(job.id, message.id, position, wait)
     except discord.HTTPException as exc:
         log.info("no status message for job %s: %s", job.id, exc)
 
@@ -52,10 +46,11 @@ async def accept_seeded(service: ComposeService, interaction: discord.Interactio
     service.seeds.check_declared_size(attachment.size)
     await defer_public(interaction)
     job, position = await service.submit_with_seed(submission(interaction, req), attachment.url)
+    wait = await service.wait()
     try:
-        message = await interaction.edit_original_response(content=queued_text(req, position, await service.wait()),
+        message = await interaction.edit_original_response(content=queued_text(req.style, position, wait),
                                                            view=queued_view(job.id))
         loading_done(interaction)
-        await service.set_status_message(job.id, message.id)
+        await service.set_status_message(job.id, message.id, position, wait)
     except discord.HTTPException as exc:  # the job is queued; the clip comes as a follow-up
         log.info("no status message for job %s: %s", job.id, exc)

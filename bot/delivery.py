@@ -26,6 +26,7 @@ import discord
 
 from bot import limits
 from bot.db import Job
+from bot.estimate import Estimate
 from bot.policy import Outcome, Posting
 from bot.results import ResultError, check_result
 from bot.views import clip_view
@@ -43,6 +44,12 @@ STAGES = {
 }
 STARTED = ("composing", "rendering", "retrying")  # stages after which a job can no longer be cancelled
 GONE = (10003, 10008, 10015, 10062)  # unknown channel, message, webhook, interaction
+
+
+def queued_text(style: str, position: int, wait: Estimate) -> str:
+    """``⏳ Queued your jazz clip (position 3 in the queue, about 8 s).``: the wait is until the clip is ready."""
+    where = "next up" if position <= 1 else f"position {position} in the queue"
+    return limits.content(f"⏳ Queued your {style} clip ({where}, {wait.text()}).")
 
 
 def mention(user_id: int) -> discord.AllowedMentions:
@@ -154,6 +161,16 @@ class DiscordDeliverer:
                 await wh.edit_message(job.status_message_id, content=text)
         except discord.HTTPException as exc:
             log.info("could not show progress of job %s: %s", job.id, exc)
+
+    async def queued(self, job: Job, position: int, wait: Estimate) -> None:
+        """Show a waiting job's new place and wait (its Cancel button stays)."""
+        wh = self._webhook(job)
+        if wh is None or job.status_message_id is None:
+            return
+        try:
+            await wh.edit_message(job.status_message_id, content=queued_text(job.style, position, wait))
+        except discord.HTTPException as exc:
+            log.info("could not show the place of job %s: %s", job.id, exc)
 
     async def deliver(self, job: Job, posting: Posting) -> Outcome:
         """Post the finished clip in place of the status message (or, failing that, once as a new message)."""

@@ -24,6 +24,7 @@ from bot.queue import JobEvent, JobQueue, WorkItem, out_dir_for
 from bot.results import ResultError, check_result
 from bot.seeds import SeedReader
 from bot.settings import BotSettings
+from bot.waiting import WaitingBoard
 from engine.request import ComposeRequest, RequestError
 from engine.seed import SeedLimits
 
@@ -35,6 +36,7 @@ class Deliverer(Protocol):
     """Shows progress and posts results; `bot.delivery.DiscordDeliverer` is the one for Discord."""
 
     async def progress(self, job: Job, stage: str) -> None: ...
+    async def queued(self, job: Job, position: int, wait: Estimate) -> None: ...
     async def deliver(self, job: Job, posting: Posting) -> Outcome: ...
     async def notify_failure(self, job: Job, reason: str, posting: Posting) -> Outcome: ...
 
@@ -71,6 +73,7 @@ class ComposeService:
         # started and closed by the bot (bot.app), as the queue is
         self.seeds = SeedReader(SeedLimits(max_bytes=settings.max_seed_bytes), workers=settings.seed_workers,
                                 max_in_flight=settings.max_queue, per_user=settings.user_max_pending)
+        self.board = WaitingBoard(store, self.waits, settings.queue)  # waiting jobs' places, kept shown
 
     async def load_state(self) -> None:
         self.catalog.active = await self.store.active_checkpoints()
@@ -112,7 +115,8 @@ class ComposeService:
                 raise ServiceError(f"slow down: you can compose again in {wait:.0f} s")
 
     async def submit(self, sub: Submission) -> tuple[Job, int]:
-        """Validate, check limits, persist and enqueue. Returns the job and its queue position."""
+        """Validate, check limits, persist and enqueue. Returns the job and its place among the jobs
+        not yet started (1: next up)."""
         req = sub.request
         try:
             ck = self.catalog.resolve(req.style)
@@ -127,7 +131,9 @@ class ComposeService:
             job = self._job(sub, req, ck)
             await self.store.add_job(job)
             await self._observe(job.id, accepted=True)
-        position = await self.queue.submit(self._item(job))
+            # its place among the jobs not yet started, as `bot.waiting` counts it while it waits
+            position = await self.store.count(("queued",))
+        await self.queue.submit(self._item(job))
         return job, position
 
     async def wait(self) -> Estimate:
@@ -186,7 +192,7 @@ class ComposeService:
         Raises:
             ServiceError: not the owner's, or no longer queued; one line.
         """
-        async with self._admit:
+        async with self._admit, self.board.editing(job_id):  # no "queued" edit lands after the caller's
             job = await self.store.get_job(job_id)
             if job is None:
                 raise ServiceError("that request is not known here")
@@ -197,6 +203,7 @@ class ComposeService:
                 raise ServiceError(f"that request is already {state}; it can no longer be cancelled")
             await self.queue.cancel(job_id)
             await self.store.update_job(job_id, status="failed", error=CANCELLED_BY_OWNER, next_try_at=None, notice_sent=1)
+            self.board.forget(job_id)
             await self._observe(job_id)
         log.info("job %s cancelled by its owner", job_id)
         return job
@@ -210,8 +217,13 @@ class ComposeService:
         return WorkItem(job.id, job.compose_request(), job.checkpoint, job.checkpoint_hash,
                         str(out_dir_for(self.data_dir, job.id)), job.attempts)
 
-    async def set_status_message(self, job_id: str, message_id: int) -> None:
+    async def set_status_message(self, job_id: str, message_id: int, position: int | None = None,
+                                 wait: Estimate | None = None) -> None:
+        """Record a job's status message; with the ``position`` and ``wait`` it shows, they are kept
+        up to date while the job waits (`bot.waiting`)."""
         await self.store.update_job(job_id, status_message_id=message_id)
+        if position is not None and wait is not None:
+            self.board.shown(job_id, position, wait)
 
     async def handle_event(self, event: JobEvent) -> None:
         """A queue's report on one job; whatever goes wrong stays with that job."""
@@ -230,8 +242,13 @@ class ComposeService:
                 job.attempts = await self.store.bump_attempts(job.id)  # a start, counted across restarts
                 job.status = "running"
                 self.waits.start(self.settings.queue, job.id, time.monotonic())  # its latency runs from here
+            if event.stage == "resumed":  # "queued again": its place is shown again at the next refresh
+                self.board.shown(job.id)
+            else:
+                self.board.forget(job.id)
             if self.deliverer:
-                await self.deliverer.progress(job, event.stage)
+                async with self.board.editing(job.id):
+                    await self.deliverer.progress(job, event.stage)
         elif event.kind == "done":
             try:
                 result = check_result(event.result)
@@ -277,7 +294,9 @@ class ComposeService:
                 log.error("job %s has a result that cannot be shown: %s", job.id, exc)
                 await self._fail(job.id, "the finished clip came back damaged")
                 return
-            outcome = await self.deliverer.deliver(job, posting)
+            self.board.forget(job.id)
+            async with self.board.editing(job.id):
+                outcome = await self.deliverer.deliver(job, posting)
             if outcome.sent:
                 await self.store.update_job(job.id, status="delivered", delivered_at=time.time(),
                                             message_id=outcome.message_id, next_try_at=None)
@@ -286,7 +305,9 @@ class ComposeService:
                 await self._fail(job.id, outcome.reason or "the clip could not be posted")
                 return
         else:
-            outcome = await self.deliverer.notify_failure(job, job.error or policy.INTERNAL_ERROR, posting)
+            self.board.forget(job.id)
+            async with self.board.editing(job.id):
+                outcome = await self.deliverer.notify_failure(job, job.error or policy.INTERNAL_ERROR, posting)
             if outcome.sent or not outcome.retry:
                 if not outcome.sent:
                     log.warning("job %s: its failure notice could not be sent: %s", job.id, outcome.reason)
@@ -344,11 +365,14 @@ class ComposeService:
         return counts
 
     async def housekeeping(self) -> None:
-        """While the bot runs: retry deliveries and notices as they fall due, and prune old files."""
+        """While the bot runs: retry deliveries and notices as they fall due, keep waiting jobs' places
+        and waits up to date, and prune old files."""
         last_prune = 0.0
         while True:
             try:
                 await self.deliver_due()
+                if self.deliverer is not None:
+                    await self.board.refresh(self.deliverer)
                 if time.monotonic() - last_prune >= self.settings.prune_interval_s:
                     last_prune = time.monotonic()
                     await retention.prune(self.store, self.data_dir, self.settings)
@@ -369,6 +393,8 @@ class ComposeService:
             return "failed"
         await self.store.update_job(job.id, status="queued")
         await self.queue.submit(item)
+        if job.status_message_id is not None:  # its message shows its place again at the next refresh
+            self.board.shown(job.id)
         return "requeued"
 
     async def cancel_by_admin(self, job_id: str) -> Job:

@@ -1,6 +1,6 @@
 """End to end, through the real `chorus serve` and the stand-in: honest waits (issue 14, part 3).
 
-A queued request says its place and about how long it will be; past ``CHORUS_MAX_WAIT_S`` a request
+A queued request says its place and about how long it will be, kept up to date while it waits; past ``CHORUS_MAX_WAIT_S`` a request
 is refused with the estimate, in one ephemeral line, and nothing of it is written; accepted work
 still arrives; once clips have been timed, the estimate is no longer a guess.
 """
@@ -56,5 +56,34 @@ def test_queued_requests_show_their_wait_and_a_long_queue_refuses_with_it(tmp_pa
         text, private = answer(h, rec)
         assert not private and QUEUED.fullmatch(text) and "at a guess" not in text, text
         assert len(h.clip_of(rec)["files"]) == 3
+    finally:
+        h.close()
+
+
+def test_a_waiting_request_sees_its_place_move_up_and_no_queued_text_after_its_clip(tmp_path: Path,
+                                                                                    tiny_checkpoint: Path) -> None:
+    # one job at a time (no batches), housekeeping every 0.2 s: each step of the queue reaches the messages
+    h = Harness(tmp_path, {"jazz": tiny_checkpoint}, CHORUS_BATCH_MAX="1", CHORUS_DELIVERY_RETRY_S="0.2")
+    try:
+        h.start_bot()
+        recs = [h.compose(user, length="60s") for user in h.users[:4]]
+        first = [answer(h, rec)[0] for rec in recs]
+        places = [QUEUED.fullmatch(text) for text in first]
+        assert all(places), first
+        last = recs[-1]
+        assert places[-1].group(2) == "4", first[-1]  # three ahead of it, none started when it was accepted
+
+        def moved_up(e: dict) -> bool:
+            m = QUEUED.fullmatch((e["json"] or {}).get("content", ""))
+            return e["kind"] == "edit" and m is not None and (m.group(2) is None or int(m.group(2)) < 4)
+
+        h.wait(90, interaction=last, predicate=moved_up)  # its message moved up while it waited
+        for rec in recs:
+            h.clip_of(rec, timeout=180)
+        h.clip_of(h.compose(h.users[4], length="10s"))  # many housekeeping rounds after the four clips
+        for rec in recs:  # once a clip is in, nothing edited its message back into "queued"
+            edits = [e for e in h.responses(rec) if e["kind"] == "edit"]
+            clip_at = next(i for i, e in enumerate(edits) if len(e["files"]) >= 3)
+            assert not any("Queued" in (e["json"] or {}).get("content", "") for e in edits[clip_at:])
     finally:
         h.close()

@@ -51,6 +51,7 @@ class Discord:
         self.tries: list[tuple[str, str]] = []
 
     async def progress(self, job: Job, stage: str) -> None: ...
+    async def queued(self, job: Job, position: int, wait) -> None: ...
 
     async def deliver(self, job: Job, posting) -> Outcome:
         self.tries.append(("clip", job.id))
