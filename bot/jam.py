@@ -81,5 +81,6 @@ async def continuation(job: Job) -> ComposeRequest:
         data = await asyncio.to_thread(Path(path).read_bytes)
     except OSError as exc:
         raise ServiceError(PRUNED) from exc
+    # the clip's own key and harmony go on from its MIDI: the first request's changes, form and key do not apply
     return _rebuilt(job, seed=None, seconds=CONTINUE_SECONDS, tempo=float(result.get("tempo") or 0) or None,
-                    seed_midi=base64.b64encode(data).decode("ascii"))
+                    seed_midi=base64.b64encode(data).decode("ascii"), changes=None, form=None, key=None)

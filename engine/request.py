@@ -131,8 +131,9 @@ class ComposeRequest:
               changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
               parts: frozenset[str] | set[str] | None = None, form: str | None = None,
               key: str | None = None, swing: float | None = None, era: str | None = None,
-              band: str | None = None) -> ComposeRequest:
-        """Validate every value against the settings' ranges.
+              band: str | None = None, seeded: bool = False) -> ComposeRequest:
+        """Validate every value against the settings' ranges. ``seeded``: a seed MIDI file comes later
+        (the bot downloads it after these checks), so the rules of a continuation apply already.
 
         Raises:
             RequestError: one line naming the bad value and what is allowed.
@@ -163,6 +164,12 @@ class ComposeRequest:
             raise RequestError(f"swing {swing:g} is out of range; allowed 1.0 (straight) to 3.0")
         form_name = _form_name(form) if form else None
         key_name = _key_name(key) if key else None
+        if seeded or seed_midi is not None:
+            # a continuation goes on in the seed's key over chords of its own (engine.compose plans no song)
+            given = [name for name, value in (("key", key), ("form", form), ("changes", changes)) if value]
+            if given:
+                raise RequestError(f"a continuation follows your MIDI file's key and harmony, so it takes no "
+                                   f"{' or '.join(given)}; leave {'it' if len(given) == 1 else 'them'} out")
         return cls(style, seconds, tempo, seed, temperature, _changes(changes), seed_midi, audio_format, chosen,
                    changes, form_name, key_name, swing, _era_name(era), _band_name(band))
 

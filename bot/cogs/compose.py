@@ -134,7 +134,7 @@ class ComposeCog(commands.Cog):
                       without: str | None = None) -> None:
         req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed,
                                    form=form, key=key, swing=swing, era=era, band=band, audio_format=format,
-                                   parts=parts_without(without))
+                                   parts=parts_without(without), seeded=seed_midi is not None)
         if seed_midi is None:
             await accept(self.service, interaction, req)
         else:  # after the cheap checks, so a bad value is refused at once, before any download

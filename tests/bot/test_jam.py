@@ -48,6 +48,11 @@ def test_continue_seeds_with_the_clips_midi_at_its_tempo(tmp_path: Path) -> None
     assert req.seed is None
 
 
+def test_continue_drops_the_first_requests_key_form_and_changes(tmp_path: Path) -> None:
+    req = asyncio.run(continuation(finished(tmp_path, key="F minor", form="blues", changes="Fm7 | Bb7")))
+    assert (req.key, req.form, req.changes_text) == (None, None, None) and req.seed_midi == b"MThd-the-clip"
+
+
 def test_continue_on_a_pruned_clip_is_refused(tmp_path: Path) -> None:
     job = finished(tmp_path)
     (tmp_path / "clip.mid").unlink()
