@@ -35,6 +35,10 @@ RIDE, PEDAL_HAT, KICK, SNARE, CRASH, HIGH_TOM, LOW_TOM = 51, 44, 36, 38, 49, 50,
 LEGATO_GAP = 0.5  # beats: a lead note is held over a gap this short to the next note
 FINAL_PEDAL_BEATS = 0.25  # the comping's sustain pedal goes down this far into the final chord
 FINAL_HOLD_S = 3.0  # seconds the final chord is held at least (then it rings out on its own)
+# A lead that sustains by itself (GM strings, brass, reeds, pipes) tapers its final note over this
+# long, by expression (CC11), as a player does: cut at full strength it stopped 14 dB in 0.15 s.
+FINAL_FADE_S = 1.0
+FINAL_FADE_DB = 24.0  # how far the taper goes before the note ends
 # Under the final chord the drummer swells a soft mallet roll on the ride for this long (seconds,
 # a stroke every ROLL_STEP_S, crescendo), then lets the cymbal ring: the band's held chord keeps
 # its body while piano and guitar decay, as a combo holds a fermata.
@@ -103,6 +107,13 @@ def swing(beat: float, ratio: float = 2.0) -> float:
     return beat
 
 
+def taper(end: float, beats: float, steps: int = 12) -> list[tuple[float, int, int]]:
+    """Expression (CC11) falling evenly in dB by `FINAL_FADE_DB` over the ``beats`` before ``end``
+    (FluidSynth, as the SoundFont spec, attenuates by about 40 log10(127 / value) dB)."""
+    return [(end - beats + beats * k / steps, 11, max(1, round(127 * 10 ** (-FINAL_FADE_DB * k / steps / 40))))
+            for k in range(1, steps + 1)]
+
+
 class _Player:
     """One part's hands: its own seeded generator for humanised timing, velocity and choices."""
 
@@ -159,7 +170,7 @@ class Arranger:
             return Score(tempo=tempo, meter=meter, key=key, bars=done.bars, chords=done.chords, parts=done.parts,
                          title=title, fermatas=done.fermatas)
         if "lead" in self.parts:
-            parts.append(self._lead(melody, end, last_bar[0] if last_bar else None, hold))
+            parts.append(self._lead(melody, end, last_bar[0] if last_bar else None, hold, tempo))
         if "comping" in self.parts:
             parts.append(self._comping(changes, bars, last_bar, hold))
         if "bass" in self.parts:
@@ -169,10 +180,11 @@ class Arranger:
             parts.append(self._drums(bars, last_bar, _boundaries(body, chorus_bars), tempo))
         return Score(tempo=tempo, meter=meter, key=key, bars=bars, chords=changes, parts=parts, title=title)
 
-    def _lead(self, melody: list[Note], end: float, final_beat: float | None, hold: float) -> Part:
+    def _lead(self, melody: list[Note], end: float, final_beat: float | None, hold: float, tempo: float) -> Part:
         """The melody, offbeat eighths swung a little less than the ride (only where they are
         eighths: a note at x.5 inside a run of sixteenths or triplets stays put), accented on the
-        offbeats, short gaps phrased legato, the final note held with the final chord."""
+        offbeats, short gaps phrased legato, the final note held with the final chord (and tapered,
+        for a lead that sustains by itself)."""
         part = self._part("lead", self.band.lead_program, 0)
         player = _Player(self.seed, "lead")
         ratio = 1.0 + (self.ratio - 1.0) * LEAD_SWING
@@ -194,8 +206,12 @@ class Arranger:
             base = n.velocity if n.velocity != 90 else (92 if offbeat else 82)
             part.notes.append(ScoreNote(start, max(0.05, stop - start - 0.02), n.pitch, player.vel(base, 5)))
         plucked = not 40 <= self.band.lead_program < 80  # GM strings, brass, reeds and pipes sustain by themselves
-        if plucked and final_beat is not None and any(n.onset >= final_beat - 1e-6 for n in notes):
-            part.sustain_from = final_beat + FINAL_PEDAL_BEATS  # rings out with the piano, not cut at its release
+        if final_beat is not None and any(n.onset >= final_beat - 1e-6 for n in notes):
+            if plucked:
+                part.sustain_from = final_beat + FINAL_PEDAL_BEATS  # rings out with the piano, not cut at its release
+            else:
+                last = part.notes[-1]
+                part.controls = taper(last.start + last.duration, min(FINAL_FADE_S * tempo / 60, last.duration * 0.6))
         return part
 
     def _lead_time(self, beat: float, onsets: list[float], ratio: float) -> float:

@@ -46,6 +46,7 @@ def write_midi(score: Score) -> bytes:
             events.append((off, 0, n.pitch, 0))
         if part.sustain_from is not None:  # (tick, 2, 64, 127): the pedal down, after the notes at that tick
             events.append((max(0, round(part.sustain_from * TICKS_PER_BEAT)), 2, 64, 127))
+        events.extend((max(0, round(beat * TICKS_PER_BEAT)), 2, number, value) for beat, number, value in part.controls)
         events.sort(key=lambda e: (e[0], e[1], e[2]))  # note-offs before note-ons at the same tick
         now = 0
         for tick, kind_id, number, value in events:

@@ -22,8 +22,9 @@ class ScoreNote(Note):
 @dataclass
 class Part:
     """One instrument: its own MIDI track and channel (channel 9 = drums), and its place in the mix
-    (MIDI controller values 0-127: CC7 volume, CC10 pan, CC91 reverb send, CC93 chorus send), and
-    where its sustain pedal goes down, if it does."""
+    (MIDI controller values 0-127: CC7 volume, CC10 pan, CC91 reverb send, CC93 chorus send),
+    where its sustain pedal goes down, if it does, and any controller changes on the way (an
+    expression fade)."""
 
     name: str
     program: int
@@ -34,6 +35,7 @@ class Part:
     reverb: int = 40
     chorus: int = 0
     sustain_from: float | None = None  # beat where the sustain pedal (CC64) goes down, held to the end
+    controls: list[tuple[float, int, int]] = field(default_factory=list)  # (beat, CC number, value), e.g. a fade
 
     @property
     def is_drums(self) -> bool:

@@ -167,3 +167,23 @@ def test_a_swing_out_of_range_is_refused_with_the_range() -> None:
 
     with pytest.raises(RequestError, match=r"swing 4 is out of range; allowed 1.0 \(straight\) to 3.0"):
         ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], swing=4.0)
+
+
+def test_a_sustaining_lead_tapers_its_final_note_and_a_plucked_one_does_not() -> None:
+    """A recorder (GM 74) stops at full strength unless the player tapers it: expression (CC11)
+    falls over the final note's last second, ending quieter, and only there."""
+    from engine.arrange import FINAL_FADE_DB, FINAL_FADE_S, taper
+
+    steps = taper(10.0, 2.0)
+    assert [b for b, _, _ in steps] == sorted(b for b, _, _ in steps) and steps[-1][0] == 10.0 and steps[0][0] > 8.0
+    assert {cc for _, cc, _ in steps} == {11} and steps[-1][2] == round(127 * 10 ** (-FINAL_FADE_DB / 40))
+    values = [v for _, _, v in steps]
+    assert values == sorted(values, reverse=True) and values[0] < 127
+
+    folk = Arranger(get_style("folk"), 3).arrange(melody(), CHANGES, BARS, 100.0, (4, 4), "C")
+    last = lead(folk)[-1]
+    controls = folk.part("lead").controls
+    assert controls and controls[-1][0] == last.start + last.duration  # ends with the note
+    assert 0 < last.start + last.duration - controls[0][0] <= FINAL_FADE_S * 100 / 60  # its last second, at 100 bpm
+    assert any(m.type == "control_change" and m.control == 11 for m in mido.MidiFile(file=io.BytesIO(write_midi(folk))))
+    assert arrange().part("lead").controls == []  # the jazz guitar rings out under the pedal instead
