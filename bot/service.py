@@ -76,6 +76,7 @@ class ComposeService:
         self.board = WaitingBoard(store, self.waits, settings.queue)  # waiting jobs' places, kept shown
 
     async def load_state(self) -> None:
+        await asyncio.to_thread(self.catalog.clear_staging)  # an install a crash interrupted
         self.catalog.active = await self.store.active_checkpoints()
         self.paused = (await self.store.flag("paused", "0")) == "1"
         # an earlier run's measurements, so the first estimates after a restart are not guesses

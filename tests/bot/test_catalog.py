@@ -255,3 +255,30 @@ def test_a_packed_float16_archive_installs(tiny_checkpoint: Path, tmp_path: Path
     installed = asyncio.run(cat.install(done.path.read_bytes(), "tiny.zip", "half"))
     assert installed.name == "half" and installed.content_hash == done.content_hash
     assert installed.meta["weights"]["dtype"] == "float16"
+
+
+def test_listings_read_each_meta_once_until_it_changes(tiny_checkpoint: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.catalog
+
+    root = tmp_path / "checkpoints"
+    folder = shutil.copytree(tiny_checkpoint, root / "jazz")
+    reads: list[str] = []
+    real = bot.catalog.read_meta
+    monkeypatch.setattr(bot.catalog, "read_meta", lambda d: reads.append(d.name) or real(d))
+    cat = Catalog(root, 64 * MiB)
+    for _ in range(3):
+        assert list(cat.styles()) == ["jazz"]
+    assert reads == ["jazz"]
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "style": "folk"}, indent=2))  # rewritten: read again
+    assert [(c.name, c.style) for c in cat.installed()] == [("jazz", "folk")] and reads == ["jazz", "jazz"]
+
+
+def test_an_install_a_crash_interrupted_is_cleared_at_start(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    root = tmp_path / "checkpoints"
+    shutil.copytree(tiny_checkpoint, root / "jazz")
+    shutil.copytree(tiny_checkpoint, root / ".install-0123abcd")  # unpacked, never validated nor renamed
+    cat = Catalog(root, 64 * MiB)
+    assert cat.clear_staging() == 1 and sorted(p.name for p in root.iterdir()) == ["jazz"]
+    assert cat.clear_staging() == 0
