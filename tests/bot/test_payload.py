@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import multiprocessing as mp
 from pathlib import Path
@@ -21,10 +22,12 @@ SEED = b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0" + bytes(range(256))
 
 
 def full_request() -> ComposeRequest:
-    """A request with every field set away from its default."""
-    return ComposeRequest.build("jazz", "1m5s", BotSettings(), ["jazz"], tempo=142.5, seed=2**62 + 7, temperature=0.85,
-                                changes="Dm7 G7 | Cmaj7 | A7alt", seed_midi=SEED, audio_format="flac",
-                                parts={"lead", "bass"})
+    """A request with every field set away from its default. A continuation takes no changes since
+    `ComposeRequest.build` refuses them, but a job stored before that may hold both: the shape
+    carries whatever it is given."""
+    req = ComposeRequest.build("jazz", "1m5s", BotSettings(), ["jazz"], tempo=142.5, seed=2**62 + 7, temperature=0.85,
+                               changes="Dm7 G7 | Cmaj7 | A7alt", audio_format="flac", parts={"lead", "bass"})
+    return dataclasses.replace(req, seed_midi=SEED)
 
 
 def celery_trip(payload: dict) -> dict:
