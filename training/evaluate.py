@@ -80,7 +80,10 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
                 for i, meter in ((i, meters[i % len(meters)]) for i in range(settings.samples))]
     say(f"sampling {settings.samples} pieces (temperature {temperature}, top-p {top_p})")
     tokens = sample(ck.model, requests)
-    generated = [g.decode(t, seed=settings.seed + i) for i, t in enumerate(tokens)]
+    # decoded as a clip is: in the style's melody range (the decoder's default range is wider than
+    # every style's; bach's soprano kept to it)
+    prange = _pitch_range(ck)
+    generated = [g.decode(t, seed=settings.seed + i, prange=prange) for i, t in enumerate(tokens)]
     gen_m, ref_m = style_metrics(generated), style_metrics(reference)
     metrics = {k: {"generated": gen_m[k], "reference": ref_m[k]} for k in METRIC_NAMES}
     for k in ("H1", "H4", "GS", "CPI"):
@@ -109,6 +112,14 @@ def _style_meters(ck: Checkpoint) -> tuple[tuple[int, int], ...]:
 
     style = STYLES.get(ck.style)
     return tuple(m for m in style.sampling.meters if m in g.METERS) if style else ((4, 4),)
+
+
+def _pitch_range(ck: Checkpoint) -> g.PitchRange | None:
+    """The melody range the checkpoint's style decodes in (None, the decoder's own, if not registered)."""
+    from engine.styles import STYLES
+
+    style = STYLES.get(ck.style)
+    return style.sampling.pitch_range if style else None
 
 
 def _changes(ck: Checkpoint, seed: int, meter: tuple[int, int]):

@@ -56,3 +56,30 @@ def test_eval_samples_take_the_references_meters_in_turn(tiny_checkpoint: Path, 
     with pytest.raises(RuntimeError, match="sampled"):  # jazz composes only in 4/4
         ev.evaluate(ck, sheets, ev.EvalSettings(samples=2))
     assert seen == [(4, 4), (4, 4)]
+
+
+def test_eval_decodes_in_the_styles_melody_range_as_a_clip_is(tiny_checkpoint: Path, monkeypatch) -> None:
+    """The generated pieces are decoded in the checkpoint's style's range (bach's soprano: 60-81),
+    not the decoder's wider default, so their range and pitch figures are the clips'."""
+    from dataclasses import replace
+
+    from engine import grammar as g
+    from engine.checkpoint import load_checkpoint
+    from engine.styles import get_style
+    from training import evaluate as ev
+
+    ck = load_checkpoint(tiny_checkpoint)
+    ranges = []
+    real = g.decode
+    monkeypatch.setattr(ev.g, "decode", lambda toks, seed=None, prange=None, **kw: ranges.append(prange)
+                        or real(toks, seed=seed, prange=prange, **kw))
+    ev.evaluate(replace(ck, meta={**ck.meta, "style": "bach"}), _sheets(), ev.EvalSettings(samples=2))
+    assert len(ranges) == 2 and all(r == get_style("bach").sampling.pitch_range for r in ranges)
+    assert ev._pitch_range(replace(ck, meta={**ck.meta, "style": "no-such-style"})) is None
+
+
+def _sheets():
+    from training.corpus.bach import VoiceNote, chorale_from_voices
+
+    voices = [[VoiceNote(b, 1, p) for b in range(16)] for p in (67, 62, 59, 43)]
+    return [chorale_from_voices(voices, (4, 4), 7, "major", title=f"c{i}")[0] for i in range(2)]
