@@ -56,6 +56,7 @@ class BatchJob:
     started: float  # time.time() the task started
     outcome: Future[Packed] = field(default_factory=Future)
     queued_at: float = field(default_factory=time.monotonic)
+    stop: threading.Event = field(default_factory=threading.Event)  # its own: set when its task is revoked
 
     def finish(self, packed: Packed) -> None:
         """Hand the outcome to the waiting task (the first one counts: a time limit may race the pipeline)."""
@@ -98,13 +99,17 @@ class Batcher:
         lanes: batches composed at once (threads, each with its own pipeline).
         info: the ``worker`` summary fields added to each result (node name).
         pipeline: builds a lane's pipeline from the composer (default `engine.pipeline.Pipeline`).
+        revoked: whether a job's task was revoked (an admin's cancel); a revoked job in flight is
+            stopped from its render on. Default: never.
     """
 
     def __init__(self, composer: Callable[[], Any], limits: Callable[[int], tuple[float, float]],
                  on_hard: Callable[[list[BatchJob]], None], soft_s: float, batch_max: int, window_s: float,
-                 lanes: int, info: dict[str, Any], pipeline: Callable[[Any], Any] | None = None) -> None:
+                 lanes: int, info: dict[str, Any], pipeline: Callable[[Any], Any] | None = None,
+                 revoked: Callable[[str], bool] | None = None) -> None:
         self._composer, self._limits, self._on_hard, self._soft_s = composer, limits, on_hard, soft_s
         self._pipeline = pipeline
+        self._revoked = revoked or (lambda _job_id: False)
         self.batch_max, self.window_s, self.info = batch_max, window_s, info
         self._pending: list[BatchJob] = []
         self._cond = threading.Condition()
@@ -249,7 +254,7 @@ class _Lane:
 
         self.flights.append(flight)
         self.pipeline.submit([(j.request, j.checkpoint, j.report) for j in batch], deliver, sampled=sampled,
-                             stop=flight.stop)
+                             stop=flight.stop, stops=[j.stop for j in batch])
 
     def _police(self) -> None:
         """Drop the finished batches; apply the time limits of the others."""
@@ -258,6 +263,10 @@ class _Lane:
         for flight in self.flights:
             if flight.done:
                 continue
+            for job in flight.jobs:  # revoked while in flight: that job stops, the others go on
+                if not job.stop.is_set() and not job.outcome.done() and self.b._revoked(job.job_id):
+                    log.info("job %s was revoked; stopping it", job.job_id)
+                    job.stop.set()
             if not flight.timed_out and now >= flight.soft_at:
                 self._soft_limit(flight)
             elif flight.timed_out and now >= flight.hard_at:

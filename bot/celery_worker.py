@@ -253,8 +253,14 @@ def make_batcher(app: Any, w: WorkerState, lanes: int) -> Batcher:
         soft, hard, _ = time_limits(timeout, jobs)
         return soft, hard
 
+    def revoked(job_id: str) -> bool:  # the worker's own record of revoke broadcasts (the task id is the job id)
+        from celery.worker import state
+
+        return job_id in state.revoked
+
     return Batcher(w.composer, limits, lambda jobs: _batch_past_hard_limit(app, timeout, jobs), timeout,
-                   w.settings.batch_max, w.settings.batch_window_ms / 1000, lanes, {"node": w.node})
+                   w.settings.batch_max, w.settings.batch_window_ms / 1000, lanes, {"node": w.node},
+                   revoked=revoked)
 
 
 def check_device(device: str) -> str:

@@ -119,6 +119,7 @@ class _Worker:
         self.proc: mp.process.BaseProcess | None = None
         self.conn = None
         self.job: WorkItem | None = None
+        self.open: dict[str, WorkItem] = {}  # the jobs sent to it and not yet finished
         self.since = 0.0
         self.restarts = -1
 
@@ -210,7 +211,15 @@ class LocalQueue(EventEmitter):
         return QueueStatus(self._pending.qsize(), sum(1 for w in self._workers if w.job), workers)
 
     async def cancel(self, job_id: str) -> bool:
+        """Drop a waiting job, or stop a job a worker already has (from its render on; it is then
+        delivered as failed, which the service, having failed it already, ignores)."""
         self._cancelled.add(job_id)
+        for w in self._workers:
+            if job_id in w.open and w.conn is not None:
+                try:
+                    w.conn.send(("cancel", job_id))
+                except OSError:  # the worker is gone: its restart drops the job anyway
+                    pass
         return True
 
     async def _run(self, w: _Worker) -> None:
@@ -238,7 +247,7 @@ class LocalQueue(EventEmitter):
         waiting, at most ``PIPELINE_BATCHES`` batches at once, so the next batch samples while the
         previous one renders and encodes. Every job's messages are handled here until all are done.
         """
-        open_items = {i.job_id: i for i in items}
+        open_items = w.open = {i.job_id: i for i in items}
         batches = [set(open_items)]  # job ids of each batch sent and not yet finished
         current = items[0]
         deadline = time.monotonic() + self.job_timeout_s

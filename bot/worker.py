@@ -28,14 +28,17 @@ log = logging.getLogger(__name__)
 Send = Callable[[tuple], None]
 
 
-def submit_batch(pipeline: Any, settings: Settings, payloads: list[dict[str, Any]], send: Send) -> None:
+def submit_batch(pipeline: Any, settings: Settings, payloads: list[dict[str, Any]], send: Send,
+                 cancels: dict[str, threading.Event] | None = None) -> None:
     """Hand several jobs to the worker's `engine.pipeline.Pipeline` (their sampling batched); each is
     reported as soon as it is done, while the next batch may already be sampling.
 
     ``send`` gets ``(kind, job_id, value)``: ``progress`` with a stage, ``done`` with the summary,
     ``error`` with the line for the user, and ``ready`` (no job) once the batch is sampled, when
-    the parent may send the next one.
+    the parent may send the next one. ``cancels`` gets each job's stop event while it is in the
+    pipeline (the parent's ``("cancel", job_id)`` sets it).
     """
+    cancels = {} if cancels is None else cancels
     jobs, ready = [], []
     for payload in payloads:
         try:
@@ -49,14 +52,16 @@ def submit_batch(pipeline: Any, settings: Settings, payloads: list[dict[str, Any
 
         jobs.append((item.request, Path(settings.checkpoints_dir) / item.checkpoint, progress))
         ready.append(item)
+    stops = [cancels.setdefault(item.job_id, threading.Event()) for item in ready]
 
     def deliver(index: int, outcome: Any) -> None:
+        cancels.pop(ready[index].job_id, None)
         report(ready[index], outcome, send)
 
     if not jobs:
         send(("ready", "", ""))
         return
-    pipeline.submit(jobs, deliver, sampled=lambda: send(("ready", "", "")))
+    pipeline.submit(jobs, deliver, sampled=lambda: send(("ready", "", "")), stops=stops)
 
 
 def report(item: WorkItem, outcome: Any, send: Send) -> None:
@@ -81,7 +86,8 @@ def report(item: WorkItem, outcome: Any, send: Send) -> None:
 
 
 def worker_main(conn: Any, settings: Settings) -> None:
-    """Serve jobs from the pipe until it sends None or closes; batches go through one pipeline."""
+    """Serve jobs from the pipe until it sends None or closes; batches go through one pipeline, and
+    ``("cancel", job_id)`` stops a job the pipeline holds."""
     from engine.compose import Composer
     from engine.pipeline import Pipeline
 
@@ -95,6 +101,7 @@ def worker_main(conn: Any, settings: Settings) -> None:
             conn.send(msg)
 
     composer = Composer(settings, preload=True)
+    cancels: dict[str, threading.Event] = {}  # job id -> its stop, while in the pipeline
     with Pipeline(composer) as pipeline:
         while True:
             try:
@@ -103,9 +110,13 @@ def worker_main(conn: Any, settings: Settings) -> None:
                 return
             if msg is None:
                 return
-            _, payloads = msg
+            kind, payloads = msg
+            if kind == "cancel":
+                if (event := cancels.get(payloads)) is not None:
+                    event.set()
+                continue
             try:
-                submit_batch(pipeline, settings, payloads, send)
+                submit_batch(pipeline, settings, payloads, send, cancels)
             except Exception:  # a bug: report it in one line to the users, log the traceback here
                 ids = [p.get("job_id") for p in payloads]
                 log.error("jobs %s failed:\n%s", ids, traceback.format_exc())

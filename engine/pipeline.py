@@ -13,7 +13,8 @@ Each job is delivered exactly once, in submission order, on the encode thread: i
 `ComposeResult`, the `EngineError` that stopped it, or (a bug) any other exception. One job's
 failure does not stop the others. A batch submitted with a ``stop`` event is given up once it
 is set: sampling ends at its next step, a render between two MIDI events, and every job of the
-batch not yet finished is delivered `engine.errors.Stopped` (a Celery lane's time limit).
+batch not yet finished is delivered `engine.errors.Stopped` (a Celery lane's time limit). A job's
+own stop event (an admin's cancel) gives up that job alone, from its render on.
 `Composer.compose_many` does not use this: it runs on its caller's thread.
 """
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Pipeline:
             t.start()
 
     def submit(self, jobs: list[Job], deliver: Deliver, sampled: Callable[[], None] | None = None,
-               stop: threading.Event | None = None) -> None:
+               stop: threading.Event | None = None, stops: list[threading.Event | None] | None = None) -> None:
         """Queue a batch; returns at once.
 
         Args:
@@ -69,13 +70,18 @@ class Pipeline:
             sampled: called (on the sampling thread) once the batch is sampled: the worker may
                 take another batch.
             stop: once set, the batch's unfinished jobs are given up (delivered `Stopped`).
+            stops: one event per job (or None): once set, that job alone is given up before or while
+                it renders or encodes (its sampling is the batch's, and goes on for the others).
 
         Raises:
             EngineError: the pipeline is closed.
         """
         if self._closed:
             raise EngineError("the pipeline is closed")
-        self._to_sample.put((list(jobs), deliver, sampled, stop))
+        per_job = list(stops) if stops is not None else [None] * len(jobs)
+        if len(per_job) != len(jobs):
+            raise EngineError(f"{len(per_job)} stop events for {len(jobs)} jobs")
+        self._to_sample.put((list(jobs), deliver, sampled, stop, per_job))
 
     def close(self, wait: bool = True) -> None:
         """Stop taking batches; with ``wait``, finish and deliver those already submitted first."""
@@ -100,11 +106,11 @@ class Pipeline:
 
         torch.set_num_threads(self.composer.settings.torch_threads)  # per thread with some backends
         while (item := self._to_sample.get()) is not _STOP:
-            jobs, deliver, sampled, stop = item
+            jobs, deliver, sampled, stop, per_job = item
             released = 0
             try:
                 for index, plan in self.composer._sampled(jobs, step=_checker(stop)):
-                    self._to_render.put((deliver, index, plan, stop))
+                    self._to_render.put((deliver, index, plan, _either(stop, per_job[index])))
                     released = index + 1
             except Exception as exc:  # sampling failed: every job not yet sampled gets the error
                 if not isinstance(exc, EngineError):
@@ -146,6 +152,23 @@ class Pipeline:
                 except Exception as exc:
                     outcome = exc
             _call(deliver, index, outcome)
+
+
+class _Either:
+    """Set once either of two events is: a batch's stop (its time limit) or the job's own (a cancel)."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        self.first, self.second = first, second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or self.second.is_set()
+
+
+def _either(batch: threading.Event | None, job: threading.Event | None) -> Any:
+    """The stop a job's render and encode watch: the batch's, the job's, or both (None: neither)."""
+    if batch is None or job is None:
+        return batch or job
+    return _Either(batch, job)
 
 
 def _checker(stop: threading.Event | None) -> Callable[[int], None] | None:

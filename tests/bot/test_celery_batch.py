@@ -29,7 +29,7 @@ from bot.celery_batch import Batcher, BatchJob
 from bot.celery_queue import CeleryQueue
 from bot.localparts import RedisServer, Workers
 from bot.settings import BotSettings, Secret
-from engine.errors import EngineError
+from engine.errors import EngineError, Stopped
 from tests.bot.celery_parts import (
     bot_settings,
     content_hash,
@@ -173,7 +173,7 @@ class SerialPipeline:
     def __init__(self, composer: BrokenOnce) -> None:
         self.composer = composer
 
-    def submit(self, jobs, deliver, sampled=None, stop=None) -> None:
+    def submit(self, jobs, deliver, sampled=None, stop=None, stops=None) -> None:
         def go() -> None:
             done = 0
             try:
@@ -206,6 +206,45 @@ def test_a_bug_in_a_batch_fails_that_batch_alone_and_jobs_arriving_in_the_window
             outs = [f.result(timeout=60) for f in second]
         assert [o["result"]["seed"] for o in outs] == [3, 4, 5] and {o["worker"]["batch"] for o in outs} == {3}
         assert composer.batches == [[0, 1, 2], [3, 4, 5]]
+    finally:
+        batcher.stop()
+
+
+class WatchingPipeline:
+    """A stand-in pipeline whose job for request 0 runs until its own stop event is set (a long
+    render); the others finish at once."""
+
+    def __init__(self, _composer) -> None:
+        pass
+
+    def submit(self, jobs, deliver, sampled=None, stop=None, stops=None) -> None:
+        def go() -> None:
+            if sampled is not None:
+                sampled()
+            for i, (req, _, _) in enumerate(jobs):
+                if req == 0:
+                    deliver(i, Stopped("the job was stopped") if stops[i].wait(30) else FakeClip(req))
+                else:
+                    deliver(i, FakeClip(req))
+
+        threading.Thread(target=go, daemon=True).start()
+
+    def close(self, wait: bool = True) -> None:
+        pass
+
+
+def test_a_job_revoked_in_flight_is_stopped_alone() -> None:
+    """An admin's cancel revokes the task; the worker's lane sees the revoke and stops that job
+    (its task returns the stop), the rest of its batch goes on."""
+    batcher = Batcher(lambda: None, lambda jobs: (60.0, 70.0), lambda jobs: None, 6.0, batch_max=2, window_s=30.0,
+                      lanes=1, info={"node": "n"}, pipeline=WatchingPipeline, revoked=lambda job_id: job_id == "j0")
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            outs = [pool.submit(batcher.submit, BatchJob(f"j{i}", i, Path("ck"), "", lambda stage: None, time.time()))
+                    for i in range(2)]
+            first, second = (f.result(timeout=60) for f in outs)
+        assert first == {"error": "the job was stopped"}
+        assert second["result"]["seed"] == 1
     finally:
         batcher.stop()
 
@@ -286,7 +325,7 @@ class StuckPipeline:
     def __call__(self, composer: object) -> StuckPipeline:
         return self
 
-    def submit(self, jobs, deliver, sampled=None, stop=None) -> None:
+    def submit(self, jobs, deliver, sampled=None, stop=None, stops=None) -> None:
         def go() -> None:
             if sampled is not None:
                 sampled()

@@ -131,3 +131,32 @@ def test_a_worker_samples_the_next_batch_while_the_last_one_renders(tiny_checkpo
         assert kinds == [("progress", "composing"), ("progress", "rendering"), ("done", "")], (job, kinds)
     # b and c went to the worker once a was sampled, and were composing before a was done
     assert seen.index(("b", "progress", "composing")) < seen.index(("a", "done", ""))
+
+
+def test_cancelling_a_job_a_worker_has_stops_it(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """An admin cancels a job while it renders: the worker gives it up (a 180 s clip would take
+    seconds more) and the next job is composed as usual."""
+    async def run() -> None:
+        q = LocalQueue(settings_for(tmp_path, tiny_checkpoint), workers=1, job_timeout_s=120)
+        await q.start()
+        try:
+            events: dict[str, list[JobEvent]] = {}
+            done = asyncio.Event()
+
+            async def on_event(e: JobEvent) -> None:
+                events.setdefault(e.job_id, []).append(e)
+                if e.job_id == "long" and e.kind == "progress" and e.stage == "rendering":
+                    await q.cancel("long")
+                if {"long", "next"} <= {k for k, v in events.items() if v[-1].kind in ("done", "failed")}:
+                    done.set()
+
+            q.on_event = on_event
+            await q.submit(item(tmp_path, "long", seconds=180, tempo=200))
+            await q.submit(item(tmp_path, "next"))
+            await asyncio.wait_for(done.wait(), 120)
+        finally:
+            await q.stop()
+        assert events["long"][-1].kind == "failed" and "stopped" in events["long"][-1].error
+        assert events["next"][-1].kind == "done"
+
+    asyncio.run(run())

@@ -128,6 +128,29 @@ def test_a_stopped_batch_is_given_up_mid_render_and_the_next_batch_composes(tiny
     assert isinstance(after, ComposeResult) and after.summary["seed"] == 9
 
 
+def test_a_jobs_own_stop_gives_up_that_job_alone_mid_render(tiny_checkpoint: Path) -> None:
+    """An admin's cancel: the first job's own event is set while it renders; it is delivered
+    `Stopped` and the second job of its batch its clip."""
+    mine = threading.Event()
+    got: list = []
+    finished = threading.Semaphore(0)
+
+    def on_stage(stage: str) -> None:
+        if stage == "rendering":
+            mine.set()
+
+    with Pipeline(Composer(settings(), device="cpu")) as pipeline:
+        pipeline.submit([(build("180s", seed=7, tempo=200), tiny_checkpoint, on_stage),
+                         (build(seed=8), tiny_checkpoint, None)],
+                        lambda i, o: (got.append(o), finished.release()), stops=[mine, None])
+        for _ in range(2):
+            assert finished.acquire(timeout=60)
+        with pytest.raises(EngineError, match="2 stop events for 1 jobs"):
+            pipeline.submit([(build(seed=1), tiny_checkpoint, None)], lambda i, o: None, stops=[None, None])
+    assert isinstance(got[0], Stopped)
+    assert isinstance(got[1], ComposeResult) and got[1].summary["seed"] == 8
+
+
 def test_a_closed_pipeline_refuses_jobs(tiny_checkpoint: Path) -> None:
     pipeline = Pipeline(Composer(settings(), device="cpu"))
     pipeline.close()
