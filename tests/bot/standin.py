@@ -31,6 +31,7 @@ from aiohttp import web
 
 from tests.bot.standin_components import ComponentsMixin
 from tests.bot.standin_gateway import Event, Gateway, GatewaySession
+from tests.bot.standin_guild import EVERYONE_PERMISSIONS, MANAGE_GUILD, GuildMixin, _id
 from tests.bot.standin_limits import mentions
 from tests.bot.standin_rest import LOADING, Rest
 
@@ -38,11 +39,6 @@ log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 DISCORD_EPOCH_MS = 1_420_070_400_000
-ADMINISTRATOR, MANAGE_GUILD = 1 << 3, 1 << 5
-# add reactions, view channel, send messages, embed links, attach files, read history,
-# external emojis, use application commands
-EVERYONE_PERMISSIONS = sum(1 << b for b in (6, 10, 11, 14, 15, 16, 18, 31))
-ALL_PERMISSIONS = (1 << 50) - 1
 APPLICATION_FLAGS = (1 << 15) | (1 << 19)  # members and message-content intents "limited"
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # bytes per request, an unboosted guild's
 CONTENT_TYPES = {".mid": "audio/midi", ".midi": "audio/midi"}  # where mimetypes disagrees with Discord
@@ -50,10 +46,6 @@ CONTENT_TYPES = {".mid": "audio/midi", ".midi": "audio/midi"}  # where mimetypes
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _id(obj: Json | str | int) -> str:
-    return str(obj["id"]) if isinstance(obj, dict) else str(obj)
 
 
 @dataclass
@@ -80,7 +72,7 @@ class InteractionRecord:
         return None if self.acked_at is None else self.acked_at - self.sent_at
 
 
-class DiscordStandIn(ComponentsMixin):
+class DiscordStandIn(ComponentsMixin, GuildMixin):
     """An aiohttp server playing Discord for one bot; see the module docstring.
 
     Args:
@@ -175,73 +167,6 @@ class DiscordStandIn(ComponentsMixin):
         """A new, increasing snowflake id as Discord writes them (a decimal string)."""
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
         return str((ms << 22) | (next(self._ids) & 0x3FFFFF))
-
-    @staticmethod
-    def _user(user_id: str, name: str) -> Json:
-        return {"id": user_id, "username": name, "global_name": name, "discriminator": "0",
-                "avatar": None, "bot": False, "public_flags": 0}
-
-    def add_user(self, name: str, roles: Iterable[Json | str] = ()) -> Json:
-        """Add a member user to the guild, with ``roles`` (role dicts or ids); returns the user dict."""
-        user = self._user(self.snowflake(), name)
-        self.users[user["id"]] = user
-        self.member_roles[user["id"]] = []
-        self.give_roles(user, *roles)
-        return user
-
-    def add_role(self, name: str, permissions: int = 0, *, managed: bool = False, role_id: str | None = None) -> Json:
-        """Add a guild role; ``permissions`` is Discord's permission bit field."""
-        role = {"id": role_id or self.snowflake(), "name": name, "permissions": str(permissions),
-                "position": len(self.roles), "color": 0, "hoist": False, "managed": managed,
-                "mentionable": False, "flags": 0, "icon": None, "unicode_emoji": None}
-        self.roles[role["id"]] = role
-        return role
-
-    def give_roles(self, user: Json | str, *roles: Json | str) -> None:
-        """Give a member more roles (the next interaction carries them)."""
-        held = self.member_roles[_id(user)]
-        held.extend(r for r in map(_id, roles) if r not in held and r != self.guild_id)
-
-    def add_channel(self, name: str) -> Json:
-        """Add a text channel to the guild; returns the channel dict."""
-        channel = {"id": self.snowflake(), "type": 0, "guild_id": self.guild_id, "name": name,
-                   "position": len(self.channels), "permission_overwrites": [],
-                   "nsfw": False, "topic": None, "parent_id": None, "rate_limit_per_user": 0,
-                   "last_message_id": None}
-        self.channels[channel["id"]] = channel
-        return channel
-
-    def permissions(self, user: Json | str) -> int:
-        """The member's guild-wide permission bits, as Discord computes them without overwrites."""
-        user_id = _id(user)
-        bits = int(self.everyone_role["permissions"])
-        for role_id in self.member_roles.get(user_id, []):
-            bits |= int(self.roles[role_id]["permissions"])
-        return ALL_PERMISSIONS if user_id == self.owner["id"] or bits & ADMINISTRATOR else bits
-
-    def member(self, user: Json | str, with_permissions: bool = False) -> Json:
-        """The guild member payload of a user."""
-        user_id = _id(user)
-        member = {"user": self.users[user_id], "roles": list(self.member_roles[user_id]), "nick": None,
-                  "avatar": None, "joined_at": "2024-01-01T00:00:00+00:00", "premium_since": None,
-                  "deaf": False, "mute": False, "flags": 0, "pending": False,
-                  "communication_disabled_until": None}
-        if with_permissions:
-            member["permissions"] = str(self.permissions(user_id))
-        return member
-
-    def guild_payload(self) -> Json:
-        """The GUILD_CREATE payload: the guild with its roles, channels and members."""
-        return {"id": self.guild_id, "name": "Chorus Test Guild", "owner_id": self.owner["id"],
-                "roles": list(self.roles.values()), "channels": list(self.channels.values()),
-                "members": [self.member(uid) for uid in self.member_roles],
-                "member_count": len(self.member_roles), "large": False, "unavailable": False,
-                "joined_at": "2024-01-01T00:00:00+00:00", "features": [], "emojis": [], "stickers": [],
-                "threads": [], "presences": [], "voice_states": [], "stage_instances": [],
-                "guild_scheduled_events": [], "soundboard_sounds": [], "preferred_locale": "en-US",
-                "premium_tier": 0, "system_channel_id": self.channel["id"], "afk_timeout": 300,
-                "verification_level": 0, "default_message_notifications": 0, "mfa_level": 0,
-                "explicit_content_filter": 0, "nsfw_level": 0, "icon": None, "description": None}
 
     def _identify_events(self, session: GatewaySession) -> list[Event]:
         ready = {"v": 10, "user": {**self.bot_user, "verified": True, "mfa_enabled": False, "flags": 0},
