@@ -82,7 +82,7 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     tokens = sample(ck.model, requests)
     # decoded as a clip is: in the style's melody range (the decoder's default range is wider than
     # every style's; bach's soprano kept to it)
-    prange = _pitch_range(ck)
+    prange = style_pitch_range(ck)
     generated = [g.decode(t, seed=settings.seed + i, prange=prange) for i, t in enumerate(tokens)]
     gen_m, ref_m = style_metrics(generated), style_metrics(reference)
     metrics = {k: {"generated": gen_m[k], "reference": ref_m[k]} for k in METRIC_NAMES}
@@ -114,7 +114,7 @@ def _style_meters(ck: Checkpoint) -> tuple[tuple[int, int], ...]:
     return tuple(m for m in style.sampling.meters if m in g.METERS) if style else ((4, 4),)
 
 
-def _pitch_range(ck: Checkpoint) -> g.PitchRange | None:
+def style_pitch_range(ck: Checkpoint) -> g.PitchRange | None:
     """The melody range the checkpoint's style decodes in (None, the decoder's own, if not registered)."""
     from engine.styles import STYLES
 

@@ -21,6 +21,7 @@ from engine.conditioning import cond_ids
 from engine.errors import EngineError
 from engine.leadsheet import LeadSheet
 from engine.sample import SampleRequest, sample
+from training.evaluate import style_pitch_range
 from training.style_classifier import (
     CLASSES,
     EraClassifier,
@@ -72,9 +73,10 @@ def style_block(ck: Checkpoint, sheets: list[LeadSheet], clips_per_era: int = 10
             asked.append(c)
     say(f"sampling {len(requests)} clips ({clips_per_era} per era) for the era check")
     tokens = sample(ck.model, requests)
+    prange = style_pitch_range(ck)
     feats, kept = [], []
     for i, toks in enumerate(tokens):
-        f = features(g.decode(toks, seed=requests[i].seed))
+        f = features(g.decode(toks, seed=requests[i].seed, prange=prange))  # in the style's range, as a clip
         if f is not None:
             feats.append(f)
             kept.append(asked[i])

@@ -75,7 +75,7 @@ def test_eval_decodes_in_the_styles_melody_range_as_a_clip_is(tiny_checkpoint: P
                         or real(toks, seed=seed, prange=prange, **kw))
     ev.evaluate(replace(ck, meta={**ck.meta, "style": "bach"}), _sheets(), ev.EvalSettings(samples=2))
     assert len(ranges) == 2 and all(r == get_style("bach").sampling.pitch_range for r in ranges)
-    assert ev._pitch_range(replace(ck, meta={**ck.meta, "style": "no-such-style"})) is None
+    assert ev.style_pitch_range(replace(ck, meta={**ck.meta, "style": "no-such-style"})) is None
 
 
 def _sheets():
