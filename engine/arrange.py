@@ -208,7 +208,7 @@ class Arranger:
         plucked = not 40 <= self.band.lead_program < 80  # GM strings, brass, reeds and pipes sustain by themselves
         if final_beat is not None and any(n.onset >= final_beat - 1e-6 for n in notes):
             if plucked:
-                part.sustain_from = final_beat + FINAL_PEDAL_BEATS  # rings out with the piano, not cut at its release
+                part.pedal_from(final_beat + FINAL_PEDAL_BEATS)  # rings out with the piano, not cut at its release
             else:
                 last = part.notes[-1]
                 part.controls = taper(last.start + last.duration, min(FINAL_FADE_S * tempo / 60, last.duration * 0.6))
@@ -274,7 +274,7 @@ class Arranger:
                     part.notes.append(ScoreNote(last_bar[0] + self.band.strum_beats * k, hold, p, 60))
                 # the pedal down just after the final chord (the last one's notes are off by then) and
                 # never lifted: the chord rings out on its own decay rather than stopping at its release
-                part.sustain_from = last_bar[0] + FINAL_PEDAL_BEATS
+                part.pedal_from(last_bar[0] + FINAL_PEDAL_BEATS)
         return part
 
     @staticmethod
@@ -333,7 +333,7 @@ class Arranger:
             if chord and not chord.is_nc:
                 root = min((p for p in range(lo, hi + 1) if p % 12 == chord.root), key=lambda p: abs(p - line[-1]))
                 part.notes.append(ScoreNote(last_bar[0], hold, root, 84))
-                part.sustain_from = last_bar[0] + FINAL_PEDAL_BEATS  # rings out with the piano
+                part.pedal_from(last_bar[0] + FINAL_PEDAL_BEATS)  # rings out with the piano
         return part
 
     def _bass_pcs(self, i: int, beat: float, chord: Chord, nxt: Chord | None, downbeat: bool, new_chord: bool,

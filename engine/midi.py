@@ -44,8 +44,7 @@ def write_midi(score: Score) -> bytes:
             off = max(on + 1, round((n.start + n.duration) * TICKS_PER_BEAT))
             events.append((on, 1, n.pitch, n.velocity))
             events.append((off, 0, n.pitch, 0))
-        if part.sustain_from is not None:  # (tick, 2, 64, 127): the pedal down, after the notes at that tick
-            events.append((max(0, round(part.sustain_from * TICKS_PER_BEAT)), 2, 64, 127))
+        # (tick, 2, number, value): controller changes (the pedal, a fade), after the notes at that tick
         events.extend((max(0, round(beat * TICKS_PER_BEAT)), 2, number, value) for beat, number, value in part.controls)
         events.sort(key=lambda e: (e[0], e[1], e[2]))  # note-offs before note-ons at the same tick
         now = 0

@@ -34,8 +34,16 @@ class Part:
     pan: int = 64
     reverb: int = 40
     chorus: int = 0
-    sustain_from: float | None = None  # beat where the sustain pedal (CC64) goes down, held to the end
-    controls: list[tuple[float, int, int]] = field(default_factory=list)  # (beat, CC number, value), e.g. a fade
+    controls: list[tuple[float, int, int]] = field(default_factory=list)  # (beat, CC number, value): a fade, the pedal
+
+    @property
+    def sustain_from(self) -> float | None:
+        """The beat where the sustain pedal (CC64) goes down, held to the end; None if it never does."""
+        return next((beat for beat, number, value in self.controls if number == 64 and value >= 64), None)
+
+    def pedal_from(self, beat: float) -> None:
+        """Put the sustain pedal down at ``beat``, held to the end."""
+        self.controls.append((beat, 64, 127))
 
     @property
     def is_drums(self) -> bool:
