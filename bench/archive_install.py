@@ -1,8 +1,8 @@
-"""Hostile checkpoint archives against `bot.catalog.Catalog.install`, on a live event loop.
+"""Hostile checkpoint archives against `bot.store.catalog.Catalog.install`, on a live event loop.
 
 Each case runs in a fresh process and prints: time to the refusal (or the install), bytes and files
 written under the checkpoints folder (a 3 GB watchdog aborts the run), the event loop's longest
-stall (`bot.app.LoopMonitor`, as ``/chorus-admin queue`` shows it), the worst wait of a
+stall (`bot.ui.app.LoopMonitor`, as ``/chorus-admin queue`` shows it), the worst wait of a
 ``catalog.styles()`` call made every 50 ms meanwhile (what ``/styles`` does), the peak memory of
 the validator process, and the reply line.
 
@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bot.app import LoopMonitor  # noqa: E402
-from bot.catalog import Catalog  # noqa: E402
+from bot.store.catalog import Catalog  # noqa: E402
+from bot.ui.app import LoopMonitor  # noqa: E402
 from tests.helpers import deflated_zip, many_member_tgz, zip_bomb  # noqa: E402
 
 CASES = ("zip-bomb", "tar-100k", "big-config", "meta-types")

@@ -6,8 +6,8 @@ Usage: python bench/compose.py [--checkpoint checkpoints/jazz] [--rounds 5] [--b
 Each round composes, with the same seeds: one clip on the old path (render the whole clip, then
 encode it: ``Composer(stream_audio=False)``), one clip streamed (ffmpeg started while rendering
 and fed as the PCM is ready), and a burst of ``--burst`` single-clip jobs through the worker's
-`engine.pipeline.Pipeline` (at most two batches in flight, the next sent once the previous is
-sampled, as `bot.queue.LocalQueue` does). The three alternate, so a machine loaded by something
+`engine.compose.pipeline.Pipeline` (at most two batches in flight, the next sent once the previous is
+sampled, as `bot.queues.local.LocalQueue` does). The three alternate, so a machine loaded by something
 else slows them alike; the ratio is the figure to compare. A pipelined clip's time is the
 interval between two clips delivered in a burst (the pipeline full), and the burst's wall time
 per clip (filling it included).
@@ -49,7 +49,7 @@ def burst(pipeline: Any, requests: list[Any], checkpoint: Path) -> tuple[list[fl
     """Run single-clip jobs through the pipeline as a busy local worker gets them. Returns the
     intervals between deliveries, the wall time from the first submit to the last delivery, and
     each clip's timings."""
-    slots = threading.Semaphore(2)  # batches in flight (bot.queue.PIPELINE_BATCHES)
+    slots = threading.Semaphore(2)  # batches in flight (bot.queues.local.PIPELINE_BATCHES)
     delivered: list[float] = []
     timings: list[dict[str, float]] = []
     done = threading.Event()
@@ -74,8 +74,8 @@ def burst(pipeline: Any, requests: list[Any], checkpoint: Path) -> tuple[list[fl
 
 
 def warm_30s(args: argparse.Namespace, settings: Any, build: Any) -> None:
-    from engine.compose import Composer
-    from engine.pipeline import Pipeline
+    from engine.compose.composer import Composer
+    from engine.compose.pipeline import Pipeline
 
     old, new = Composer(settings, stream_audio=False), Composer(settings)
     for c in (old, new):  # warm-up: checkpoint, SoundFont, ffmpeg
@@ -129,8 +129,8 @@ def main() -> None:
     ap.add_argument("--cold-runs", type=int, default=5)
     args = ap.parse_args()
 
-    from engine.compose import Composer
-    from engine.request import ComposeRequest
+    from engine.compose.composer import Composer
+    from engine.compose.request import ComposeRequest
     from engine.settings import Settings
 
     settings = Settings.from_env()

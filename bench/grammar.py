@@ -11,7 +11,7 @@ import statistics
 import time
 from pathlib import Path
 
-from engine import grammar
+from engine.music import grammar
 from training.corpus import Source, read_sources
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 def main() -> int:
     import torch
 
-    from engine.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
     from training.dataset import Dataset
     from training.finetune import FinetuneConfig, finetune, piece_nll, player_pieces
     from training.train import Vocab

@@ -146,9 +146,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, default=None)
     args = ap.parse_args()
 
-    from engine.compose import Composer
-    from engine.render import get_renderer
-    from engine.request import ComposeRequest
+    from engine.compose.composer import Composer
+    from engine.compose.request import ComposeRequest
+    from engine.media.render import get_renderer
     from engine.settings import Settings
 
     settings = Settings.from_env()

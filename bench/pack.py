@@ -31,9 +31,9 @@ def notes(midi: bytes) -> list[tuple[int, int, int]]:
 
 
 def main() -> int:
-    from engine.compose import Composer
-    from engine.pack import pack
-    from engine.request import ComposeRequest
+    from engine.compose.composer import Composer
+    from engine.compose.request import ComposeRequest
+    from engine.formats.pack import pack
     from engine.settings import Settings
 
     ap = argparse.ArgumentParser()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoint import load_checkpoint
 from engine.errors import EngineError
-from engine.sample import SampleRequest, pick_device, sample
+from engine.models.checkpoint import load_checkpoint
+from engine.models.sample import SampleRequest, pick_device, sample
 
 
 def main() -> None:

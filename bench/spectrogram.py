@@ -105,8 +105,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("spectrogram.png"))
     args = ap.parse_args()
 
-    from engine.compose import Composer
-    from engine.request import ComposeRequest
+    from engine.compose.composer import Composer
+    from engine.compose.request import ComposeRequest
     from engine.settings import Settings
 
     settings = Settings.from_env()

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine import grammar as g
-from engine.model import ChorusLSTM
+from engine.models.lstm import ChorusLSTM
+from engine.music import grammar as g
 from training.dataset import Dataset
-from training.train import PRESETS, Split, _windows
+from training.train import PRESETS, Split, sample_windows
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     if args.data.is_file():
         split = Split.of(Dataset.load(args.data).split("train"))
-        toks, feats, _ = _windows(split, cfg, gen)
+        toks, feats, _ = sample_windows(split, cfg, gen)
         source = str(args.data)
     else:
         n = cfg.batch_size * args.batches

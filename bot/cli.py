@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bot.app import DiscordUnreachable, serve
     from bot.settings import BotSettings
+    from bot.ui.app import DiscordUnreachable, serve
 
     settings = BotSettings.from_env()
     if args.check:
@@ -70,8 +70,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from bot.db import backup
     from bot.settings import BotSettings, SettingsError
+    from bot.store.db import backup
 
     settings = BotSettings.from_env()
     try:
@@ -85,7 +85,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from bot.celery_worker import check_device, run_worker
+    from bot.queues.celery.worker import check_device, run_worker
     from bot.settings import BotSettings
 
     settings = BotSettings.from_env()

@@ -1,6 +1,6 @@
 """The bot's error base. Every refusal the bot raises on purpose derives from `BotError`.
 
-The tree-level handler (`bot.tree.ChorusTree`) maps `BotError` and the engine's
+The tree-level handler (`bot.ui.tree.ChorusTree`) maps `BotError` and the engine's
 `engine.errors.EngineError` to a short ephemeral reply, and logs anything else with its traceback.
 This module imports nothing, so workers and the service can raise these without loading discord.
 """

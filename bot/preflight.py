@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from bot.settings import BotSettings
-from engine.checkpoint import CheckpointError, read_meta
+from engine.models.checkpoint import CheckpointError, read_meta
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def problems(settings: BotSettings) -> list[str]:
 
 
 def _checkpoints(settings: BotSettings) -> list[str]:
-    """A line per checkpoint folder whose meta.json does not read (as `bot.catalog.Catalog` lists them)."""
+    """A line per checkpoint folder whose meta.json does not read (as `bot.store.catalog.Catalog` lists them)."""
     out, installed = [], 0
     root = settings.checkpoints_dir
     for d in sorted(root.iterdir()) if root.is_dir() else []:

@@ -43,7 +43,7 @@ class BotSettings(Settings):
     user_max_pending: int = field(default=2, metadata={"env": "CHORUS_USER_MAX_PENDING", "min": 1})
     job_timeout_s: float = field(default=120.0, metadata={"env": "CHORUS_JOB_TIMEOUT_S", "min": 1})
     seed_workers: int = field(default=1, metadata={"env": "CHORUS_SEED_WORKERS", "min": 1})
-    # honest waits (bot/estimate.py): refuse a request whose estimated wait passes this (0 = never)
+    # honest waits (bot/service/estimate.py): refuse a request whose estimated wait passes this (0 = never)
     max_wait_s: float = field(default=300.0, metadata={"env": "CHORUS_MAX_WAIT_S", "min": 0})
     # seconds one worker is taken to need per clip until the bot has timed some
     wait_prior_s: float = field(default=10.0, metadata={"env": "CHORUS_WAIT_PRIOR_S", "min": 0.1})
@@ -52,7 +52,7 @@ class BotSettings(Settings):
     upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})
     # a clip or failure notice that did not get through is tried again after this, doubling each time
     delivery_retry_s: float = field(default=30.0, metadata={"env": "CHORUS_DELIVERY_RETRY_S", "min": 0.1})
-    # retention after a job is delivered or failed (see bot/retention.py)
+    # retention after a job is delivered or failed (see bot/store/retention.py)
     keep_clips_days: float = field(default=3.0, metadata={"env": "CHORUS_KEEP_CLIPS_DAYS", "min": 0})
     keep_seeds_days: float = field(default=3.0, metadata={"env": "CHORUS_KEEP_SEEDS_DAYS", "min": 0})
     keep_tokens_days: float = field(default=1.0, metadata={"env": "CHORUS_KEEP_TOKENS_DAYS", "min": 0})

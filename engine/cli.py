@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from engine.arrange import PARTS
-from engine.conditioning import ERA_CHOICES
-from engine.forms import FORM_CHOICES
+from engine.band.arrange import PARTS
+from engine.models.conditioning import ERA_CHOICES
+from engine.music.forms import FORM_CHOICES
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -51,8 +51,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from engine.compose import Composer
-    from engine.request import ComposeRequest, RequestError
+    from engine.compose.composer import Composer
+    from engine.compose.request import ComposeRequest, RequestError
     from engine.settings import Settings
 
     settings = Settings.from_env()
@@ -102,7 +102,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
-    from engine.checkpoint import CheckpointError, read_meta
+    from engine.models.checkpoint import CheckpointError, read_meta
     from engine.settings import Settings
 
     root = Settings.from_env().checkpoints_dir
@@ -131,8 +131,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from engine.checkpoint import CheckpointError
-    from engine.pack import DISCORD_UPLOAD_BYTES, pack
+    from engine.formats.pack import DISCORD_UPLOAD_BYTES, pack
+    from engine.models.checkpoint import CheckpointError
     from engine.settings import Settings
 
     folder = Path(args.name)

@@ -134,7 +134,7 @@ def heavy_seed_midi(target_bytes: int = 360_000, ticks_per_beat: int = 480, bpm:
     """A valid, event-heavy seed of about ``target_bytes``: five voices of 16th notes at ``bpm``.
 
     Every event carries its status byte (4 bytes an event), so 360 KB holds about 90,000 events,
-    under `engine.seed.SeedLimits`' 100,000, and lasts about 12.5 minutes (under its 20).
+    under `engine.formats.seed.SeedLimits`' 100,000, and lasts about 12.5 minutes (under its 20).
     """
     body = bytearray(b"\x00\xff\x51\x03" + round(60e6 / bpm).to_bytes(3, "big"))
     step = ticks_per_beat // 4  # a 16th note in ticks; under 128, so a one-byte delta
@@ -161,10 +161,10 @@ def corpus_dir() -> Path:
 
 def work_item(out_root: Path, job_id: str, seconds: float = 6, checkpoint: str = "jazz", ck_hash: str = "",
               changes: str | None = None, **req):
-    """A `bot.queue.WorkItem` for the queue tests. ``changes`` is carried as text without being
+    """A `bot.queues.base.WorkItem` for the queue tests. ``changes`` is carried as text without being
     checked, so a bad chord reaches the worker (as a stored job from another version could)."""
-    from bot.queue import WorkItem
-    from engine.request import ComposeRequest
+    from bot.queues.base import WorkItem
+    from engine.compose.request import ComposeRequest
 
     request = ComposeRequest("jazz", seconds, seed=req.pop("seed", 1), changes_text=changes, **req)
     return WorkItem(job_id, request, checkpoint, ck_hash, str(out_root / "jobs" / job_id))

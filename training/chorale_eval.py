@@ -1,4 +1,4 @@
-"""The chorale rules (`engine.chorale`) as metrics: Bach's own rates and those of generated chorales.
+"""The chorale rules (`engine.band.chorale`) as metrics: Bach's own rates and those of generated chorales.
 
 ``chorus corpus rules --source bach=DIR`` prints Bach's rates, measured by the same code that
 ``chorus eval`` applies to generated chorales, so the acceptance ("at most twice Bach's rate")
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.chorale import Chorale, RuleCounts, check, check_all, chorale_of_score
+from engine.band.chorale import Chorale, RuleCounts, check, check_all, chorale_of_score
 from engine.errors import EngineError
 from training.corpus.base import ReadReport
 
@@ -46,12 +46,12 @@ def bach_rates(root: Path, say: Say | None = None) -> dict[str, Any]:
 
 def generated_rules(style: str, checkpoint: Path | None, clips: int, tempo: float = 72.0, bars: int = 16,
                     first_seed: int = 1000, settings: Any = None) -> RuleCounts:
-    """The rules over ``clips`` chorales composed as a user gets them (`engine.compose.Composer`,
+    """The rules over ``clips`` chorales composed as a user gets them (`engine.compose.composer.Composer`,
     seeds from ``first_seed``, about ``bars`` bars of 4/4 at ``tempo``), read back from each
     clip's score at every beat with its fermatas."""
-    from engine.compose import Composer
-    from engine.forms import parse_key_name
-    from engine.request import ComposeRequest
+    from engine.compose.composer import Composer
+    from engine.compose.request import ComposeRequest
+    from engine.music.forms import parse_key_name
     from engine.settings import Settings
 
     settings = settings or Settings()

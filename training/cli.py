@@ -71,7 +71,7 @@ def _bach_source(spec: str) -> str:
 
 def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     tr = sub.add_parser("train", help="train a model from a tokenised dataset")
-    from engine.styles import STYLES
+    from engine.band.styles import STYLES
 
     tr.add_argument("--preset", required=True, help=f"a style ({', '.join(STYLES)}) or tiny")
     tr.add_argument("--data", required=True, type=Path, help="dataset from chorus corpus build")
@@ -111,8 +111,8 @@ def cmd_era_bias(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from engine.checkpoint import read_meta
-    from engine.styles import get_style
+    from engine.band.styles import get_style
+    from engine.models.checkpoint import read_meta
 
     guidance = args.guidance if args.guidance is not None else get_style(read_meta(args.checkpoint)["style"]).sampling.guidance
     cfg = dataclasses.replace(EraBiasConfig(), guidance=guidance)
@@ -125,8 +125,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     import torch
 
-    from engine.checkpoint import load_checkpoint
-    from engine.styles import get_style
+    from engine.band.styles import get_style
+    from engine.models.checkpoint import load_checkpoint
     from training.dataset import Dataset
     from training.finetune import FinetuneConfig, finetune, write_finetuned
 
@@ -185,7 +185,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from engine.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
     from training.evaluate import EvalSettings, evaluate, format_report
 
     ck = load_checkpoint(args.checkpoint)
@@ -225,7 +225,7 @@ def _style(ck, sheets, clips: int, seed: int, console, guidance: float | None = 
 
 def _chorale(ck, sources: list[str], clips: int | None, console) -> dict | None:
     """The chorale rules block (`training.chorale_eval`), for a style whose band sings chorales."""
-    from engine.styles import STYLES
+    from engine.band.styles import STYLES
     from training.chorale_eval import chorale_block
 
     style = STYLES.get(ck.style)
@@ -297,7 +297,7 @@ def _stderr_console():
 
 def corpus_stats(report) -> dict:
     """The statistics printed by ``chorus corpus stats`` (a JSON-ready dict)."""
-    from engine import grammar
+    from engine.music import grammar
 
     kinds: Counter[str] = Counter()
     durations: Counter[str] = Counter()

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import grammar
 from engine.errors import EngineError
-from engine.leadsheet import LeadSheet
+from engine.music import grammar
+from engine.music.leadsheet import LeadSheet
 
 FORMAT = "chorus-dataset"
 VERSION = 1

@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from engine.model import ChorusLSTM
+from engine.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from engine.models.lstm import ChorusLSTM
 from training.dataset import Dataset
 from training.train import Split, Vocab
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from engine import grammar as g
-from engine.checkpoint import Checkpoint
 from engine.errors import EngineError
-from engine.leadsheet import LeadSheet
-from engine.sample import SampleRequest, sample
+from engine.models.checkpoint import Checkpoint
+from engine.models.sample import SampleRequest, sample
+from engine.music import grammar as g
+from engine.music.leadsheet import LeadSheet
 from training.dataset import Piece
 from training.metrics import overlapping_areas, style_metrics, within
 from training.ngram import NGram
@@ -46,23 +46,7 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     refs, excluded = held_out(ck, sheets)
     if not refs:
         raise EngineError(f"no held-out pieces: all {excluded} given pieces were in the checkpoint's training set")
-    encoded = []
-    for s in refs:
-        try:
-            encoded.append(["BOS", *g.encode(s), "EOS"])
-        except EngineError:
-            continue
-    split = Split.of([Piece(s.title, s.recording, "valid", s.tempo, [g.TOKEN_ID[t] for t in toks])
-                      for s, toks in zip(refs, encoded, strict=False)])
-    device = next(ck.model.parameters()).device
-    nll, n_tokens = evaluate_nll(ck.model, split, device)
-    say(f"model NLL {nll:.4f} nats/token over {n_tokens} tokens of {len(refs)} held-out pieces")
-    ngram_nll = None
-    if ck.extra:
-        ngram = NGram.from_tensors(ck.extra)
-        total, n = ngram.nll([list(map(int, t)) for t in split.tokens])
-        ngram_nll = total / max(n, 1)
-        say(f"n-gram (order {ngram.order}) NLL {ngram_nll:.4f} nats/token")
+    nll, n_tokens, ngram_nll = _held_out_nll(ck, refs, say)
     reference = [g.quantize(s) for s in refs]
     defaults = ck.meta.get("sampling", {})
     temperature = settings.temperature or defaults.get("temperature", 1.0)
@@ -106,9 +90,32 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     }
 
 
+def _held_out_nll(ck: Checkpoint, refs: list[LeadSheet], say: Callable[[str], None]
+                  ) -> tuple[float, int, float | None]:
+    """(model NLL in nats/token, tokens scored, the checkpoint's n-gram NLL or None) on ``refs``."""
+    encoded = []
+    for s in refs:
+        try:
+            encoded.append(["BOS", *g.encode(s), "EOS"])
+        except EngineError:
+            continue
+    split = Split.of([Piece(s.title, s.recording, "valid", s.tempo, [g.TOKEN_ID[t] for t in toks])
+                      for s, toks in zip(refs, encoded, strict=False)])
+    device = next(ck.model.parameters()).device
+    nll, n_tokens = evaluate_nll(ck.model, split, device)
+    say(f"model NLL {nll:.4f} nats/token over {n_tokens} tokens of {len(refs)} held-out pieces")
+    ngram_nll = None
+    if ck.extra:
+        ngram = NGram.from_tensors(ck.extra)
+        total, n = ngram.nll([list(map(int, t)) for t in split.tokens])
+        ngram_nll = total / max(n, 1)
+        say(f"n-gram (order {ngram.order}) NLL {ngram_nll:.4f} nats/token")
+    return nll, n_tokens, ngram_nll
+
+
 def _style_meters(ck: Checkpoint) -> tuple[tuple[int, int], ...]:
     """The meters the checkpoint's style composes in (4/4 for a style not registered)."""
-    from engine.styles import STYLES
+    from engine.band.styles import STYLES
 
     style = STYLES.get(ck.style)
     return tuple(m for m in style.sampling.meters if m in g.METERS) if style else ((4, 4),)
@@ -116,7 +123,7 @@ def _style_meters(ck: Checkpoint) -> tuple[tuple[int, int], ...]:
 
 def style_pitch_range(ck: Checkpoint) -> g.PitchRange | None:
     """The melody range the checkpoint's style decodes in (None, the decoder's own, if not registered)."""
-    from engine.styles import STYLES
+    from engine.band.styles import STYLES
 
     style = STYLES.get(ck.style)
     return style.sampling.pitch_range if style else None
@@ -129,7 +136,7 @@ def _changes(ck: Checkpoint, seed: int, meter: tuple[int, int]):
         return None
     import random
 
-    from engine.song import plan_song
+    from engine.compose.song import plan_song
 
     harmony = ck.meta.get("harmony", {})
     plan = plan_song(ck.harmony, harmony, random.Random(seed), seed, meter, tuple(harmony.get("forms", ("free",))))

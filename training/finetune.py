@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine import grammar as g
-from engine.checkpoint import Checkpoint, save_checkpoint
+from engine.band.styles import STYLES
 from engine.errors import EngineError
-from engine.styles import STYLES
+from engine.models.checkpoint import Checkpoint, save_checkpoint
+from engine.music import grammar as g
 from training.dataset import Dataset
-from training.train import Split, Vocab, _windows, preset
+from training.train import Split, Vocab, preset, sample_windows
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,8 @@ def finetune(base: Checkpoint, ds: Dataset, cfg: FinetuneConfig, leave_out: tupl
     pad = g.TOKEN_ID["PAD"]
     started, losses = time.perf_counter(), []
     for step in range(cfg.steps):
-        a = _windows(split_mine, replace(tcfg, windows_per_epoch=n_mine), gen)
-        b = _windows(split_rest, replace(tcfg, windows_per_epoch=cfg.batch_size - n_mine), gen) \
+        a = sample_windows(split_mine, replace(tcfg, windows_per_epoch=n_mine), gen)
+        b = sample_windows(split_rest, replace(tcfg, windows_per_epoch=cfg.batch_size - n_mine), gen) \
             if cfg.batch_size > n_mine else a
         toks, feats, conds = (torch.cat([x, y]) if y is not x else x for x, y in zip(a, b, strict=True))
         logits, _ = model(toks[:, :-1], feats[:, :-1], cond=conds[:, :-1])

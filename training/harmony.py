@@ -1,4 +1,4 @@
-"""Training the harmony model (`engine.harmony`) on chord charts, and its teacher-forced check.
+"""Training the harmony model (`engine.models.harmony`) on chord charts, and its teacher-forced check.
 
 ``chorus train-harmony --style jazz --into checkpoints/jazz`` reads the style's charts (jazz: the
 WJazzD tune charts and the Metheny file's inferred chords; folk: the Nottingham chords), holds out
@@ -26,20 +26,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.chords import FAMILY_NAMES
-from engine.harmony import (
+from engine.models.harmony_net import HarmonyLSTM
+from engine.models.harmony import (
     BOS,
     HOLD,
     N_FAM,
     N_OUT,
     HarmonyConfig,
-    HarmonyLSTM,
     chord_token,
     degree_index,
     key_weights_table,
     position,
     steps_per_bar,
 )
+from engine.music.chords import FAMILY_NAMES
 from training.corpus.charts import Chart, chart_from_sheet, read_wjazzd_charts
 
 Say = Callable[[str], None]
@@ -65,7 +65,7 @@ def held_out_title(title: str) -> bool:
 
 def encode_chart(chart: Chart, slots: int = 2) -> tuple[list[int], list[list[int]]]:
     """(target tokens, input features per step) of one chart, one step per half bar (``slots`` 2)
-    or per beat (`engine.harmony.steps_per_bar`, the bar's beats from ``chart.meta["beats"]``,
+    or per beat (`engine.models.harmony.steps_per_bar`, the bar's beats from ``chart.meta["beats"]``,
     default 4); the input token at step t is the target at t-1 (BOS first). No-chord spans keep
     the previous chord."""
     era = chart.meta.get("style", "")
@@ -88,14 +88,14 @@ def encode_chart(chart: Chart, slots: int = 2) -> tuple[list[int], list[list[int
 
 
 def _tonic_chord(chart: Chart):
-    from engine.chords import Chord
+    from engine.music.chords import Chord
 
     return Chord(chart.tonic, "maj" if chart.mode == "major" else "min")
 
 
 def read_charts(style: str, corpus_dir: Path, say: Say) -> list[Chart]:
     """The style's training charts, deduplicated by their chords."""
-    from engine.compose import estimate_key
+    from engine.music.keys import estimate_key
     from training.corpus import Source, read_sources
 
     charts: list[Chart] = []
@@ -258,8 +258,8 @@ def install_harmony(checkpoint: Path, style: str, model: HarmonyLSTM, report: di
                     temperature: float = 1.0, top_p: float = 0.95) -> dict[str, Any]:
     """Write the harmony model into the style's checkpoint folder beside its melody model (the
     melody weights are kept as they are; the content hash covers both)."""
-    from engine.checkpoint import load_checkpoint, save_checkpoint
-    from engine.styles import get_style
+    from engine.band.styles import get_style
+    from engine.models.checkpoint import load_checkpoint, save_checkpoint
 
     ck = load_checkpoint(checkpoint)
     meta = {k: v for k, v in ck.meta.items() if k not in ("content_hash", "size_bytes", "model_config", "vocab")}
@@ -278,8 +278,8 @@ def train_into(style: str, into: Path, corpus_dir: Path, epochs: int, time_budge
                temperature: float, top_p: float, say: Say) -> dict[str, Any]:
     """``chorus train-harmony``: train the style's harmony model and write it into its checkpoint."""
     charts = read_charts(style, Path(corpus_dir), say)
-    from engine.harmony import HarmonyConfig
-    from engine.styles import get_style
+    from engine.band.styles import get_style
+    from engine.models.harmony import HarmonyConfig
 
     config = HarmonyConfig(slots=get_style(style).sampling.harmony_slots)
     model, report = train_harmony(charts, HarmonyTrainConfig(epochs=epochs, time_budget_s=time_budget_s, seed=seed,

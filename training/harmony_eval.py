@@ -1,6 +1,6 @@
 """Harmony and form of composed clips against real music (``chorus eval``'s ``harmony`` block).
 
-Clips are composed the way a user gets them (`engine.compose.Composer`, seeds 1000 onwards; jazz
+Clips are composed the way a user gets them (`engine.compose.composer.Composer`, seeds 1000 onwards; jazz
 48 s at 160 bpm, folk 40 s at 120 bpm, bach 16 bars of 4/4 at 72 bpm), and their first 32 bars are scored with
 `training.harmony_metrics`: the changes printed in the summary, and the lead part's notes. The
 reference side is the held-out pieces given to ``chorus eval``: their own chord annotations and
@@ -12,14 +12,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from engine.leadsheet import LeadSheet
+from engine.music.leadsheet import LeadSheet
 from training import harmony_metrics as hm
 
 PROTOCOL = {"jazz": (48.0, 160.0), "folk": (40.0, 120.0), "bach": (16 * 4 * 60 / 72.0, 72.0)}  # seconds, bpm
 FIRST_SEED = 1000
 
 
-def lead_notes(score, n_bars: int = 32) -> list[tuple[float, int]]:  # noqa: ANN001 - engine.score.Score
+def lead_notes(score, n_bars: int = 32) -> list[tuple[float, int]]:  # noqa: ANN001 - engine.band.score.Score
     """(onset_beats, pitch) of the lead part's notes in the score's first ``n_bars`` bars."""
     lead = score.part("Lead") or score.parts[0]
     end = score.bars[n_bars][0] if len(score.bars) > n_bars else math.inf
@@ -29,8 +29,8 @@ def lead_notes(score, n_bars: int = 32) -> list[tuple[float, int]]:  # noqa: ANN
 def compose_set(style: str, seeds, seconds: float, tempo: float, checkpoint: Path | None = None,
                 settings: Any = None) -> tuple[list, list]:
     """(changes per clip, lead notes per clip), first 32 bars each, of one clip per seed."""
-    from engine.compose import Composer
-    from engine.request import ComposeRequest
+    from engine.compose.composer import Composer
+    from engine.compose.request import ComposeRequest
     from engine.settings import Settings
 
     settings = settings or Settings()

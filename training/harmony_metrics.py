@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from engine.chords import Chord, parse_chord
 from engine.errors import ChordError
+from engine.music.chords import Chord, parse_chord
 
 Bar = tuple[Chord, ...]
 RChord = tuple[int, str]  # (root pitch class, class)

@@ -1,6 +1,6 @@
 """Objective music metrics, as defined in ../shared/METRICS.md.
 
-Pieces are `engine.grammar.QPiece` (grid units, 12 per beat): reference pieces are quantised,
+Pieces are `engine.music.grammar.QPiece` (grid units, 12 per beat): reference pieces are quantised,
 generated ones decoded, so both sides are measured the same way.
 
 * Jazz Transformer (Wu & Yang 2020): H1, H4 (pitch-class entropy over 1- and 4-bar windows, bits),
@@ -17,7 +17,7 @@ import random
 import numpy as np
 from scipy.stats import gaussian_kde
 
-from engine.grammar import GRID, QPiece, bar_units
+from engine.music.grammar import GRID, QPiece, bar_units
 
 # mgeval's note-length classes, in quarter-note beats:
 # whole, half, quarter, 8th, 16th, dotted half, dotted quarter, dotted 8th, dotted 16th,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from engine import grammar as g
+from engine.music import grammar as g
 
 CLASSES: tuple[str, ...] = ("SWING", "BEBOP", "COOL", "HARDBOP", "POSTBOP", "FUSION")
 _TIME_EDGES = np.array([2, 3, 4, 6, 8, 11, 12, 18, 24])  # grid units (12 per beat): class = bins by these edges

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from engine import grammar as g
-from engine.checkpoint import Checkpoint
-from engine.conditioning import cond_ids
 from engine.errors import EngineError
-from engine.leadsheet import LeadSheet
-from engine.sample import SampleRequest, sample
+from engine.models.checkpoint import Checkpoint
+from engine.models.conditioning import cond_ids
+from engine.models.sample import SampleRequest, sample
+from engine.music import grammar as g
+from engine.music.leadsheet import LeadSheet
 from training.evaluate import style_pitch_range
 from training.style_classifier import (
     CLASSES,

@@ -22,13 +22,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from engine import grammar as g
-from engine import state as st
-from engine.checkpoint import save_checkpoint
-from engine.conditioning import ERAS
+from engine.band.styles import STYLES, Style
 from engine.errors import EngineError
-from engine.model import ChorusLSTM, ModelConfig
-from engine.styles import STYLES, Style
+from engine.models.checkpoint import save_checkpoint
+from engine.models.conditioning import ERAS
+from engine.models.lstm import ChorusLSTM, ModelConfig
+from engine.music import grammar as g
+from engine.music import state as st
 from training.dataset import Dataset
 from training.ngram import NGram
 
@@ -55,7 +55,7 @@ class TrainConfig:
     windows_per_epoch: int | None = None  # default: one pass worth of tokens
     max_minutes: float | None = None  # stop (as if early) after this much training time
     ngram_orders: tuple[int, ...] = (2, 3, 4)
-    condition: bool = False  # era and player embeddings (engine.conditioning), labels from the dataset
+    condition: bool = False  # era and player embeddings (engine.models.conditioning), labels from the dataset
     min_player_pieces: int = 4  # a performer gets a player id with at least this many training pieces
     label_dropout: float = 0.3  # per window, the chance that the era (and, separately, the player) id is 0
     init_from: str | None = None  # warm start: a checkpoint folder whose weights seed the model (see warm_start)
@@ -68,13 +68,13 @@ class TrainConfig:
 
 
 def style_preset(style: Style) -> TrainConfig:
-    """The training preset a registered style carries (`engine.styles.Style.training`)."""
+    """The training preset a registered style carries (`engine.band.styles.Style.training`)."""
     fields = dict(style.training)
     model = ModelConfig(**dict(fields.pop("model", {})))
     return TrainConfig(name=style.name, style=style.name, model=model, **fields)
 
 
-# The tiny CPU preset for tests; every other preset is a registered style's (engine/styles.py).
+# The tiny CPU preset for tests; every other preset is a registered style's (engine/band/styles.py).
 TINY = TrainConfig(name="tiny", style="test", model=ModelConfig(token_dim=16, chord_dim=8, pos_dim=8, hidden=32, layers=1,
                                                                 dropout=0.0),
                    batch_size=8, seq_len=48, lr=5e-3, max_epochs=3, patience=2, ngram_orders=(2, 3))
@@ -131,7 +131,7 @@ class Split:
         return sum(len(t) for t in self.tokens)
 
 
-def _windows(split: Split, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sample_windows(split: Split, cfg: TrainConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One epoch of random training windows: tokens (N, L+1), feats (N, L+1, 3) and cond (N, L+1, 2),
     transposed. With conditioning, each window's era and player ids are set to 0 with
     ``cfg.label_dropout`` (independently), so the model also learns the unconditioned average."""
@@ -287,7 +287,7 @@ def _epoch(model: ChorusLSTM, opt: torch.optim.Optimizer, gen: torch.Generator, 
            say: Callable[[str], None], progress: Callable | None) -> None:
     """One epoch: train, validate, record it in ``info``, keep the best checkpoint, save the state."""
     epoch_start = time.perf_counter()
-    toks, feats, cond = _windows(train_split, cfg, gen)
+    toks, feats, cond = sample_windows(train_split, cfg, gen)
     n, (seen, loss_sum) = toks.shape[0], _train_epoch(model, opt, toks, feats, cfg, dev, progress, cond if vocab else None)
     train_s = time.perf_counter() - epoch_start
     valid_nll, _ = evaluate_nll(model, valid_split, dev)
@@ -322,7 +322,7 @@ def train(
     Args:
         progress: called as ``progress(done_windows, total_windows, loss, tokens_per_s)``.
     """
-    from engine.sample import pick_device
+    from engine.models.sample import pick_device
 
     dev = pick_device(device)
     ds, train_split, valid_split, vocab = _load_splits(
@@ -367,7 +367,7 @@ def warm_start(model: ChorusLSTM, path: Path) -> str:
     Raises:
         EngineError: a weight of another shape than the new model's (another size of network).
     """
-    from engine.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
 
     old = load_checkpoint(path).model.state_dict()
     new = model.state_dict()

@@ -1,4 +1,4 @@
-"""Helpers for the tests of the Celery queue (`bot.celery_queue`) against real parts: the bot's
+"""Helpers for the tests of the Celery queue (`bot.queues.celery.queue`) against real parts: the bot's
 settings, work items, a `Recorder` of the queue's events, a running queue, the broker's view."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import redis
 
-from bot.celery_queue import CeleryQueue
-from bot.queue import JobEvent, WorkItem
+from bot.queues.base import JobEvent, WorkItem
+from bot.queues.celery.queue import CeleryQueue
 from bot.settings import BotSettings, Secret
-from engine.checkpoint import read_meta
+from engine.models.checkpoint import read_meta
 from tests.helpers import work_item
 
 JOB_TIMEOUT_S = 6  # the default for the bot's settings below

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.localparts import RedisServer, redis_binary
+from bot.queues.celery.parts import RedisServer, redis_binary
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Discord's rules on a message body, as the stand-in enforces them, and who a message pings.
 
 Written from Discord's documentation (Channel → Create Message, Embed Limits, Allowed Mentions),
-independently of the bot's own `bot.limits`, so a bot that breaks a limit fails a test here the way
+independently of the bot's own `bot.ui.limits`, so a bot that breaks a limit fails a test here the way
 it would fail on Discord: 400 with code 50035 "Invalid Form Body" and the offending field named.
 """
 from __future__ import annotations

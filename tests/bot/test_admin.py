@@ -1,9 +1,9 @@
-"""Who counts as a Chorus admin (bot/cogs/admin.py `is_admin`)."""
+"""Who counts as a Chorus admin (bot/ui/cogs/admin.py `is_admin`)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bot.cogs.admin import is_admin
+from bot.ui.cogs.admin import is_admin
 
 GUILD = 900
 ADMIN_ROLE = 901
@@ -35,7 +35,7 @@ def test_a_user_without_roles_is_not_an_admin() -> None:
 
 
 def test_the_audit_shows_whole_lines_newest_first_within_the_limit() -> None:
-    from bot.cogs.admin import audit_text
+    from bot.ui.cogs.admin import audit_text
 
     entries = [{"at": 1700000000 + i, "user_id": 7, "action": "cancel", "detail": f"{{'job': 'j{i}'}}",
                 "allowed": i % 2} for i in range(50, 0, -1)]

@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import pytest
 
-import bot.install
-from bot.catalog import Catalog, CatalogError, Installed
-from bot.db import Job, Store
-from bot.service import ComposeService
+import bot.store.install
+from bot.service.compose import ComposeService
 from bot.settings import BotSettings
+from bot.store.catalog import Catalog, CatalogError, Installed
+from bot.store.db import Job, Store
 from tests.helpers import deflated_zip, many_member_tgz, zip_bomb
 
 MiB = 1024 * 1024
@@ -94,13 +94,13 @@ def test_malicious_archives_are_refused_and_write_nothing_outside(tiny_checkpoin
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     """(file, bytes) of every member the installer unpacks."""
     seen: list[tuple[str, int]] = []
-    real = bot.install.copy_capped
+    real = bot.store.install.copy_capped
 
     def recording(src, target: Path, max_bytes: int) -> int:
         seen.append((target.name, real(src, target, max_bytes)))
         return seen[-1][1]
 
-    monkeypatch.setattr(bot.install, "copy_capped", recording)
+    monkeypatch.setattr(bot.store.install, "copy_capped", recording)
     return seen
 
 
@@ -168,7 +168,7 @@ def test_a_bad_meta_type_is_refused_before_the_validator_starts(tiny_checkpoint:
     async def no_validator(*args, **kwargs):
         raise AssertionError("the validator was started")
 
-    monkeypatch.setattr("bot.catalog.validate", no_validator)
+    monkeypatch.setattr("bot.store.catalog.validate", no_validator)
     files = good_files(tiny_checkpoint)
     files["meta.json"] = meta_with(tiny_checkpoint, lambda m: m["metrics"].update(valid_nll="n/a"))
     assert refusal(Catalog(tmp_path / "checkpoints", 64 * MiB), zip_of(files)) == \
@@ -178,13 +178,13 @@ def test_a_bad_meta_type_is_refused_before_the_validator_starts(tiny_checkpoint:
 def test_the_validator_runs_under_a_memory_cap_and_a_time_limit(tiny_checkpoint: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     folder = shutil.copytree(tiny_checkpoint, tmp_path / "ck")
-    asyncio.run(bot.install.validate(folder, 64 * MiB))
-    monkeypatch.setattr(bot.install, "VALIDATOR_BASE_BYTES", 32 * MiB)  # less than torch needs to start
+    asyncio.run(bot.store.install.validate(folder, 64 * MiB))
+    monkeypatch.setattr(bot.store.install, "VALIDATOR_BASE_BYTES", 32 * MiB)  # less than torch needs to start
     with pytest.raises(CatalogError, match="memory"):
-        asyncio.run(bot.install.validate(folder, 1))
+        asyncio.run(bot.store.install.validate(folder, 1))
     monkeypatch.undo()
     with pytest.raises(CatalogError, match="took longer than 0 s"):
-        asyncio.run(bot.install.validate(folder, 64 * MiB, timeout=0.001))
+        asyncio.run(bot.store.install.validate(folder, 64 * MiB, timeout=0.001))
 
 
 def test_a_bad_meta_already_on_disk_is_listed_as_broken_and_nothing_else_breaks(
@@ -194,7 +194,7 @@ def test_a_bad_meta_already_on_disk_is_listed_as_broken_and_nothing_else_breaks(
     bad = shutil.copytree(tiny_checkpoint, root / "odd")
     (bad / "meta.json").write_bytes(meta_with(tiny_checkpoint, lambda m: m["metrics"].update(valid_nll="n/a")))
     cat = Catalog(root, 64 * MiB)
-    with caplog.at_level(logging.WARNING, logger="bot.catalog"):
+    with caplog.at_level(logging.WARNING, logger="bot.store.catalog"):
         for _ in range(3):  # /styles, /styles, /chorus-admin checkpoints
             assert [c.name for c in cat.installed()] == ["jazz"]
             assert list(cat.styles()) == ["jazz"] and "NLL" in cat.styles()["jazz"].describe()
@@ -248,7 +248,7 @@ def test_remove_waits_for_the_unfinished_jobs_that_use_the_checkpoint(tiny_check
 
 
 def test_a_packed_float16_archive_installs(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from engine.pack import pack
+    from engine.formats.pack import pack
 
     done = pack(tiny_checkpoint, tmp_path / "tiny.zip")
     cat = Catalog(tmp_path / "checkpoints", 64 * 1024 * 1024)
@@ -259,13 +259,13 @@ def test_a_packed_float16_archive_installs(tiny_checkpoint: Path, tmp_path: Path
 
 def test_listings_read_each_meta_once_until_it_changes(tiny_checkpoint: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.catalog
+    import bot.store.catalog
 
     root = tmp_path / "checkpoints"
     folder = shutil.copytree(tiny_checkpoint, root / "jazz")
     reads: list[str] = []
-    real = bot.catalog.read_meta
-    monkeypatch.setattr(bot.catalog, "read_meta", lambda d: reads.append(d.name) or real(d))
+    real = bot.store.catalog.read_meta
+    monkeypatch.setattr(bot.store.catalog, "read_meta", lambda d: reads.append(d.name) or real(d))
     cat = Catalog(root, 64 * MiB)
     for _ in range(3):
         assert list(cat.styles()) == ["jazz"]

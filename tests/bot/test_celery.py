@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.celery_app import ATTEMPTS_KEY, time_limits
-from bot.celery_queue import OFFLINE, RESUMED, CeleryQueue
-from bot.checkpoint_sync import meta_key, model_key
-from bot.localparts import RedisServer, Workers
+from bot.queues.celery.app import ATTEMPTS_KEY, time_limits
+from bot.queues.celery.parts import RedisServer, Workers
+from bot.queues.celery.queue import OFFLINE, RESUMED, CeleryQueue
+from bot.queues.celery.sync import meta_key, model_key
 from bot.settings import BotSettings
 from tests.bot.celery_parts import Recorder, bot_settings, content_hash, item, run, running
 

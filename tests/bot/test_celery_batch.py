@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import policy
-from bot.celery_app import ATTEMPTS_KEY, QUEUE, make_app, time_limits
-from bot.celery_batch import Batcher, BatchJob
-from bot.celery_queue import CeleryQueue
-from bot.localparts import RedisServer, Workers
+from bot.queues import policy
+from bot.queues.celery.app import ATTEMPTS_KEY, QUEUE, make_app, time_limits
+from bot.queues.celery.batch import Batcher, BatchJob
+from bot.queues.celery.parts import RedisServer, Workers
+from bot.queues.celery.queue import CeleryQueue
 from bot.settings import BotSettings, Secret
 from engine.errors import EngineError, Stopped
 from tests.bot.celery_parts import (
@@ -167,7 +167,7 @@ class FakeClip:
 
 
 class SerialPipeline:
-    """A stand-in for `engine.pipeline.Pipeline` over a fake composer: each batch on its own thread,
+    """A stand-in for `engine.compose.pipeline.Pipeline` over a fake composer: each batch on its own thread,
     delivered in order; an exception while composing goes to every job not yet delivered."""
 
     def __init__(self, composer: BrokenOnce) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.db import MIGRATIONS, Job, Store
+from bot.store.db import MIGRATIONS, Job, Store
 
 
 def test_store_migrates_once_and_keeps_jobs(tmp_path: Path) -> None:
@@ -42,8 +42,8 @@ def test_counting_uses_count_and_never_loads_rows(tmp_path: Path) -> None:
 
 
 def test_retention_prunes_finished_jobs_only(tmp_path: Path) -> None:
-    from bot import retention
     from bot.settings import BotSettings
+    from bot.store import retention
 
     async def run() -> None:
         store = await Store.open(tmp_path / "c.db")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.render import probe
+from engine.media.render import probe
 from tests.bot.harness import Harness, ephemeral_text
 from tests.helpers import combo_midi
 

@@ -121,7 +121,7 @@ def test_remove_deletes_inactive_checkpoints_and_refuses_the_active_one(harness:
 
 def test_the_packed_shipped_jazz_checkpoint_installs_through_chat(harness: Harness, tmp_path: Path) -> None:
     """Issue 13: `chorus checkpoints pack jazz` fits Discord's 10 MiB and `/chorus-admin install` takes it."""
-    from engine.pack import pack
+    from engine.formats.pack import pack
     from tests.helpers import REPO
 
     done = pack(REPO / "checkpoints" / "jazz", tmp_path / "jazz.zip")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.celery_app import ATTEMPTS_KEY
-from bot.localparts import RedisServer, Workers
-from engine.render import probe
+from bot.queues.celery.app import ATTEMPTS_KEY
+from bot.queues.celery.parts import RedisServer, Workers
+from engine.media.render import probe
 from tests.bot.harness import Harness
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.request import ComposeRequest
+from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 from tests.bot.harness import Harness
 from tests.bot.standin import InteractionRecord

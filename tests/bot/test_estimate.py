@@ -1,11 +1,11 @@
-"""Honest waits (`bot.estimate`): the moving averages of worker time per job and of one job's latency
+"""Honest waits (`bot.service.estimate`): the moving averages of worker time per job and of one job's latency
 (a lone job after batches waits a batch), per backend, the prior, friendly rounding and the refusal
 threshold. Times are given explicitly: nothing here sleeps."""
 from __future__ import annotations
 
 import pytest
 
-from bot.estimate import Estimate, WaitEstimator, friendly
+from bot.service.estimate import Estimate, WaitEstimator, friendly
 
 
 def run_jobs(est: WaitEstimator, backend: str, start: float, each_s: float, jobs: int) -> float:

@@ -1,4 +1,4 @@
-"""The requests the buttons under a clip make (`bot.jam`), and the clip's file names (`bot.delivery`)."""
+"""The requests the buttons under a clip make (`bot.service.jam`), and the clip's file names (`bot.ui.delivery`)."""
 from __future__ import annotations
 
 import asyncio
@@ -6,11 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Job
-from bot.delivery import clip_name, reproduce
 from bot.errors import ServiceError
-from bot.jam import CONTINUE_SECONDS, another_take, continuation, realised_changes, variation
-from engine.request import ComposeRequest
+from bot.service.jam import (
+    CONTINUE_SECONDS,
+    another_take,
+    continuation,
+    realised_changes,
+    variation,
+)
+from bot.store.db import Job
+from bot.ui.delivery import clip_name, reproduce
+from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 
 

@@ -1,12 +1,12 @@
-"""Every message the bot builds fits Discord's limits (`bot.limits`)."""
+"""Every message the bot builds fits Discord's limits (`bot.ui.limits`)."""
 from __future__ import annotations
 
 import discord
 
-from bot import limits
-from bot.db import Job
-from bot.delivery import clip_embed
-from engine.request import ComposeRequest
+from bot.store.db import Job
+from bot.ui import limits
+from bot.ui.delivery import clip_embed
+from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 
 

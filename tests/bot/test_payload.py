@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from kombu.serialization import dumps, loads
 
-from bot import policy
-from bot.celery_payload import decode_item, encode_item, pack_result, unpack_result
-from bot.db import Job
-from bot.queue import WorkItem
+from bot.queues import policy
+from bot.queues.base import WorkItem
+from bot.queues.celery.payload import decode_item, encode_item, pack_result, unpack_result
 from bot.settings import BotSettings
-from engine.compose import ComposeResult
-from engine.request import ComposeRequest, RequestError
+from bot.store.db import Job
+from engine.compose.request import ComposeRequest, RequestError
+from engine.compose.result import ComposeResult
 
 SEED = b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0" + bytes(range(256))
 

@@ -6,7 +6,8 @@ import os
 import signal
 from pathlib import Path
 
-from bot.queue import JobEvent, LocalQueue, WorkItem
+from bot.queues.base import JobEvent, WorkItem
+from bot.queues.local import LocalQueue
 from bot.settings import BotSettings
 from tests.helpers import work_item
 

@@ -1,9 +1,9 @@
-"""A result is checked against `bot.results.SCHEMA` before the bot uses it."""
+"""A result is checked against `bot.store.results.SCHEMA` before the bot uses it."""
 from __future__ import annotations
 
 import pytest
 
-from bot.results import ResultError, check_result
+from bot.store.results import ResultError, check_result
 
 GOOD = {"seconds": 30.0, "tempo": 160, "bars": 16, "seed": 7, "key": "F", "form": None, "changes": "Dm7 G7",
         "timings": {"total": 1.2}, "files": {"audio": "/x/clip.ogg", "midi": "/x/clip.mid", "picture": "/x/clip.png"}}

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 
 from bot.errors import SeedUploadError
-from bot.seeds import SeedReader
-from engine.seed import SeedLimits, SeedMidiError, check_seed_midi
+from bot.service.seeds import SeedReader
+from engine.formats.seed import SeedLimits, SeedMidiError, check_seed_midi
 from tests.helpers import combo_midi, heavy_seed_midi
 
 CAP = 100_000
@@ -75,7 +75,7 @@ def test_a_download_without_a_length_stops_one_byte_past_the_cap(caplog: pytest.
             while not served and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
 
-    caplog.set_level(logging.INFO, logger="bot.seeds")
+    caplog.set_level(logging.INFO, logger="bot.service.seeds")
     asyncio.run(scenario())
     assert bytes_read(caplog) == CAP + 1
     assert served and served[0] < TWENTY_MIB  # the reader hung up rather than drain the rest
@@ -90,7 +90,7 @@ def test_a_content_length_over_the_cap_is_refused_before_the_body(caplog: pytest
             with pytest.raises(SeedUploadError, match=r"^the MIDI file is 100,010 bytes; at most 100,000 are accepted$"):
                 await r.download(f"{base}/big.mid")
 
-    caplog.set_level(logging.INFO, logger="bot.seeds")
+    caplog.set_level(logging.INFO, logger="bot.service.seeds")
     asyncio.run(scenario())
     assert bytes_read(caplog) == 0
 

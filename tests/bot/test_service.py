@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bot import policy
-from bot.catalog import Catalog
-from bot.db import Job, Store
-from bot.policy import Outcome
-from bot.queue import JobEvent, QueueStatus
-from bot.service import ComposeService, Submission
+from bot.queues import policy
+from bot.queues.base import JobEvent, QueueStatus
+from bot.queues.policy import Outcome
+from bot.service.compose import ComposeService, Submission
 from bot.settings import BotSettings
-from engine.request import ComposeRequest
+from bot.store.catalog import Catalog
+from bot.store.db import Job, Store
+from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 
 GOOD = {"seconds": 6.0, "tempo": 120, "bars": 3, "seed": 1, "files": {"audio": "a.ogg", "midi": "a.mid"}}
@@ -161,7 +161,7 @@ def test_a_refused_clip_fails_with_one_notice_and_a_bad_result_never_reaches_dis
 
 def test_an_admin_cancel_drops_the_job_fails_it_and_tells_its_user_once(tmp_path: Path) -> None:
     from bot.errors import ServiceError
-    from bot.service import CANCELLED_BY_ADMIN as CANCELLED
+    from bot.service.compose import CANCELLED_BY_ADMIN as CANCELLED
 
     class Cancelling(Queue):
         def __init__(self) -> None:

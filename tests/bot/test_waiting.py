@@ -1,4 +1,4 @@
-"""A waiting job's status message keeps its place and wait up to date (`bot.waiting`), with a real
+"""A waiting job's status message keeps its place and wait up to date (`bot.service.waiting`), with a real
 SQLite store: only what changed is edited, never a job that started, and never past a lock held
 by another edit of the same message."""
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot import waiting
-from bot.db import Job, Store
-from bot.estimate import Estimate, WaitEstimator
-from bot.waiting import WaitingBoard
-from engine.request import ComposeRequest
+from bot.service import waiting
+from bot.service.estimate import Estimate, WaitEstimator
+from bot.service.waiting import WaitingBoard
+from bot.store.db import Job, Store
+from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.archive import ArchiveError, Caps, copy_capped, members, safe_parts, survey
+from engine.formats.archive import ArchiveError, Caps, copy_capped, members, safe_parts, survey
 from tests.helpers import deflated_zip, many_member_tgz, zip_bomb
 
 

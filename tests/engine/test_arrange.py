@@ -8,11 +8,11 @@ import io
 import mido
 import pytest
 
-from engine.arrange import CRASH, FINAL_ROLL_S, RIDE, Arranger, swing_ratio
-from engine.chords import parse_chord
-from engine.leadsheet import Note
-from engine.midi import write_midi
-from engine.styles import get_style
+from engine.band.arrange import CRASH, FINAL_ROLL_S, RIDE, Arranger, swing_ratio
+from engine.band.styles import get_style
+from engine.formats.midi import write_midi
+from engine.music.chords import parse_chord
+from engine.music.leadsheet import Note
 
 JAZZ = get_style("jazz")
 BARS = [(4.0 * k, 4.0) for k in range(17)]  # 16 bars and the ending bar
@@ -150,7 +150,7 @@ def test_the_comping_pushes_some_bars() -> None:
 
 @pytest.mark.parametrize("asked, offbeat", [(1.0, 0.5), (3.0, 0.75)])
 def test_the_swing_option_of_the_request_reaches_the_ride(asked: float, offbeat: float) -> None:
-    from engine.request import ComposeRequest
+    from engine.compose.request import ComposeRequest
     from engine.settings import Settings
 
     req = ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], swing=asked)
@@ -162,7 +162,7 @@ def test_the_swing_option_of_the_request_reaches_the_ride(asked: float, offbeat:
 
 
 def test_a_swing_out_of_range_is_refused_with_the_range() -> None:
-    from engine.request import ComposeRequest, RequestError
+    from engine.compose.request import ComposeRequest, RequestError
     from engine.settings import Settings
 
     with pytest.raises(RequestError, match=r"swing 4 is out of range; allowed 1.0 \(straight\) to 3.0"):
@@ -172,7 +172,7 @@ def test_a_swing_out_of_range_is_refused_with_the_range() -> None:
 def test_a_sustaining_lead_tapers_its_final_note_and_a_plucked_one_does_not() -> None:
     """A recorder (GM 74) stops at full strength unless the player tapers it: expression (CC11)
     falls over the final note's last second, ending quieter, and only there."""
-    from engine.arrange import FINAL_FADE_DB, FINAL_FADE_S, taper
+    from engine.band.arrange import FINAL_FADE_DB, FINAL_FADE_S, taper
 
     steps = taper(10.0, 2.0)
     assert [b for b, _, _ in steps] == sorted(b for b, _, _ in steps) and steps[-1][0] == 10.0 and steps[0][0] > 8.0

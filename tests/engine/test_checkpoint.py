@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import grammar as g
-from engine.checkpoint import CheckpointError, load_checkpoint, read_meta
+from engine.models.checkpoint import CheckpointError, load_checkpoint, read_meta
+from engine.music import grammar as g
 from tests.helpers import REPO
 
 
@@ -144,12 +144,12 @@ def test_a_meta_nested_too_deep_is_refused_not_crashed(tiny_checkpoint: Path, tm
 ])
 def test_model_configs_out_of_bounds_are_refused_before_a_model_is_built(
         tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict, message: str) -> None:
-    import engine.model
+    import engine.models.lstm
 
     def never(*args, **kwargs):
         raise AssertionError("a model was built")
 
-    monkeypatch.setattr(engine.model.ChorusLSTM, "__init__", never)
+    monkeypatch.setattr(engine.models.lstm.ChorusLSTM, "__init__", never)
     d = copy(tiny_checkpoint, tmp_path / "big")
     edit_meta(d, lambda m: m["model_config"].update(config))
     with pytest.raises(CheckpointError, match=message):
@@ -158,7 +158,7 @@ def test_model_configs_out_of_bounds_are_refused_before_a_model_is_built(
 
 def test_harmony_configs_are_bounded_too() -> None:
     from engine.errors import ConfigError
-    from engine.harmony import HarmonyConfig
+    from engine.models.harmony import HarmonyConfig
 
     with pytest.raises(ConfigError, match="harmony.config.hidden must be a whole number from 1 to 1,024, not 8192"):
         HarmonyConfig(hidden=8192)
@@ -167,16 +167,16 @@ def test_harmony_configs_are_bounded_too() -> None:
 @pytest.mark.parametrize("config", [{}, {"n_eras": 9, "n_players": 55}, {"hidden": 32, "layers": 1, "token_dim": 16},
                                     {"n_players": 3, "layers": 3, "cond_dim": 8}])
 def test_a_config_counts_its_weights_without_building_the_model(config: dict) -> None:
-    from engine.model import ChorusLSTM, ModelConfig
+    from engine.models.lstm import ChorusLSTM, ModelConfig
 
     cfg = ModelConfig(**config)
     assert cfg.parameters() == ChorusLSTM(cfg).num_parameters()
 
 
 def test_the_validator_cli_caps_its_own_memory(tiny_checkpoint: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "engine.checkpoint", "--max-memory", str(1 << 30), str(tiny_checkpoint)],
+    ok = subprocess.run([sys.executable, "-m", "engine.models.checkpoint", "--max-memory", str(1 << 30), str(tiny_checkpoint)],
                         capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0 and ok.stdout.startswith("ok jazz ")
-    script = "from engine.checkpoint import _limit_memory; _limit_memory(200 << 20); bytearray(400 << 20)"
+    script = "from engine.models.checkpoint import _limit_memory; _limit_memory(200 << 20); bytearray(400 << 20)"
     capped = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
     assert capped.returncode != 0 and "MemoryError" in capped.stderr

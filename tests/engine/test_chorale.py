@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.chorale import Chorale, ChoraleBeat, ChoraleError, check, is_cadence
-from engine.chords import parse_chord
+from engine.band.chorale import Chorale, ChoraleBeat, ChoraleError, check, is_cadence
+from engine.music.chords import parse_chord
 
 C, G, F, AM, DM = (parse_chord(x) for x in ("C", "G", "F", "Am", "Dm"))
 

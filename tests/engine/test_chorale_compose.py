@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.chorale import check, chorale_of_score
-from engine.compose import Composer
-from engine.forms import parse_key_name
-from engine.request import ComposeRequest
+from engine.band.chorale import check, chorale_of_score
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest
+from engine.music.forms import parse_key_name
 from engine.settings import Settings
 from tests.helpers import combo_midi
 
@@ -66,7 +66,7 @@ def test_the_shipped_bach_checkpoint_writes_chorales_that_keep_the_rules(seed: i
     """`/compose bach 30s` as a member gets it: the shipped checkpoint's harmony model steps on
     the beat, and the chorale keeps its voices in range, uncrossed, nearly free of parallels, with a
     cadence at every phrase end but at most one (the acceptance is 90% over 50 chorales)."""
-    from engine.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
     from tests.helpers import REPO
 
     ck = load_checkpoint(REPO / "checkpoints" / "bach")

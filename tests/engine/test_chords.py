@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from engine.chords import FAMILIES, PITCH_NAMES, Chord, parse_chord
 from engine.errors import ChordError
+from engine.music.chords import FAMILIES, PITCH_NAMES, Chord, parse_chord
 from tests.helpers import corpus_dir
 
 EXAMPLES = {

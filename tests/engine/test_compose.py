@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from pydub import AudioSegment
 
-from engine.arrange import FINAL_HOLD_S
-from engine.compose import Composer
-from engine.request import ComposeRequest
+from engine.band.arrange import FINAL_HOLD_S
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 from tests.helpers import REPO, combo_midi, tune_melody
 
@@ -161,8 +161,8 @@ def test_a_part_left_out_leaves_the_others_as_in_the_full_clip(composer: Compose
     the same level, and the drums alone are the rest of it. The three MIDI files come from
     compose; they are rendered and encoded here the way compose does (`encode(..., band=...)`),
     each from one render, so the check does not depend on rendering the same MIDI twice."""
-    from engine.encode import encode
-    from engine.render import get_renderer
+    from engine.media.encode import encode
+    from engine.media.render import get_renderer
 
     s = composer.settings
     renderer = get_renderer(s.soundfont, s.sample_rate, s.synth_threads)
@@ -226,7 +226,7 @@ def test_cli_bad_input_gets_one_line_and_exit_2(tiny_checkpoint: Path, tmp_path:
 
 
 def test_a_batch_composes_each_job_as_alone_and_keeps_going_past_a_bad_one(composer: Composer, tiny_checkpoint: Path) -> None:
-    from engine.seed import SeedMidiError
+    from engine.formats.seed import SeedMidiError
 
     jobs = [(build("8s", seed=s, tempo=150), tiny_checkpoint, None) for s in (21, 22)]
     jobs.insert(1, (build("8s", seed=5, seed_midi=b"MThd" + b"\0" * 30), tiny_checkpoint, None))

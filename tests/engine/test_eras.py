@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.checkpoint import load_checkpoint
-from engine.compose import Composer
-from engine.conditioning import ERA_CHOICES, ERAS, cond_ids
-from engine.request import ComposeRequest, RequestError
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest, RequestError
+from engine.models.checkpoint import load_checkpoint
+from engine.models.conditioning import ERA_CHOICES, ERAS, cond_ids
 from engine.settings import Settings
 from tests.helpers import REPO
 
@@ -24,7 +24,7 @@ def composer() -> Composer:
 
 
 def test_era_vocabulary_is_the_harmony_models() -> None:
-    from engine.harmony import ERAS as HARMONY_ERAS
+    from engine.models.harmony import ERAS as HARMONY_ERAS
 
     assert ERAS == HARMONY_ERAS
     assert all(e.upper() in ERAS for e in ERA_CHOICES)
@@ -72,7 +72,7 @@ def test_conditioned_model_listens_to_the_era(tiny_conditioned_checkpoint: Path)
 def test_warm_start_keeps_the_old_model_exactly(tiny_checkpoint: Path) -> None:
     from dataclasses import replace
 
-    from engine.model import ChorusLSTM
+    from engine.models.lstm import ChorusLSTM
     from training.train import warm_start
 
     old = load_checkpoint(tiny_checkpoint).model

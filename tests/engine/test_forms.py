@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine.chords import Chord
-from engine.forms import FORM_CHOICES, FormError, get_form, parse_key_name, progression
-from engine.leadsheet import Note
-from engine.motif import MelodicForm, shape_melody
-from engine.song import plan_song, transpose_text
+from engine.compose.song import plan_song, transpose_text
+from engine.music.chords import Chord
+from engine.music.forms import FORM_CHOICES, FormError, get_form, parse_key_name, progression
+from engine.music.leadsheet import Note
+from engine.music.motif import MelodicForm, shape_melody
 from tests.helpers import REPO
 
 F, BB, C, G = 5, 10, 0, 7
@@ -17,14 +17,14 @@ SEEDS = range(6)
 
 @pytest.fixture(scope="module")
 def jazz():
-    from engine.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
 
     return load_checkpoint(REPO / "checkpoints" / "jazz")
 
 
 @pytest.fixture(scope="module")
 def folk():
-    from engine.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
 
     return load_checkpoint(REPO / "checkpoints" / "folk")
 
@@ -183,7 +183,7 @@ def test_named_progression_from_the_command_line(tmp_path):
 
 
 def test_form_and_key_travel_in_the_request_payload():
-    from engine.request import ComposeRequest
+    from engine.compose.request import ComposeRequest
     from engine.settings import Settings
 
     req = ComposeRequest.build("jazz", "30s", Settings(), ["jazz"], form="AABA", key="eb minor", changes="blues")
@@ -192,7 +192,7 @@ def test_form_and_key_travel_in_the_request_payload():
 
 
 def test_bar_chords_keep_the_fewest_equal_parts():
-    from engine.harmony import bar_chords
+    from engine.models.harmony import bar_chords
 
     c, g, am = Chord(0, "maj"), Chord(7, "maj"), Chord(9, "min")
     assert bar_chords([c, c, c, c]) == (c,)
@@ -211,7 +211,8 @@ def test_a_per_beat_harmony_model_writes_a_chord_on_any_beat_and_keeps_the_ancho
 
     import torch
 
-    from engine.harmony import HarmonyConfig, HarmonyLSTM
+    from engine.models.harmony import HarmonyConfig
+    from engine.models.harmony_net import HarmonyLSTM
 
     torch.manual_seed(0)
     model = HarmonyLSTM(HarmonyConfig(emb=8, hidden=8, layers=1, slots=4)).eval()

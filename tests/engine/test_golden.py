@@ -23,8 +23,8 @@ import hashlib
 
 import pytest
 
-from engine.compose import Composer
-from engine.request import ComposeRequest
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 from tests.helpers import REPO
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import grammar as g
-from engine.chords import FAMILIES, Chord
-from engine.leadsheet import ChordSpan, LeadSheet, Measure, Note
+from engine.music import grammar as g
+from engine.music.chords import FAMILIES, Chord
+from engine.music.leadsheet import ChordSpan, LeadSheet, Measure, Note
 
 FAMILY_LIST = sorted(FAMILIES)
 

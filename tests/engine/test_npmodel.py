@@ -1,4 +1,4 @@
-"""Sampling without torch (`engine.npmodel`, `engine.seeded`): the same draws, tokens, changes and
+"""Sampling without torch (`engine.models.nplstm`, `engine.models.seeded`): the same draws, tokens, changes and
 clips as the torch network gives, a clear refusal of weights that do not fit, and a ``chorus
 compose`` on the CPU that never imports torch."""
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine.checkpoint import CheckpointError, load_checkpoint, sha256_file
-from engine.compose import Composer
-from engine.forms import get_form
-from engine.harmony import write_chorus
-from engine.request import ComposeRequest
-from engine.sample import SampleRequest, sample
-from engine.seeded import Uniform
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest
+from engine.models.checkpoint import CheckpointError, load_checkpoint, sha256_file
+from engine.models.harmony import write_chorus
+from engine.models.sample import SampleRequest, sample
+from engine.models.seeded import Uniform
+from engine.music.forms import get_form
 from engine.settings import Settings
 from tests.helpers import REPO
 

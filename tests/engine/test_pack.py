@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.checkpoint import load_checkpoint, read_meta, sha256_file
-from engine.compose import Composer
-from engine.pack import DISCORD_UPLOAD_BYTES, pack
-from engine.request import ComposeRequest
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest
+from engine.formats.pack import DISCORD_UPLOAD_BYTES, pack
+from engine.models.checkpoint import load_checkpoint, read_meta, sha256_file
 from engine.settings import Settings
 from tests.helpers import REPO
 

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
-from engine import chord_labels, picture
-from engine.chords import parse_chord
-from engine.picture import LEAD, PLOT_BG, PictureError, piano_roll, roll_layout
-from engine.score import Part, Score, ScoreNote
+from engine.band.score import Part, Score, ScoreNote
+from engine.media import chord_labels, layout
+from engine.media.layout import PictureError, roll_layout
+from engine.media.picture import LEAD, PLOT_BG, piano_roll
+from engine.music.chords import parse_chord
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -162,7 +163,7 @@ BUSY_CHART = " | ".join(["Cmaj7 A7(b9) | Dm7 G7(b9,13) | Em7b5 A7alt | Dm(maj7) 
 def test_every_change_of_a_busy_32_bar_chart_gets_a_label() -> None:
     score = chart_score(BUSY_CHART)
     assert len(score.bars) == 32
-    changes = chord_labels._changes(score)
+    changes = chord_labels.score_changes(score)
     assert len(changes) > 60
     for width in (1600, 1200, 800):
         labels = chord_labels.chord_labels(score, width=width)
@@ -197,16 +198,16 @@ def test_long_clip_stays_small() -> None:
 
 
 def test_draws_without_the_dejavu_fonts(monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = {style: ("NoSuchFont.ttf",) for style in picture._FONT_FILES}
-    picture._font.cache_clear()
-    monkeypatch.setattr(picture, "_FONT_FILES", missing)
+    missing = {style: ("NoSuchFont.ttf",) for style in layout.FONT_FILES}
+    layout.get_font.cache_clear()
+    monkeypatch.setattr(layout, "FONT_FILES", missing)
     try:
-        font = picture._font(20)
+        font = layout.get_font(20)
         assert not isinstance(font, ImageFont.FreeTypeFont) or "DejaVu" not in font.getname()[0]
         with Image.open(io.BytesIO(piano_roll(band_score(4)))) as img:
             assert img.size == (1600, 900)
     finally:
-        picture._font.cache_clear()
+        layout.get_font.cache_clear()
 
 
 def test_too_small_a_picture_is_refused() -> None:

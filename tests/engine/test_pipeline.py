@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.compose import Composer, ComposeResult
+from engine.compose.composer import Composer
+from engine.compose.pipeline import Pipeline
+from engine.compose.request import ComposeRequest
+from engine.compose.result import ComposeResult
 from engine.errors import EngineError, Stopped
-from engine.pipeline import Pipeline
-from engine.request import ComposeRequest
 from engine.settings import Settings
 from tests.helpers import REPO
 

@@ -11,10 +11,10 @@ import mido
 import numpy as np
 import pytest
 
-from engine.encode import FORMATS, PEAK_CEILING_DBFS, TARGET_LUFS, encode, integrated_lufs
 from engine.errors import EngineError, RenderError, Stopped
-from engine.probe import duration_s, probe
-from engine.render import Renderer, get_renderer
+from engine.media.encode import FORMATS, PEAK_CEILING_DBFS, TARGET_LUFS, encode, integrated_lufs
+from engine.media.probe import duration_s, probe
+from engine.media.render import Renderer, get_renderer
 from engine.settings import Settings
 from tests.helpers import REPO, midi_bytes
 
@@ -104,7 +104,7 @@ def flac(pcm: np.ndarray) -> bytes:
 
 
 def test_import_does_not_touch_fluidsynth() -> None:
-    code = "import sys, engine.render; sys.exit('fluidsynth' in sys.modules)"
+    code = "import sys, engine.media.render; sys.exit('fluidsynth' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
 
@@ -190,7 +190,7 @@ def test_bad_input_is_a_render_error(renderer: Renderer) -> None:
 def test_the_drums_render_apart_and_the_samples_do_not_depend_on_the_threads(pcm: np.ndarray) -> None:
     """A song's drums play on a synth of their own beside the rest of the band (`_groups`); with two
     threads the synths run at once, and the samples are exactly the one-thread render's."""
-    from engine.render import _groups
+    from engine.media.render import _groups
 
     two = Renderer(SOUNDFONT, sample_rate=RATE, tail_s=TAIL_S, threads=2)
     events, _ = two._events(song())
@@ -214,7 +214,7 @@ def test_one_renderer_per_soundfont_and_rate() -> None:
 def test_the_k_weighting_filter_is_scipys_bit_for_bit() -> None:
     from scipy.signal import sosfilt
 
-    from engine.encode import _k_weighting, _sosfilt_frames, _sosfilt_kernel
+    from engine.media.encode import _k_weighting, _sosfilt_frames, _sosfilt_kernel
 
     assert _sosfilt_kernel() is not None  # loaded alone: a cold compose does not import scipy.signal
     sos = np.array([np.concatenate([b / a[0], a / a[0]]) for b, a in _k_weighting(44100)]).astype(np.float32)
@@ -223,8 +223,8 @@ def test_the_k_weighting_filter_is_scipys_bit_for_bit() -> None:
 
 
 def test_streamed_encoding_writes_what_encode_writes(pcm: np.ndarray) -> None:
-    from engine.encode import master
-    from engine.stream import StreamEncoder
+    from engine.media.encode import master
+    from engine.media.stream import StreamEncoder
 
     band, pcm = pcm, pcm // 3  # a quieter "stem" of the same length: takes the band's gain
     assert StreamEncoder(RATE, "flac").feed(master(pcm, RATE)) == encode(pcm, RATE, "flac")
@@ -233,8 +233,8 @@ def test_streamed_encoding_writes_what_encode_writes(pcm: np.ndarray) -> None:
 
 
 def test_a_stream_encoder_that_fails_or_is_aborted_leaves_nothing_behind() -> None:
-    from engine.encode import master
-    from engine.stream import StreamEncoder
+    from engine.media.encode import master
+    from engine.media.stream import StreamEncoder
 
     noise = (np.random.default_rng(1).standard_normal((RATE, 2)) * 2000).astype(np.int16)
     bad = StreamEncoder(1_000_000, "ogg")  # libvorbis refuses 1 MHz: ffmpeg exits early

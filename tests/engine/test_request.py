@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.request import ComposeRequest, RequestError
+from engine.compose.request import ComposeRequest, RequestError
 from engine.settings import Settings
 
 

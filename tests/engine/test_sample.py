@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import grammar as g
-from engine.checkpoint import load_checkpoint
 from engine.errors import EngineError
-from engine.sample import SampleRequest, sample
+from engine.models.checkpoint import load_checkpoint
+from engine.models.sample import SampleRequest, sample
+from engine.music import grammar as g
 
 
 @pytest.fixture(scope="module")

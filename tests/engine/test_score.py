@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from engine.band.score import ScoreNote
 from engine.errors import EngineError
-from engine.leadsheet import Note
-from engine.score import ScoreNote
+from engine.music.leadsheet import Note
 
 
 def test_a_score_note_is_a_validated_note_with_a_start() -> None:

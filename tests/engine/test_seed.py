@@ -12,8 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import MidiReadError
-from engine.leadsheet import LeadSheet
-from engine.seed import (
+from engine.formats.seed import (
     MAX_TRAILING_BYTES,
     SeedLimits,
     SeedMidiError,
@@ -21,6 +20,7 @@ from engine.seed import (
     load_seed_midi,
     read_seed,
 )
+from engine.music.leadsheet import LeadSheet
 from tests.helpers import COMP, comping, heavy_seed_midi, tune_melody
 
 TPB = 480

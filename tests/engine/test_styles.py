@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.arrange import Arranger
-from engine.chords import parse_chord
-from engine.compose import Composer
+from engine.band.arrange import Arranger
+from engine.band.styles import STYLES, StyleError, get_style
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest
 from engine.errors import EngineError
-from engine.leadsheet import Note
-from engine.request import ComposeRequest
+from engine.music.chords import parse_chord
+from engine.music.leadsheet import Note
 from engine.settings import Settings
-from engine.styles import STYLES, StyleError, get_style
 
 
 def test_an_unknown_style_is_an_error_that_lists_the_registered_ones() -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from engine.arrange import Arranger
-from engine.arrange_chorale import phrase_ends, soprano_beats, tonic_of
-from engine.chorale import RANGES, Chorale, ChoraleBeat, check, chorale_of_score
-from engine.chords import chord_tones, parse_chord
-from engine.leadsheet import Note
-from engine.request import ComposeRequest, RequestError
+from engine.band.arrange import Arranger
+from engine.band.arrange_chorale import phrase_ends, soprano_beats, tonic_of
+from engine.band.chorale import RANGES, Chorale, ChoraleBeat, check, chorale_of_score
+from engine.band.styles import StyleError, get_style
+from engine.band.voicelead import voice_chorale
+from engine.compose.request import ComposeRequest, RequestError
+from engine.music.chords import chord_tones, parse_chord
+from engine.music.leadsheet import Note
 from engine.settings import Settings
-from engine.styles import StyleError, get_style
-from engine.voicelead import voice_chorale
 
 # A hand-written 16-beat tune in C with a half cadence after 8 beats and V7-I at the end.
 SOPRANO = [72, 71, 72, 74, 76, 74, 72, 71, 72, 72, 69, 71, 72, 74, 71, 72]
@@ -113,7 +113,7 @@ def test_soprano_beats_reads_the_note_at_each_onset() -> None:
 
 
 def test_a_phrase_without_a_cadence_gets_one_where_the_soprano_fits() -> None:
-    from engine.arrange_chorale import cadence_plan
+    from engine.band.arrange_chorale import cadence_plan
 
     am, f, c = parse_chord("Am"), parse_chord("F"), parse_chord("C")
     chords = [c, am, f, am, f, am, f, am, c, c, c, c]  # no cadence in bar 2 (roots a third apart)
@@ -128,8 +128,8 @@ def test_a_phrase_without_a_cadence_gets_one_where_the_soprano_fits() -> None:
 def test_random_progressions_in_every_key_break_no_rule() -> None:
     import random
 
-    from engine.chorale import check_all
-    from engine.chords import Chord
+    from engine.band.chorale import check_all
+    from engine.music.chords import Chord
 
     rnd = random.Random(0)
     degrees = [(0, "maj"), (2, "min"), (4, "min"), (5, "maj"), (7, "maj"), (9, "min"), (7, "7"), (11, "dim")]

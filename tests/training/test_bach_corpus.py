@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import grammar
-from engine.chorale import check
+from engine.band.chorale import check
+from engine.music import grammar
 from training.chorale_eval import format_rules
 from training.corpus.bach import VoiceNote, chorale_from_voices
 from training.corpus.base import CorpusError

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.music import grammar
 from tests.helpers import FIXTURES, REPO, combo_midi, corpus_dir, write_wjazzd
 
 
@@ -75,7 +76,7 @@ def test_real_wjazzd_stats_reads_404() -> None:
     out = chorus("corpus", "stats", "--source", f"wjazzd={corpus_dir() / 'wjazzd'}", "--json")
     stats = json.loads(out.stdout)
     assert stats["pieces_read"] == 404 and stats["pieces_skipped"] == 0
-    assert stats["vocab_size"] == len(__import__("engine.grammar").grammar.VOCAB)
+    assert stats["vocab_size"] == len(grammar.VOCAB)
 
 
 @pytest.mark.corpus

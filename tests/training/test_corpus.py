@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import grammar as g
 from engine.errors import MidiReadError
-from engine.midiread import read_midi, read_midi_file
+from engine.formats.midiread import read_midi, read_midi_file
+from engine.music import grammar as g
 from tests.helpers import (
     COMP_LABELS,
     FIXTURES,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.checkpoint import load_checkpoint
 from engine.errors import ConfigError
-from engine.model import ModelConfig
-from engine.sample import SampleRequest, sample
+from engine.models.checkpoint import load_checkpoint
+from engine.models.lstm import ModelConfig
+from engine.models.sample import SampleRequest, sample
 from training.era_bias import EraBiasConfig, fit_bias, fit_into
 
 

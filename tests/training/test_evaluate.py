@@ -31,7 +31,7 @@ def test_eval_samples_take_the_references_meters_in_turn(tiny_checkpoint: Path, 
 
     import pytest
 
-    from engine.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
     from training import evaluate as ev
     from training.corpus.bach import VoiceNote, chorale_from_voices
 
@@ -63,9 +63,9 @@ def test_eval_decodes_in_the_styles_melody_range_as_a_clip_is(tiny_checkpoint: P
     not the decoder's wider default, so their range and pitch figures are the clips'."""
     from dataclasses import replace
 
-    from engine import grammar as g
-    from engine.checkpoint import load_checkpoint
-    from engine.styles import get_style
+    from engine.band.styles import get_style
+    from engine.models.checkpoint import load_checkpoint
+    from engine.music import grammar as g
     from training import evaluate as ev
 
     ck = load_checkpoint(tiny_checkpoint)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.chords import FAMILY_NAMES, Chord, parse_chord
 from engine.errors import ChordError
+from engine.music.chords import FAMILY_NAMES, Chord, parse_chord
 from training import harmony_metrics as hm
 from training.corpus import reference_charts as rc
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.chords import Chord
-from engine.grammar import QNote, QPiece
+from engine.music.chords import Chord
+from engine.music.grammar import QNote, QPiece
 from training import metrics as m
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import grammar as g
-from engine.checkpoint import load_checkpoint
-from engine.chords import parse_chord
+from engine.models.checkpoint import load_checkpoint
+from engine.music import grammar as g
+from engine.music.chords import parse_chord
 from training.dataset import Dataset, parse_label
 from training.finetune import FinetuneConfig, finetune, write_finetuned
 from training.style_classifier import CLASSES, EraClassifier, cross_validate, features

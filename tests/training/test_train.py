@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import grammar as g
-from engine.checkpoint import load_checkpoint
+from engine.models.checkpoint import load_checkpoint
+from engine.music import grammar as g
 from tests.helpers import REPO
 from training.ngram import NGram
 from training.train import preset, train
@@ -66,7 +66,7 @@ def test_ngram_baseline_is_stored_in_the_checkpoint(tiny_checkpoint: Path) -> No
 
 @pytest.mark.parametrize("style", ["jazz", "folk", "bach"])
 def test_the_shipped_checkpoints_were_trained_with_their_styles_preset(style: str) -> None:
-    from engine.styles import get_style
+    from engine.band.styles import get_style
     from training.train import PRESETS
 
     meta = load_checkpoint(REPO / "checkpoints" / style).meta
@@ -84,7 +84,7 @@ def test_the_shipped_checkpoints_were_trained_with_their_styles_preset(style: st
     later = {k for k in expected if k not in config}
     assert all(k in defaults and expected[k] == defaults[k] for k in later), later
     expected = {k: v for k, v in expected.items() if k not in later}
-    from engine.model import ModelConfig
+    from engine.models.lstm import ModelConfig
 
     model_defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
     later_model = {k for k in expected["model"] if k not in config["model"]}

@@ -8,14 +8,14 @@ at training time (``pip install -e '.[training]'``); it is imported when a file 
 Each chorale becomes
 
 * a `LeadSheet`: the soprano as the melody, one chord per beat inferred from the four voices'
-  notes sounding in that beat (`engine.midiread.infer_chords`, the bass as the root hint; the
+  notes sounding in that beat (`engine.formats.midiread.infer_chords`, the bass as the root hint; the
   lower voices carry most of the harmony, and the soprano completes a chord whose third the
   lower voices double),
   its key, meter and a tempo of `TEMPO` bpm. A pickup is padded to a whole bar with a rest, and so
   is a short last bar. ``meta["fermatas"]`` lists the beats (from the top) where a soprano
   fermata ends a phrase, comma-separated; ``meta["key"]`` the key as ``"G major"``.
-* a `engine.chorale.Chorale`: the four voices' pitches at each beat, the same chords and the
-  fermatas, which the chorale rules (`engine.chorale.check`) measure.
+* a `engine.band.chorale.Chorale`: the four voices' pitches at each beat, the same chords and the
+  fermatas, which the chorale rules (`engine.band.chorale.check`) measure.
 
 The music21-free core, `chorale_from_voices`, takes the voices as plain note lists; the tests
 build their fixtures with it. A file that is not a four-part chorale (another number of parts, a
@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from engine.chorale import Chorale, ChoraleBeat
-from engine.chords import PITCH_NAMES, Chord
-from engine.grammar import METERS
-from engine.leadsheet import LeadSheet, Measure, Note, spans_from_changes
-from engine.midiread import infer_chords
-from training.corpus.base import CorpusError, register
+from engine.band.chorale import Chorale, ChoraleBeat
+from engine.formats.midiread import infer_chords
+from engine.music.chords import PITCH_NAMES, Chord
+from engine.music.grammar import METERS
+from engine.music.leadsheet import LeadSheet, Measure, Note, spans_from_changes
+from training.corpus.base import CorpusError
 from training.corpus.charts import Chart, Section
 
 log = logging.getLogger(__name__)
@@ -115,12 +115,12 @@ def chorale_from_voices(voices: Voices, meter: tuple[int, int], tonic: int, mode
 
 def chart_from_chorale(sheet: LeadSheet) -> Chart:
     """A chorale's chords as a chart for the harmony model: the chord on each beat (a bar's chords
-    in the fewest equal parts, `engine.harmony.bar_chords`; ``meta["beats"]`` the bar's beats), one section
+    in the fewest equal parts, `engine.models.harmony.bar_chords`; ``meta["beats"]`` the bar's beats), one section
     per phrase (the bars up to and including the one where a fermata falls), so that "bars left in
     the section" tells the model where the cadence comes. A phrase whose chords equal an earlier
     one's takes its label (the repeated Stollen of a bar form)."""
-    from engine.forms import parse_key_name
-    from engine.harmony import bar_chords
+    from engine.models.harmony import bar_chords
+    from engine.music.forms import parse_key_name
 
     tonic, mode = parse_key_name(sheet.meta.get("key") or sheet.key)
     first = next((span.chord for m in sheet.measures for span in m.chords if not span.chord.is_nc), None)
@@ -280,7 +280,6 @@ def music21_bach_dir() -> Path:
     return Path(music21.__file__).parent / "corpus" / "bach"
 
 
-@register("bach")
 def iter_bach(root: Path) -> Iterator[tuple[str, Callable[[], LeadSheet]]]:
     for path in chorale_files(root):
         def load(path: Path = path) -> LeadSheet:

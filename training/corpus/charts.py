@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.chords import PITCH_NAMES, Chord, parse_chord
 from engine.errors import ChordError
-from engine.leadsheet import LeadSheet
+from engine.music.chords import PITCH_NAMES, Chord, parse_chord
+from engine.music.leadsheet import LeadSheet
 
 Bar = tuple[Chord, ...]
 _KEY_RE = re.compile(r"^([A-G][#b]?)-?(maj|min|dor|mix|blues|chrom)?$")

@@ -27,7 +27,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engine.archive import ArchiveError, copy_capped, members, safe_parts
+from engine.formats.archive import ArchiveError, copy_capped, members, safe_parts
 from training.corpus.base import CorpusError
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Reader for plain MIDI files (``midi=FILE`` or ``midi=DIR``): melody part and inferred chords.
 
-The work is done by `engine.midiread` (shared with seed-MIDI continuation); see its doc for the
+The work is done by `engine.formats.midiread` (shared with seed-MIDI continuation); see its doc for the
 melody heuristic and the chord inference.
 """
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.leadsheet import LeadSheet
-from engine.midiread import read_midi_file
-from training.corpus.base import CorpusError, register
+from engine.formats.midiread import read_midi_file
+from engine.music.leadsheet import LeadSheet
+from training.corpus.base import CorpusError
 
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
@@ -24,7 +24,6 @@ def midi_files(root: Path) -> list[Path]:
     return files
 
 
-@register("midi")
 def iter_midi(root: Path) -> Iterator[tuple[str, Callable[[], LeadSheet]]]:
     for path in midi_files(root):
         def load(path: Path = path) -> LeadSheet:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.leadsheet import LeadSheet
-from engine.midiread import read_midi_file
-from training.corpus.base import CorpusError, register
+from engine.formats.midiread import read_midi_file
+from engine.music.leadsheet import LeadSheet
+from training.corpus.base import CorpusError
 
 
 def tune_files(root: Path) -> list[Path]:
@@ -23,7 +23,6 @@ def tune_files(root: Path) -> list[Path]:
     return files
 
 
-@register("nottingham")
 def iter_nottingham(root: Path) -> Iterator[tuple[str, Callable[[], LeadSheet]]]:
     for path in tune_files(root):
         def load(path: Path = path) -> LeadSheet:

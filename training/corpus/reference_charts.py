@@ -27,8 +27,8 @@ import logging
 import re
 from pathlib import Path
 
-from engine.chords import Chord, parse_chord
 from engine.errors import ChordError
+from engine.music.chords import Chord, parse_chord
 from training.corpus.charts import Bar, Chart, Section
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ import csv
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from engine.chords import parse_chord
 from engine.errors import ChordError
-from engine.leadsheet import LeadSheet, Measure, Note, spans_from_changes
-from training.corpus.base import CorpusError, register
+from engine.music.chords import parse_chord
+from engine.music.leadsheet import LeadSheet, Measure, Note, spans_from_changes
+from training.corpus.base import CorpusError
 
 MELODY_COLUMNS = ("bar", "beat", "beatdur", "division", "duration", "pitch", "tatum")
 BEATS_COLUMNS = ("bar", "beat", "chord", "signature")
@@ -88,7 +88,6 @@ def read_solo(melody_csv: Path, beats_csv: Path, title: str = "", tempo: float =
                      source=str(melody_csv), recording=recording, meta=dict(meta or {}))
 
 
-@register("wjazzd")
 def iter_wjazzd(root: Path) -> Iterator[tuple[str, Callable[[], LeadSheet]]]:
     """Yield one loader per solo listed in ``index.csv`` (or per melody CSV without an index)."""
     index = root / "index.csv"

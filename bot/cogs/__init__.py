@@ -1,1 +1,0 @@
-"""Slash-command cogs: thin layers over `bot.service`."""

@@ -1,0 +1,1 @@
+"""Slash-command cogs: thin layers over `bot.service.compose`."""
