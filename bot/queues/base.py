@@ -18,6 +18,7 @@ from engine.compose.request import ComposeRequest, RequestError
 log = logging.getLogger(__name__)
 
 
+@dataclass
 class WorkItem:
     """What a worker needs to compose one job: the request exactly as validated at the edge."""
 

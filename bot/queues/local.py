@@ -12,7 +12,6 @@ import asyncio
 import logging
 import multiprocessing as mp
 import time
-from dataclasses import dataclass
 
 from bot.queues import policy
 from bot.queues.base import EventEmitter, EventHandler, JobEvent, QueueStatus, WorkerDied, WorkItem
@@ -23,7 +22,6 @@ log = logging.getLogger(__name__)
 PIPELINE_BATCHES = 2  # batches a local worker holds at once: one sampling while one renders and encodes
 
 
-@dataclass
 class _Worker:
     """One worker process and the pipe to it."""
 

@@ -83,7 +83,7 @@ class ComposeCog(commands.Cog):
         self.bot = bot
         self.service = service
         self.menu = app_commands.ContextMenu(name="Continue with Chorus", callback=self.continue_menu)
-        bot.ui.tree.add_command(self.menu)
+        bot.tree.add_command(self.menu)
         self._apply_ranges()
 
     def _apply_ranges(self) -> None:
