@@ -135,7 +135,7 @@ class ComposeService:
             await self._observe(job.id, accepted=True)
             # its place among the jobs not yet started, as `bot.service.waiting` counts it while it waits
             position = await self.store.count(("queued",))
-        await self.queue.submit(self._item(job))
+        await self.queue.submit(self._item(job, req))  # the request as validated, not parsed back
         return job, position
 
     async def wait(self) -> Estimate:
@@ -215,8 +215,14 @@ class ComposeService:
                    request=req.to_payload(), style=req.style, checkpoint=ck.name, checkpoint_hash=ck.content_hash,
                    application_id=sub.application_id, interaction_token=sub.interaction_token)
 
-    def _item(self, job: Job) -> WorkItem:
-        return WorkItem(job.id, job.compose_request(), job.checkpoint, job.checkpoint_hash,
+    def _item(self, job: Job, req: ComposeRequest | None = None) -> WorkItem:
+        """The job as a worker takes it. ``req``: the request as this process validated it; a job
+        read back from the database (recovery) parses its stored request instead.
+
+        Raises:
+            RequestError: a stored request this version cannot read.
+        """
+        return WorkItem(job.id, req if req is not None else job.compose_request(), job.checkpoint, job.checkpoint_hash,
                         str(out_dir_for(self.data_dir, job.id)), job.attempts)
 
     async def set_status_message(self, job_id: str, message_id: int, position: int | None = None,
