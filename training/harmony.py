@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.models.harmony_net import HarmonyLSTM
+from engine.errors import EngineError
 from engine.models.harmony import (
     BOS,
     HOLD,
@@ -39,6 +39,7 @@ from engine.models.harmony import (
     position,
     steps_per_bar,
 )
+from engine.models.harmony_net import HarmonyLSTM
 from engine.music.chords import FAMILY_NAMES
 from training.corpus.charts import Chart, chart_from_sheet, read_wjazzd_charts
 
@@ -93,29 +94,31 @@ def _tonic_chord(chart: Chart):
     return Chord(chart.tonic, "maj" if chart.mode == "major" else "min")
 
 
-def read_charts(style: str, corpus_dir: Path, say: Say) -> list[Chart]:
-    """The style's training charts, deduplicated by their chords."""
+def _wjazzd_charts(root: Path, kind: str, even_meters: bool, say: Say) -> list[Chart]:
+    charts, skipped = read_wjazzd_charts(root)
+    say(f"WJazzD charts: {len(charts)} read, {len(skipped)} skipped")
+    return charts
+
+
+def _bach_charts(root: Path, kind: str, even_meters: bool, say: Say) -> list[Chart]:
+    """The chorales' charts (`training.corpus.bach`): from ``root``, else music21's own corpus."""
+    from training.corpus import Source, read_sources
+    from training.corpus.bach import chart_from_chorale, music21_bach_dir
+
+    report = read_sources([Source.parse(f"bach={root if root.is_dir() else music21_bach_dir()}")])
+    say(f"Bach chorales: {len(report.sheets)} read, {len(report.skipped)} skipped")
+    return [chart for chart in map(chart_from_chorale, report.sheets) if chart.sections]
+
+
+def _sheet_charts(root: Path, kind: str, even_meters: bool, say: Say) -> list[Chart]:
+    """Charts of lead sheets read by a corpus reader (``midi``, ``nottingham``), each in the key
+    estimated from its chords and melody; ``even_meters`` leaves out pieces in 3/4 and the like."""
     from engine.music.keys import estimate_key
     from training.corpus import Source, read_sources
 
-    charts: list[Chart] = []
-    sheets = []
-    if style == "jazz":
-        wj, skipped = read_wjazzd_charts(corpus_dir / "wjazzd")
-        say(f"WJazzD charts: {len(wj)} read, {len(skipped)} skipped")
-        charts += wj
-        sheets = read_sources([Source.parse(f"midi={corpus_dir / 'deepjazz_metheny'}")]).sheets
-    elif style == "folk":
-        sheets = read_sources([Source.parse(f"nottingham={corpus_dir / 'nottingham'}")]).sheets
-    elif style == "bach":  # the chorales' own keys and phrases (fermatas); see training.corpus.bach
-        from training.corpus.bach import chart_from_chorale, music21_bach_dir
-
-        root = corpus_dir / "bach" if (corpus_dir / "bach").is_dir() else music21_bach_dir()
-        report = read_sources([Source.parse(f"bach={root}")])
-        say(f"Bach chorales: {len(report.sheets)} read, {len(report.skipped)} skipped")
-        charts += [chart for chart in map(chart_from_chorale, report.sheets) if chart.sections]
-    for sheet in sheets:
-        if sheet.time_signature[0] % 2 and style == "jazz":
+    charts = []
+    for sheet in read_sources([Source.parse(f"{kind}={root}")]).sheets:
+        if even_meters and sheet.time_signature[0] % 2:
             continue
         melody, changes, t = [], [], 0.0
         for m in sheet.measures:
@@ -126,6 +129,32 @@ def read_charts(style: str, corpus_dir: Path, say: Say) -> list[Chart]:
         chart = chart_from_sheet(sheet, tonic, mode)
         if chart.sections:
             charts.append(chart)
+    return charts
+
+
+# chart corpus kind -> reader(folder, kind, even_meters, say), for a style's ``harmony.charts``
+CHART_KINDS = {"wjazzd-charts": _wjazzd_charts, "bach": _bach_charts, "midi": _sheet_charts,
+               "nottingham": _sheet_charts}
+
+
+def read_charts(style: str, corpus_dir: Path, say: Say) -> list[Chart]:
+    """The style's training charts, deduplicated by their chords: the corpora its training preset
+    names (``Style.training["harmony"]["charts"]``, ``KIND=FOLDER`` under ``corpus_dir``).
+
+    Raises:
+        EngineError: the style names no harmony corpora, or one of an unknown kind.
+    """
+    from engine.band.styles import get_style
+
+    spec = get_style(style).training.get("harmony") or {}
+    if not spec.get("charts"):
+        raise EngineError(f"style {style} names no harmony corpora (its training preset's 'harmony')")
+    charts: list[Chart] = []
+    for source in spec["charts"]:
+        kind, _, folder = source.partition("=")
+        if kind not in CHART_KINDS:
+            raise EngineError(f"unknown chart corpus kind {kind!r}: choose from {', '.join(sorted(CHART_KINDS))}")
+        charts += CHART_KINDS[kind](corpus_dir / folder, kind, bool(spec.get("even_meters")), say)
     seen, out = set(), []
     for c in charts:
         key = (c.title, tuple(ch.token for b in c.bars for ch in b))

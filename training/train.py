@@ -70,6 +70,7 @@ class TrainConfig:
 def style_preset(style: Style) -> TrainConfig:
     """The training preset a registered style carries (`engine.band.styles.Style.training`)."""
     fields = dict(style.training)
+    fields.pop("harmony", None)  # the harmony model's corpora (`training.harmony.read_charts`)
     model = ModelConfig(**dict(fields.pop("model", {})))
     return TrainConfig(name=style.name, style=style.name, model=model, **fields)
 

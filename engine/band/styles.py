@@ -278,7 +278,10 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                           guidance=3.5),  # with the checkpoint's era bias (training/era_bias.py)
         training=_frozen({"model": {"hidden": 384, "layers": 2, "dropout": 0.25}, "batch_size": 32, "seq_len": 192,
                           "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0,
-                          "condition": True}),
+                          "condition": True,
+                          # the harmony model's charts: KIND=FOLDER under the corpus folder (training/harmony.py)
+                          "harmony": {"charts": ("wjazzd-charts=wjazzd", "midi=deepjazz_metheny"),
+                                      "even_meters": True}}),
     ),
     Style(
         "folk",
@@ -289,7 +292,8 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
                           forms=(8, 8, 16), major_tonic="maj", minor_tonic="min",
                           song_forms=("aabb",), melodic_form=MelodicForm("strains", ending_bars=1)),
         training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.2}, "batch_size": 32,
-                          "seq_len": 192, "lr": 2e-3, "max_epochs": 30, "patience": 4, "max_minutes": 25.0}),
+                          "seq_len": 192, "lr": 2e-3, "max_epochs": 30, "patience": 4, "max_minutes": 25.0,
+                          "harmony": {"charts": ("nottingham=nottingham",)}}),
     ),
     Style(
         "bach",
@@ -304,7 +308,9 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         # 330 chorales make only ~36k tokens, nine batches a pass: an epoch is 1,024 random windows.
         training=_frozen({"model": {"token_dim": 96, "hidden": 256, "layers": 2, "dropout": 0.3}, "batch_size": 32,
                           "seq_len": 128, "lr": 2e-3, "windows_per_epoch": 1024, "max_epochs": 120, "patience": 5,
-                          "max_minutes": 35.0}),
+                          "max_minutes": 35.0,
+                          # the chorales' own keys and phrases (fermatas); music21's corpus when the folder is absent
+                          "harmony": {"charts": ("bach=bach",)}}),
         bands=MappingProxyType({"organ": ORGAN, "strings": STRINGS}),
     ),
 )})
