@@ -30,6 +30,8 @@ TEST_PACKAGES ?= redis-server systemd
 CHORUS_CORPUS_DIR ?= $(abspath ../shared/corpus)
 export CHORUS_CORPUS_DIR
 PYTEST_ARGS ?=
+# pytest-xdist: one process per core (at most 4), whole modules each, the longest first (tests/conftest.py)
+PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 # Shell snippet: apt-get update + install of the packages in $$pkgs, via sudo when not root.
 define APT_INSTALL
@@ -60,7 +62,7 @@ done
 $(APT_INSTALL)
 endef
 
-.PHONY: setup setup-dev system-packages test-packages demo test lint clean
+.PHONY: setup setup-dev system-packages test-packages demo test test-fast lint clean
 
 setup: system-packages $(VENV)/.chorus-deps
 
@@ -148,7 +150,11 @@ demo: setup
 	@$(VENV)/bin/chorus compose jazz 30s --out out/
 
 test: setup-dev
-	@$(PY) -m pytest -q $(PYTEST_ARGS)
+	@$(PY) -m pytest -q $(PYTEST_XDIST) --durations=15 $(PYTEST_ARGS)
+
+# For local work: everything but the slow end-to-end modules (CI and `make test` run them all).
+test-fast: setup-dev
+	@$(PY) -m pytest -q $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.chorus-dev
 	@$(VENV)/bin/ruff check engine training bot tests bench

@@ -6,6 +6,22 @@ import pytest
 
 from tests.helpers import write_wjazzd
 
+# The longest modules (mostly waiting on real processes and the broker's visibility timeout) run
+# first, so `make test`'s workers (pytest-xdist, one module each, in this order) start on them
+# together and finish together.
+FIRST = ("tests/bot/test_celery.py", "tests/bot/test_celery_batch.py", "tests/bot/test_e2e_seeds.py",
+         "tests/bot/test_e2e_load.py", "tests/bot/test_e2e_waits.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::")[0]
+        if path in FIRST:
+            return 0, FIRST.index(path)
+        return (1 if item.get_closest_marker("slow") else 2), 0
+
+    items.sort(key=rank)  # stable: the order within each module is kept
+
 
 @pytest.fixture(scope="session")
 def fixture_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:

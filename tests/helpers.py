@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
 from pathlib import Path
 
 import mido
@@ -230,3 +231,40 @@ def many_member_tgz(n: int = 100_000) -> bytes:
         headers.append(name + template[7:148] + b"%06o\0 " % (rest + sum(name)) + template[156:])
     headers.append(bytes(1024))  # the end-of-archive marker
     return gzip.compress(b"".join(headers), compresslevel=1)
+
+
+def run_chorus(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``chorus ARGS`` in this process (`bot.cli.main`), as a subprocess would report it: exit code,
+    stdout and stderr (with the log lines ``chorus`` prints at its default level). Each subcommand
+    also keeps one real subprocess test; the rest run here, without a new interpreter's imports.
+    ``env`` sets environment variables for the call only."""
+    import contextlib
+    import logging
+
+    from bot.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setLevel(logging.INFO if "-v" in args or "--verbose" in args else logging.WARNING)
+    handler.setFormatter(logging.Formatter("chorus: %(message)s"))
+    root, before = logging.getLogger(), os.getcwd()
+    root.addHandler(handler)
+    saved = {k: os.environ.get(k) for k in env or {}}
+    try:
+        os.environ.update(env or {})
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(before)
+        root.removeHandler(handler)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return subprocess.CompletedProcess(["chorus", *args], code, out.getvalue(), err.getvalue())

@@ -100,7 +100,7 @@ def worker_main(conn: Any, settings: Settings) -> None:
         with lock:
             conn.send(msg)
 
-    composer = Composer(settings, preload=True)
+    composer = Composer(settings, preload=True, numpy=settings.sampler == "numpy")
     cancels: dict[str, threading.Event] = {}  # job id -> its stop, while in the pipeline
     with Pipeline(composer) as pipeline:
         while True:

@@ -54,6 +54,9 @@ class Harness:
             "CHORUS_DB_PATH": str(tmp / "chorus.db"), "CHORUS_DATA_DIR": str(tmp / "data"),
             "CHORUS_ADMIN_USER_IDS": self.admin["id"], "CHORUS_DEV_GUILD_IDS": self.standin.guild_id,
             "CHORUS_USER_COOLDOWN_S": "0", "CHORUS_WORKERS": "1", "CHORUS_LOG_LEVEL": "INFO",
+            # workers sample with the numpy twins (the same clips, without importing torch: each
+            # start ~2 s sooner); test_e2e.py runs the default, torch, end to end
+            "CHORUS_SAMPLER": "numpy",
             "PYTHONWARNINGS": "ignore", **env,
         }
         if "PYTHONPATH" in os.environ:  # the bot process runs this checkout's code, as the tests do

@@ -20,15 +20,20 @@ from bot.queues.celery.app import ATTEMPTS_KEY, time_limits
 from bot.queues.celery.parts import RedisServer, Workers
 from bot.queues.celery.queue import OFFLINE, RESUMED, CeleryQueue
 from bot.queues.celery.sync import meta_key, model_key
-from bot.settings import BotSettings
 from tests.bot.celery_parts import Recorder, bot_settings, content_hash, item, run, running
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
+# batches of at most 2 (batching on, as by default): a dead worker's job comes back after the broker's
+# visibility timeout, which grows with the batch (`time_limits`): 38 s here against 63 s with 4
+BATCH_MAX = 2
 JOB_TIMEOUT_S = 10  # a 6 s clip composes in ~0.7 s (several times that on a loaded machine); the slow test asks for ~25 s of work
 
 
 @pytest.fixture(scope="module")
 def worker_pool(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer):
-    w = Workers(tmp_path_factory.mktemp("workers"), redis_server.url, job_timeout_s=JOB_TIMEOUT_S)
+    w = Workers(tmp_path_factory.mktemp("workers"), redis_server.url, job_timeout_s=JOB_TIMEOUT_S,
+                CHORUS_BATCH_MAX=str(BATCH_MAX), CHORUS_SAMPLER="numpy")
     try:
         w.start(2)
         yield w
@@ -177,7 +182,7 @@ def test_a_job_past_its_time_limit_fails_and_the_worker_goes_on(tmp_path: Path, 
 def test_a_worker_killed_mid_job_has_its_job_redelivered_and_delivered_once(
         tmp_path: Path, redis_server: RedisServer, workers: Workers, tiny_checkpoint: Path) -> None:
     h = content_hash(tiny_checkpoint)
-    _, _, visibility = time_limits(JOB_TIMEOUT_S, BotSettings().batch_max)
+    _, _, visibility = time_limits(JOB_TIMEOUT_S, BATCH_MAX)
 
     async def go() -> None:
         async with running(bot_settings(tmp_path, redis_server.url, {"jazz": tiny_checkpoint})) as (q, rec):

@@ -40,6 +40,8 @@ from tests.bot.celery_parts import (
     unacked_ids,
 )
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 JOB_TIMEOUT_S = 8
 BATCH_MAX = 4
 

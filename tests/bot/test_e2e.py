@@ -14,11 +14,13 @@ from engine.media.render import probe
 from tests.bot.harness import Harness, ephemeral_text
 from tests.helpers import combo_midi
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path, tiny_checkpoint_b: Path):
     h = Harness(tmp_path_factory.mktemp("bot"), {"jazz": tiny_checkpoint, "jazz-v2": tiny_checkpoint_b},
-                CHORUS_USER_MAX_PENDING="3")
+                CHORUS_USER_MAX_PENDING="3", CHORUS_SAMPLER="torch")  # the default sampler, end to end
     h.start_bot()
     yield h
     h.close()

@@ -9,6 +9,8 @@ import pytest
 
 from tests.bot.harness import Harness, ephemeral_text
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):

@@ -20,6 +20,8 @@ from tests.bot.harness import Harness
 from tests.bot.standin import InteractionRecord
 from tests.helpers import deflated_zip, many_member_tgz, zip_bomb
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 MAX_STALL_MS = 250
 ACK_LIMIT_S = 3.0
 

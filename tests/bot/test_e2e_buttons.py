@@ -10,6 +10,8 @@ import pytest
 from tests.bot.harness import Harness
 from tests.bot.standin_components import buttons
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 EPHEMERAL = 64
 
 

@@ -15,13 +15,15 @@ from bot.queues.celery.parts import RedisServer, Workers
 from engine.media.render import probe
 from tests.bot.harness import Harness
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 
 class Stack:
     def __init__(self, tmp: Path, tiny_checkpoint: Path) -> None:
         self.redis = RedisServer(tmp)
         self.redis.start()
         (tmp / "workers").mkdir()
-        self.workers = Workers(tmp / "workers", self.redis.url)
+        self.workers = Workers(tmp / "workers", self.redis.url, CHORUS_SAMPLER="numpy")
         self.harness = Harness(tmp / "bot", {"jazz": tiny_checkpoint}, CHORUS_QUEUE="celery",
                                CHORUS_REDIS_URL=self.redis.url, CHORUS_USER_MAX_PENDING="3")
 

@@ -9,6 +9,8 @@ import pytest
 
 from tests.bot.harness import Harness
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 
 def callback_text(h: Harness, rec) -> tuple[str, bool]:
     e = h.wait(interaction=rec, kind="callback")

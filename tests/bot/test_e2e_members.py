@@ -10,6 +10,8 @@ import pytest
 from tests.bot.harness import Harness
 from tests.helpers import REPO, combo_midi
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 EPHEMERAL = 64
 MODAL = 9
 

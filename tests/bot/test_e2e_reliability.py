@@ -19,6 +19,8 @@ from tests.bot.harness import Harness
 from tests.bot.standin import InteractionRecord
 from tests.helpers import combo_midi
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 LONG_CHORD = "C7(b9,#9,#11,b13)/Bb"
 
 

@@ -12,6 +12,8 @@ import pytest
 from tests.bot.harness import Harness
 from tests.helpers import combo_midi, heavy_seed_midi
 
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
+
 EPHEMERAL = 64
 THINKING = 5  # the "deferred channel message" callback
 TWENTY_MIB = 20 * 1024 * 1024

@@ -11,7 +11,11 @@ import re
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.bot.harness import Harness
+
+pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
 
 QUEUED = re.compile(r"⏳ Queued your jazz clip \((next up|position (\d+) in the queue), about \d+ (s|min)( at a guess)?\)\.")
 REFUSED = re.compile(r"⚠️ the queue is about \d+ (s|min) long right now; try again later")

@@ -11,7 +11,7 @@ import pytest
 
 from engine.models.checkpoint import CheckpointError, load_checkpoint, read_meta
 from engine.music import grammar as g
-from tests.helpers import REPO
+from tests.helpers import REPO, run_chorus
 
 
 def copy(src: Path, dst: Path) -> Path:
@@ -93,8 +93,8 @@ def test_corrupt_or_foreign_checkpoints_are_refused(tiny_checkpoint: Path, tmp_p
 def test_the_cli_refuses_a_pickle_in_one_line(tiny_checkpoint: Path, tmp_path: Path) -> None:
     d = copy(tiny_checkpoint, tmp_path / "bad")
     corrupt_pickle(d)
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "eval", "--checkpoint", str(d), "--source",
-                          f"wjazzd={REPO / 'tests' / 'fixtures' / 'wjazzd'}"], capture_output=True, text=True, cwd=REPO)
+    out = run_chorus("eval", "--checkpoint", str(d), "--source", f"wjazzd={REPO / 'tests' / 'fixtures' / 'wjazzd'}",
+                     cwd=REPO)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "not a safetensors file" in out.stderr
 

@@ -15,7 +15,7 @@ from engine.band.arrange import FINAL_HOLD_S
 from engine.compose.composer import Composer
 from engine.compose.request import ComposeRequest
 from engine.settings import Settings
-from tests.helpers import REPO, combo_midi, tune_melody
+from tests.helpers import REPO, combo_midi, run_chorus, tune_melody
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +217,7 @@ def test_cli_bad_input_gets_one_line_and_exit_2(tiny_checkpoint: Path, tmp_path:
     ck = tmp_path / "checkpoints"
     ck.mkdir()
     (ck / "jazz").symlink_to(tiny_checkpoint)
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "compose", *args, "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, cwd=REPO, timeout=120,
-                         env={"PATH": "/usr/bin:/bin", "CHORUS_CHECKPOINTS_DIR": str(ck), "HOME": str(tmp_path)})
+    out = run_chorus("compose", *args, "--out", str(tmp_path / "o"), cwd=REPO, env={"CHORUS_CHECKPOINTS_DIR": str(ck)})
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0 and message in out.stderr

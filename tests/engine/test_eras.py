@@ -1,8 +1,6 @@
 """Era and player conditioning: the option, its checks, the model inputs, and clips for each era and for metheny."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from engine.compose.request import ComposeRequest, RequestError
 from engine.models.checkpoint import load_checkpoint
 from engine.models.conditioning import ERA_CHOICES, ERAS, cond_ids
 from engine.settings import Settings
-from tests.helpers import REPO
+from tests.helpers import REPO, run_chorus
 
 SHIPPED = REPO / "checkpoints"
 
@@ -38,9 +36,7 @@ def test_a_bad_era_gets_one_line_listing_the_choices() -> None:
 
 
 def test_cli_bad_era_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "compose", "jazz", "10s", "--era", "grunge",
-                          "--out", str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=120,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    out = run_chorus("compose", "jazz", "10s", "--era", "grunge", "--out", str(tmp_path), cwd=REPO)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0 and "swing, bebop, cool, hardbop, postbop, fusion" in out.stderr
 

@@ -9,7 +9,7 @@ from engine.music.chords import Chord
 from engine.music.forms import FORM_CHOICES, FormError, get_form, parse_key_name, progression
 from engine.music.leadsheet import Note
 from engine.music.motif import MelodicForm, shape_melody
-from tests.helpers import REPO
+from tests.helpers import REPO, run_chorus
 
 F, BB, C, G = 5, 10, 0, 7
 SEEDS = range(6)
@@ -139,11 +139,7 @@ def test_motifs_are_restated_at_repeated_sections_only():
 
 
 def _cli(*args: str):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "bot.cli", "compose", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=180)
+    return run_chorus("compose", *args, cwd=REPO)  # in-process; test_compose.py runs the real command
 
 
 def test_compose_blues_in_f_from_the_command_line(tmp_path):

@@ -20,7 +20,7 @@ from engine.compose.request import ComposeRequest
 from engine.compose.result import ComposeResult
 from engine.errors import EngineError, Stopped
 from engine.settings import Settings
-from tests.helpers import REPO
+from tests.helpers import REPO, run_chorus
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -172,6 +172,6 @@ def test_cli_compose_on_each_device(tiny_checkpoint: Path, tmp_path: Path, devic
 @pytest.mark.parametrize("device, message", [("tpu", "device must be auto, cpu, cuda or cuda:N")]
                          + ([] if torch.cuda.is_available() else [("cuda", "no CUDA GPU")]))
 def test_cli_bad_device_gets_one_line(tiny_checkpoint: Path, tmp_path: Path, device: str, message: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "compose", "jazz", "8s", "--checkpoint", str(tiny_checkpoint),
-                          "--device", device, "--out", str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    out = run_chorus("compose", "jazz", "8s", "--checkpoint", str(tiny_checkpoint), "--device", device, "--out",
+                     str(tmp_path), cwd=REPO)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

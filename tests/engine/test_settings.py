@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.settings import BotSettings
 from engine.settings import REPO_ROOT, Settings
-from tests.helpers import REPO
+from tests.helpers import REPO, run_chorus
 
 
 def test_relative_paths_resolve_against_chorus_home(tmp_path: Path) -> None:
@@ -38,10 +38,7 @@ def test_chorus_checkpoints_started_from_another_folder_finds_the_shipped_ones(t
 
 
 def test_chorus_compose_of_a_missing_style_says_where_it_looked(tmp_path: Path) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), "HOME": str(tmp_path),
-           "CHORUS_CHECKPOINTS_DIR": str(tmp_path / "none")}
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "compose", "jazz", "5s"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = run_chorus("compose", "jazz", "5s", cwd=tmp_path, env={"CHORUS_CHECKPOINTS_DIR": str(tmp_path / "none")})
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [f"chorus: error: no checkpoint for style 'jazz' in {tmp_path / 'none'} "
                                                "(found: none; set CHORUS_CHECKPOINTS_DIR or CHORUS_HOME, or pass --checkpoint)"]

@@ -122,12 +122,13 @@ class WorkerState:
         self._stop = threading.Event()
 
     def composer(self) -> Any:
-        """The process's Composer, created on first use (this imports torch)."""
+        """The process's Composer, created on first use (this imports torch, unless CHORUS_SAMPLER=numpy)."""
         with self._lock:
             if self._composer is None:
                 from engine.compose.composer import Composer
 
-                self._composer = Composer(self.settings.engine_only())
+                engine = self.settings.engine_only()
+                self._composer = Composer(engine, numpy=engine.sampler == "numpy")
                 log.info("composer ready on %s (%d torch threads)", self.settings.device, self.settings.torch_threads)
             return self._composer
 
