@@ -30,8 +30,10 @@ TEST_PACKAGES ?= redis-server systemd
 CHORUS_CORPUS_DIR ?= $(abspath ../shared/corpus)
 export CHORUS_CORPUS_DIR
 PYTEST_ARGS ?=
-# pytest-xdist: one process per core (at most 4), whole modules each, the longest first (tests/conftest.py)
-PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
+# pytest-xdist: one process more than the cores (at most 5; much of the suite waits on real bot,
+# Redis and Celery processes), whole modules each, the longest first (tests/conftest.py)
+TEST_PROCS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 < 5 ? n + 1 : 5 )))
+PYTEST_XDIST ?= -n $(TEST_PROCS) --dist loadfile --no-loadscope-reorder
 
 # Shell snippet: apt-get update + install of the packages in $$pkgs, via sudo when not root.
 define APT_INSTALL

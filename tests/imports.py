@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
 LAYERS = ("engine", "bot", "training")
@@ -150,12 +151,17 @@ def cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
     return found
 
 
+@lru_cache(maxsize=1024)
+def _parsed(source: str) -> ast.Module:
+    return ast.parse(source)
+
+
 def check(modules: Mapping[str, str]) -> list[str]:
     """Every broken rule in ``modules`` ({dotted name: source}), one line each."""
     problems: list[str] = []
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, source in modules.items():
-        tree = ast.parse(source)
+        tree = _parsed(source)
         problems += _long_parts(module, source, tree)
         for target, names, line in imports_of(module, tree, modules):
             where = f"{module}:{line} imports {target}"
