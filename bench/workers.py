@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bot.queues.base import JobEvent, JobQueue, WorkItem
+from bot.queues.base import JobEvent, JobQueue, WorkItem, out_dir_for  # noqa: E402
 from bot.queues.celery.parts import RedisServer, Workers  # noqa: E402
 from bot.queues.celery.queue import CeleryQueue  # noqa: E402
-from bot.queues.base import out_dir_for  # noqa: E402
 from bot.queues.local import LocalQueue  # noqa: E402
 from bot.settings import BotSettings, Secret  # noqa: E402
 from engine.compose.request import ComposeRequest  # noqa: E402

@@ -103,7 +103,7 @@ def _unit_rule(module: str, target: str) -> str | None:
     return None
 
 
-def _long_parts(module: str, source: str, tree: ast.Module) -> list[str]:
+def long_parts(module: str, source: str, tree: ast.Module) -> list[str]:
     bad = []
     lines = source.count("\n") + (0 if source.endswith("\n") else 1)
     if lines > MAX_MODULE_LINES:
@@ -162,7 +162,7 @@ def check(modules: Mapping[str, str]) -> list[str]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, source in modules.items():
         tree = _parsed(source)
-        problems += _long_parts(module, source, tree)
+        problems += long_parts(module, source, tree)
         for target, names, line in imports_of(module, tree, modules):
             where = f"{module}:{line} imports {target}"
             for rule in (_layer_rules(module, target), _unit_rule(module, target)):

@@ -96,3 +96,15 @@ def test_every_package_names_its_public_api_and_each_name_resolves() -> None:
         assert package.__doc__ and package.__all__, name
         for public in package.__all__:
             assert getattr(package, public) is not None, f"{name}.{public}"
+
+
+def test_tests_and_benchmarks_keep_the_size_limits_too() -> None:
+    import ast
+
+    from tests.imports import long_parts
+
+    problems = []
+    for path in sorted((REPO / "tests").rglob("*.py")) + sorted((REPO / "bench").glob("*.py")):
+        source = path.read_text()
+        problems += long_parts(str(path.relative_to(REPO)), source, ast.parse(source))
+    assert not problems, "\n".join(problems)

@@ -23,6 +23,28 @@ SEED = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" + b"\x00" * 100  # stands
 EPHEMERAL, LOADING = 64, 128
 
 
+def add_admin_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflake) -> None:
+    """The tiny bot's ``/chorus-admin`` group, registered for one guild."""
+    admin = app_commands.Group(name="chorus-admin", description="Administration")
+
+    @admin.command(name="use", description="Switch the model")
+    async def use(interaction: discord.Interaction, style: str, checkpoint: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        member = interaction.user
+        assert isinstance(member, discord.Member)  # a guild interaction carries a member
+        if not member.guild_permissions.manage_guild:
+            await interaction.followup.send("admins only")
+            return
+        roles = ",".join(r.name for r in member.roles)
+        await interaction.followup.send(f"now using {style}/{checkpoint} for {member.name} ({roles})")
+
+    @admin.command(name="grant", description="Make a member a composer")
+    async def grant(interaction: discord.Interaction, member: discord.Member, channel: discord.TextChannel) -> None:
+        await interaction.response.send_message(f"{member.display_name} may compose in #{channel.name}")
+
+    tree.add_command(admin, guild=guild)
+
+
 def add_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflake) -> None:
     """The tiny bot's commands, registered for one guild."""
 
@@ -43,24 +65,7 @@ def add_commands(tree: app_commands.CommandTree, guild: discord.abc.Snowflake) -
         await asyncio.sleep(0.6)
         await interaction.response.send_message("too late")
 
-    admin = app_commands.Group(name="chorus-admin", description="Administration")
-
-    @admin.command(name="use", description="Switch the model")
-    async def use(interaction: discord.Interaction, style: str, checkpoint: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        member = interaction.user
-        assert isinstance(member, discord.Member)  # a guild interaction carries a member
-        if not member.guild_permissions.manage_guild:
-            await interaction.followup.send("admins only")
-            return
-        roles = ",".join(r.name for r in member.roles)
-        await interaction.followup.send(f"now using {style}/{checkpoint} for {member.name} ({roles})")
-
-    @admin.command(name="grant", description="Make a member a composer")
-    async def grant(interaction: discord.Interaction, member: discord.Member, channel: discord.TextChannel) -> None:
-        await interaction.response.send_message(f"{member.display_name} may compose in #{channel.name}")
-
-    tree.add_command(admin, guild=guild)
+    add_admin_commands(tree, guild)
 
     class Knock(discord.ui.View):
         def __init__(self) -> None:
