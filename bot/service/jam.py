@@ -81,6 +81,20 @@ async def continuation(job: Job) -> ComposeRequest:
         data = await asyncio.to_thread(Path(path).read_bytes)
     except OSError as exc:
         raise ServiceError(PRUNED) from exc
-    # the clip's own key and harmony go on from its MIDI: the first request's changes, form and key do not apply
+    # the next chorus over the clip's own changes: one chorus of them (a clip's changes run on past it),
+    # its form and key; the engine finds where in them the clip stopped
+    chorus = chorus_of(result)
     return _rebuilt(job, seed=None, seconds=CONTINUE_SECONDS, tempo=float(result.get("tempo") or 0) or None,
-                    seed_midi=base64.b64encode(data).decode("ascii"), changes=None, form=None, key=None)
+                    seed_midi=base64.b64encode(data).decode("ascii"), changes=chorus,
+                    form=result.get("form") if chorus else None, key=result.get("key") if chorus else None)
+
+
+def chorus_of(result: dict[str, Any]) -> str | None:
+    """One chorus of a clip's changes (its first ``chorus_bars``), or None when the clip does not
+    say how long its chorus is (the continuation then writes its own changes in the clip's key)."""
+    bars = result.get("chorus_bars")
+    text = realised_changes(result.get("changes"))
+    if not text or not isinstance(bars, int) or isinstance(bars, bool) or bars < 1:
+        return None
+    cells = text.split(" | ")
+    return " | ".join(cells[:bars]) if len(cells) >= bars else None

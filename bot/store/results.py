@@ -31,6 +31,8 @@ SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
     "seconds": (NUMBER, True),
     "continuation_starts_bar": ((int, type(None)), False),
     "parts": ((list,), False),
+    "chorus_bars": ((int, type(None)), False),
+    "continues": ((dict, type(None)), False),
     "timings": ((dict,), False),
     "files": ((dict,), True),
 }

@@ -74,7 +74,7 @@ def clip_embed(job: Job) -> discord.Embed:
     embed.add_field(name="Changes" if len(changes) <= limits.FIELD_VALUE else "Changes (all of them are in the MIDI)",
                     value=limits.field_value(changes), inline=False)
     if s.get("continuation_starts_bar"):
-        embed.add_field(name="Continuation", value=f"starts at bar {s['continuation_starts_bar']}", inline=False)
+        embed.add_field(name="Continuation", value=continuation_text(s), inline=False)
     took = time.time() - job.created_at
     embed.add_field(name="Time", value=f"{timings.get('total', 0):.1f} s composing, {took:.1f} s in all", inline=False)
     embed.set_footer(text=f"job {job.id} · Reproduce: {reproduce(job)}")  # the id first: it survives shortening
@@ -82,6 +82,17 @@ def clip_embed(job: Job) -> discord.Embed:
     if files.get("picture"):
         embed.set_image(url=f"attachment://{clip_name(job, files['picture'])}")
     return limits.fit_embed(embed)
+
+
+def continuation_text(s: dict) -> str:
+    """"continues your blues in F major at bar 9, from bar 9 of the clip" and the like."""
+    starts = f"the new music starts at bar {s['continuation_starts_bar']} of the clip"
+    c = s.get("continues")
+    if not isinstance(c, dict):
+        return starts
+    key = f" in {c['key']}" if c.get("key") else ""
+    where = f" at bar {c['bar']}" if c.get("form") and isinstance(c.get("bar"), int) else ""
+    return f"continues your {c['form'] if c.get('form') else 'tune'}{key}{where}; {starts}"
 
 
 def clip_name(job: Job, path: str | Path) -> str:

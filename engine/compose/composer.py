@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.band.arrange import Arranger
 from engine.band.styles import STYLES, Style, StyleError, get_style
+from engine.compose.continuation import plan_continuation
 from engine.compose.plan import Plan, Progress
 from engine.compose.request import ComposeRequest, RequestError
 from engine.compose.result import ComposeResult
@@ -205,11 +206,10 @@ class Composer:
         temperature = req.temperature or sampling.get("temperature", defaults.temperature)
         forms = sampling.get("forms") or defaults.forms
         era, player = _era_player(req, ck, sampling, defaults)
-        song, given = None, req.changes
-        if seed_sheet is None and (ck.harmony is not None or req.changes or req.changes_text):
-            song = plan_song(ck.harmony, ck.meta.get("harmony", {}), rnd, seed, meter,
-                             tuple(ck.meta.get("harmony", {}).get("forms", ())) or defaults.song_forms,
-                             req.changes, req.changes_text, req.form, req.key_pc, era=era_label(era))
+        song, given, continued = self._song(req, ck, rnd, seed, meter, seed_sheet, defaults, era)
+        if continued is not None:
+            given = continued.changes
+        elif song is not None:
             given = song.chorus
         changes = None
         if given:
@@ -221,7 +221,24 @@ class Composer:
                              guidance=float(sampling.get("guidance", defaults.guidance)),
                              **dict(zip(("era", "player"), cond_ids(ck.meta, era, player), strict=True)))
         return Plan(req, ck, style, seed, tempo, meter, primer_piece, len(primer), sreq, song, say, started,
-                     {"prepare": round(time.perf_counter() - started, 4)}, era=era, player=player)
+                    {"prepare": round(time.perf_counter() - started, 4)}, era=era, player=player, continued=continued)
+
+    def _song(self, req: ComposeRequest, ck: Checkpoint, rnd: random.Random, seed: int, meter: tuple[int, int],
+              seed_sheet: LeadSheet | None, defaults: Any, era: str | None):
+        """(song plan or None, the changes given as they are, the continuation of a seed or None)."""
+        harmony_meta = ck.meta.get("harmony", {})
+        forms = tuple(harmony_meta.get("forms", ())) or defaults.song_forms
+        if seed_sheet is not None:
+            if ck.harmony is None:  # a model without harmony writes its own chords after the seed
+                return None, req.changes, None
+            continued = plan_continuation(ck.harmony, harmony_meta, rnd, seed, meter, forms, seed_sheet,
+                                          given=req.changes, form=req.form, key=req.key_pc, era=era_label(era))
+            return continued.song, None, continued
+        if ck.harmony is not None or req.changes or req.changes_text:
+            song = plan_song(ck.harmony, harmony_meta, rnd, seed, meter, forms, req.changes, req.changes_text,
+                             req.form, req.key_pc, era=era_label(era))
+            return song, None, None
+        return None, req.changes, None
 
     def _finish(self, plan: Plan) -> ComposeResult:
         """Render and encode one sampled clip (streamed into ffmpeg unless ``stream_audio`` is off)."""
@@ -268,8 +285,10 @@ class Composer:
         key_name = f"{PITCH_NAMES[tonic]} {mode}"
         midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
         arranger = Arranger(style, seed, request=req)
+        # a continuation's choruses do not start at its first bar: the drums mark phrases instead
         score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}",
-                                 chorus_bars=len(song.chorus) if song is not None and song.form else None)
+                                 chorus_bars=len(song.chorus) if song is not None and song.form and not primer_piece
+                                 else None)
         changes_text = " | ".join(
             " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
         cont_bar = (offset // bar_units) + 1 if primer_piece else None

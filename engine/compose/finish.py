@@ -154,8 +154,20 @@ def encode_stage(r: Rendered, stop: threading.Event | None = None) -> ComposeRes
         "seconds": round(len(r.pcm) / r.sample_rate, 3),
         "continuation_starts_bar": r.cont_bar,
         "parts": [p.name for p in r.score.parts],
+        "chorus_bars": len(plan.song.chorus) if plan.song and (plan.song.form or plan.continued) else None,
+        "continues": _continues(plan, r.key_name),
     }
     return ComposeResult(audio, req.audio_format, r.midi, picture, summary, timings, r.score)
+
+
+def _continues(plan: Plan, key_name: str) -> dict[str, Any] | None:
+    """What a continuation went on with: the form (None: the seed's own changes or none found),
+    the key, and the bar of the form its first new bar is (1-based)."""
+    c = plan.continued
+    if c is None:
+        return None
+    form = c.song.form or (f"{len(c.song.chorus)}-bar tune" if c.song.chorus else None)
+    return {"form": form, "key": key_name, "bar": c.bar + 1}
 
 
 def _start_painter(score: Score) -> tuple[threading.Thread, dict[str, Any]]:

@@ -33,3 +33,4 @@ class Plan:
     tokens: list[str] = field(default_factory=list)
     era: str | None = None  # the era the clip is conditioned on (request or style default)
     player: str | None = None  # the player the melody model is conditioned on (the style's)
+    continued: Any = None  # `engine.compose.continuation.Continuation` of a seed, when planned

@@ -47,7 +47,8 @@ def transpose_text(text: str, semitones: int) -> Bars:
 
 def plan_song(harmony, harmony_meta: dict, rnd: random.Random, seed: int, meter: tuple[int, int],
               forms: tuple[str, ...], changes: Bars | None = None, changes_text: str | None = None,
-              form: str | None = None, key: tuple[int, str] | None = None, era: str = "") -> SongPlan:
+              form: str | None = None, key: tuple[int, str] | None = None, era: str = "",
+              prefix: Bars = ()) -> SongPlan:
     """Decide the key, the form and the chorus of changes (see the module docstring).
 
     Args:
@@ -55,6 +56,7 @@ def plan_song(harmony, harmony_meta: dict, rnd: random.Random, seed: int, meter:
         harmony_meta: its ``meta.json["harmony"]`` (key weights, sampling defaults).
         rnd: the request's random generator (draws form and key).
         forms: the style's default forms, drawn from when ``form`` is None.
+        prefix: bars heard before the chorus (a seed's), which the harmony model goes on from.
     """
     from engine.models.harmony import draw_key, write_chorus
 
@@ -74,7 +76,7 @@ def plan_song(harmony, harmony_meta: dict, rnd: random.Random, seed: int, meter:
     chosen: Form = get_form(form or rnd.choice(forms), mode)
     bars = write_chorus(harmony, chosen, tonic, mode, seed, temperature=harmony_meta.get("temperature", 1.0),
                         top_p=harmony_meta.get("top_p", 0.95), era=era, split_bars=meter[0] % 2 == 0,
-                        beats=max(1, round(meter[0] * 4 / meter[1])))
+                        beats=max(1, round(meter[0] * 4 / meter[1])), prefix=prefix)
     return SongPlan(tonic, mode, chosen.name, tuple(bars), tuple(chosen.layout()))
 
 

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mido
 import numpy as np
 
-from engine.errors import MidiReadError
-from engine.music.chords import FAMILIES, NO_CHORD, Chord
+from engine.errors import ChordError, MidiReadError
+from engine.music.chords import FAMILIES, NO_CHORD, Chord, parse_chord
 from engine.music.leadsheet import LeadSheet, Measure, Note, spans_from_changes
 
 MELODY_WORDS = ("melody", "melodie", "lead", "solo", "vocal", "voice", "tune", "theme", "singer")
@@ -45,6 +45,7 @@ LEAD_INSTRUMENT_WORDS = (
 )
 TEMPLATE_FAMILIES = ("maj", "min", "7", "maj7", "min7", "m7b5", "dim7", "dim", "aug", "7sus")
 DRUM_CHANNEL = 9
+MAX_MARKERS = 4096  # chord markers read from one file (a 3-minute clip has a few hundred)
 
 
 @dataclass
@@ -80,10 +81,11 @@ class MidiContent:
     key: str
     end_tick: int
     title: str = ""
+    markers: list[tuple[int, str]] = field(default_factory=list)  # (tick, text): Chorus writes its chords so
 
 
-def parse_midi(data: bytes | mido.MidiFile) -> MidiContent:
-    """Parse MIDI bytes (or a loaded file) into parts and meta events.
+def _load(data: bytes | mido.MidiFile) -> mido.MidiFile:
+    """The file as mido reads it, checked for a time division and tracks.
 
     Raises:
         MidiReadError: not a MIDI file, truncated, or structurally nonsense.
@@ -101,10 +103,21 @@ def parse_midi(data: bytes | mido.MidiFile) -> MidiContent:
         raise MidiReadError("this MIDI file uses a time division Chorus cannot read")
     if not mid.tracks:
         raise MidiReadError("this MIDI file has no tracks")
+    return mid
+
+
+def parse_midi(data: bytes | mido.MidiFile) -> MidiContent:
+    """Parse MIDI bytes (or a loaded file) into parts and meta events.
+
+    Raises:
+        MidiReadError: not a MIDI file, truncated, or structurally nonsense.
+    """
+    mid = _load(data)
     tempos: list[tuple[int, int]] = []
     meters: list[tuple[int, tuple[int, int]]] = []
     key = ""
     title = ""
+    markers: list[tuple[int, str]] = []
     parts: dict[tuple[int, int], Part] = {}
     end_tick = 0
     for ti, track in enumerate(mid.tracks):
@@ -124,6 +137,8 @@ def parse_midi(data: bytes | mido.MidiFile) -> MidiContent:
                     meters.append((tick, (msg.numerator, msg.denominator)))
                 elif msg.type == "key_signature" and not key:
                     key = msg.key
+                elif msg.type == "marker" and len(markers) < MAX_MARKERS:
+                    markers.append((tick, str(msg.text)[:40]))
                 continue
             if msg.type not in ("note_on", "note_off"):
                 continue
@@ -141,7 +156,7 @@ def parse_midi(data: bytes | mido.MidiFile) -> MidiContent:
             if part.track == ti and not part.name:
                 part.name = name
     return MidiContent(mid.ticks_per_beat, [p for p in parts.values() if p.notes], sorted(tempos),
-                       sorted(meters), key, end_tick, title)
+                       sorted(meters), key, end_tick, title, sorted(markers))
 
 
 def _close(parts: dict, ti: int, name: str, k: tuple[int, int], start: tuple[int, int], tick: int) -> None:
@@ -319,6 +334,17 @@ def _inferred_changes(notes: list, tpb: int, bar_starts: list[float], bar_beats:
     return changes
 
 
+def _marked_changes(markers: list[tuple[int, str]], tpb: int) -> list[tuple[float, Chord]]:
+    """(beat, chord) of the chord markers, when every marker names a chord; else none."""
+    changes = []
+    for tick, text in markers:
+        try:
+            changes.append((tick / tpb, parse_chord(text)))
+        except ChordError:
+            return []
+    return changes
+
+
 def read_midi(
     data: bytes | mido.MidiFile,
     title: str = "",
@@ -334,7 +360,9 @@ def read_midi(
         title: a title for the sheet (default: the first track's name).
         melody: the melody part's track name or index (default: the heuristic).
         chord_part: with ``chords="blocks"``, the block-chord part's track name or index.
-        chords: ``infer`` (from the accompaniment) or ``blocks`` (read a chord part).
+        chords: ``infer`` (the file's chord markers where every marker names a chord, as Chorus's
+            own clips carry them; else inferred from the accompaniment) or ``blocks`` (read a
+            chord part).
         max_bars: keep at most this many bars from the start.
     Raises:
         MidiReadError: with a short human reason.
@@ -350,7 +378,10 @@ def read_midi(
         bars = bars[:max_bars]
     bar_starts = [s for s, _ in bars]
     bar_beats = [m[0] * 4.0 / m[1] for _, m in bars]
-    if chords == "blocks":
+    marked = _marked_changes(content.markers, tpb)
+    if marked and chords == "infer":  # the file's own chord markers (a Chorus clip's): no guessing
+        changes = marked
+    elif chords == "blocks":
         source = pick_melody(others, chord_part) if others else lead
         changes = chords_from_blocks([(s / tpb, e / tpb, p) for s, e, p, _ in source.notes])
     else:

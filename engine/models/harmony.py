@@ -17,7 +17,7 @@ Writing a chorus (`write_chorus`)
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -217,25 +217,50 @@ def _draw(logits: np.ndarray, mask: np.ndarray, temperature: float, top_p: float
 
 
 def write_chorus(model: Any, form: Form, tonic: int, mode: str, seed: int, temperature: float = 1.0,
-                 top_p: float = 0.95, era: str = "", split_bars: bool = True, beats: int = 4) -> list[tuple[Chord, ...]]:
+                 top_p: float = 0.95, era: str = "", split_bars: bool = True, beats: int = 4,
+                 prefix: Sequence[tuple[Chord, ...]] = ()) -> list[tuple[Chord, ...]]:
     """One chorus of ``form`` in the key (``tonic`` pitch class, ``mode``): per bar, its chords
     (`bar_chords`: one, or several sharing the bar equally). A half-bar model (``slots`` 2) writes
     one chord per bar when ``split_bars`` is False (odd meters); a per-beat model writes ``beats``
     steps a bar (`steps_per_bar`). A form's anchor on a half bar falls on that half's first step.
 
+    ``prefix``: bars heard before this chorus (a seed's last bars, per bar its chords), fed to the
+    model first as the end of a chorus of the same form, so the new changes go on from them.
+
     Stateless: the seed alone decides the changes.
     """
     with one_blas_thread():
-        return _write(model.eval().stepper(), model.config.slots, form, tonic, mode, seed, temperature, top_p, era,
-                      split_bars, beats)
+        step, n = model.eval().stepper(), steps_per_bar(model.config.slots, beats)
+        cur, state = _Cursor(tonic), None
+        if prefix:
+            state = _prime(step, n, form, tonic, mode, era, prefix, cur)
+        return _write(step, n, form, tonic, mode, seed, temperature, top_p, era, split_bars, cur, state)
 
 
-def _write(step: HarmonyStep, slots_per_bar: int, form: Form, tonic: int, mode: str, seed: int, temperature: float,
-           top_p: float, era: str, split_bars: bool, beats: int) -> list[tuple[Chord, ...]]:
-    """`write_chorus`'s steps."""
-    n = steps_per_bar(slots_per_bar, beats)
+def _prime(step: HarmonyStep, n: int, form: Form, tonic: int, mode: str, era: str,
+           prefix: Sequence[tuple[Chord, ...]], cur: _Cursor) -> list:
+    """Feed ``prefix`` (per bar, its chords, spread over the bar's ``n`` steps) through the model as
+    the last bars of the form's last section; returns the model's state and moves ``cur`` on."""
+    label, occurrence, _start, bars = form.layout()[-1]
+    sections = len(form.layout())
+    state = None
+    kept = [bar for bar in prefix if bar][-bars:]
+    for i, chords in enumerate(kept):
+        bar = bars - len(kept) + i
+        for slot in range(n):
+            chord = chords[min(len(chords) - 1, slot * len(chords) // n)]
+            if chord.is_nc or chord.family not in FAMILY_NAMES:
+                chord = cur.chord or Chord(tonic, "maj" if mode == "major" else "min")
+            feats = position(slot, bar, bars, label, sections - 1, sections, occurrence > 0, mode, era)
+            _, state = step(cur.token, [degree_index(tonic, cur.chord), *feats], state)
+            cur.push(HOLD if chord == cur.chord else chord_token(cur.root, chord))
+    return state
+
+
+def _write(step: HarmonyStep, n: int, form: Form, tonic: int, mode: str, seed: int, temperature: float,
+           top_p: float, era: str, split_bars: bool, cur: _Cursor, state: list | None) -> list[tuple[Chord, ...]]:
+    """`write_chorus`'s steps: ``n`` a bar, from ``cur`` and the model's ``state``."""
     draw = Uniform(seed)
-    cur, state = _Cursor(tonic), None
     slots: list[Chord] = []
     first: dict[str, int] = {}  # label -> first slot of its first occurrence
     layout = form.layout()

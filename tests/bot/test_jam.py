@@ -15,7 +15,7 @@ from bot.service.jam import (
     variation,
 )
 from bot.store.db import Job
-from bot.ui.delivery import clip_name, reproduce
+from bot.ui.delivery import clip_name, continuation_text, reproduce
 from engine.compose.request import ComposeRequest
 from engine.settings import Settings
 
@@ -54,9 +54,24 @@ def test_continue_seeds_with_the_clips_midi_at_its_tempo(tmp_path: Path) -> None
     assert req.seed is None
 
 
-def test_continue_drops_the_first_requests_key_form_and_changes(tmp_path: Path) -> None:
+def test_continue_without_the_clips_chorus_length_drops_the_first_requests_key_form_and_changes(tmp_path: Path) -> None:
     req = asyncio.run(continuation(finished(tmp_path, key="F minor", form="blues", changes="Fm7 | Bb7")))
     assert (req.key, req.form, req.changes_text) == (None, None, None) and req.seed_midi == b"MThd-the-clip"
+
+
+def test_continue_plays_over_one_chorus_of_the_clips_changes_in_its_form_and_key(tmp_path: Path) -> None:
+    job = finished(tmp_path)
+    job.result.update(chorus_bars=2, changes="Dm7 G7 | % | Cmaj7")
+    req = asyncio.run(continuation(job))
+    assert (req.changes_text, req.form, req.key) == ("Dm7 G7 | Dm7 G7", "aaba", "F# minor")
+
+
+def test_the_embed_says_what_a_continuation_went_on_with() -> None:
+    s = {"continuation_starts_bar": 9, "continues": {"form": "blues", "key": "F major", "bar": 9}}
+    assert continuation_text(s) == "continues your blues in F major at bar 9; the new music starts at bar 9 of the clip"
+    s["continues"] = {"form": None, "key": "D major", "bar": 1}
+    assert continuation_text(s).startswith("continues your tune in D major;")
+    assert continuation_text({"continuation_starts_bar": 3}) == "the new music starts at bar 3 of the clip"
 
 
 def test_continue_on_a_pruned_clip_is_refused(tmp_path: Path) -> None:
