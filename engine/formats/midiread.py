@@ -401,7 +401,8 @@ def read_midi(
     tempo = 60_000_000 / content.tempos[0][1] if content.tempos else 120.0
     return LeadSheet(title=title or content.title or "untitled", tempo=round(tempo, 2), measures=measures,
                      key=content.key, meta={"melody_track": lead.name or f"track {lead.track}",
-                                           "melody_channel": str(lead.channel + 1)})
+                                           "melody_channel": str(lead.channel + 1),
+                                           "chords": "markers" if marked and chords == "infer" else chords})
 
 
 def read_midi_file(path: Path, **kwargs: object) -> LeadSheet:
