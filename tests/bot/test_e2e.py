@@ -52,7 +52,7 @@ def test_a_seed_upload_is_continued(harness: Harness) -> None:
     rec = harness.compose(harness.users[1], length="10s", attachment=("tune.mid", combo_midi()), seed=3)
     clip = harness.clip_of(rec)
     fields = {f["name"]: f["value"] for f in clip["json"]["embeds"][0]["fields"]}
-    assert fields["Continuation"] == "starts at bar 5"
+    assert fields["Continuation"] == "the new music starts at bar 5 of the clip"
     assert "120" in fields["Tempo"]
 
 
@@ -110,7 +110,7 @@ def test_continue_with_chorus_continues_a_posted_midi(harness: Harness) -> None:
     assert menu.callback_type == 9  # the modal: style, length, tempo
     rec = harness.lt.run(harness.standin.submit_modal(menu, {}, harness.users[4]))
     fields = {f["name"]: f["value"] for f in harness.clip_of(rec)["json"]["embeds"][0]["fields"]}
-    assert fields["Continuation"] == "starts at bar 5" and fields["Style"] == "jazz"
+    assert fields["Continuation"] == "the new music starts at bar 5 of the clip" and fields["Style"] == "jazz"
     plain = harness.standin.add_message(None, harness.users[0], "no file here")
     rec = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", plain, harness.users[4]))
     assert "no .mid attachment" in ephemeral_text(harness, rec)

@@ -78,7 +78,7 @@ def test_another_take_is_the_same_request_with_a_new_seed(harness: Harness, firs
 def test_continue_picks_up_from_the_clip_at_its_tempo(harness: Harness, first: dict) -> None:
     rec = press(harness, first, "Continue", harness.users[0])
     fields = fields_of(harness.clip_of(rec))
-    assert fields["Continuation"].startswith("starts at bar ") and "160" in fields["Tempo"]
+    assert fields["Continuation"].startswith("the new music starts at bar ") and "160" in fields["Tempo"]
     assert fields["Checkpoint"] == fields_of({"json": first})["Checkpoint"]
     assert harness.clips_seen(rec) == 1
 

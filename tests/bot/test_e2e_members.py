@@ -98,7 +98,7 @@ def test_the_continue_modal_asks_style_length_and_tempo(harness: Harness) -> Non
         menu, {"Length (e.g. 30s, 1m)": "10s", "Tempo in bpm (blank: keep the file's)": "100"}, harness.users[2]))
     clip = harness.clip_of(rec)
     fields = {f["name"]: f["value"] for f in clip["json"]["embeds"][0]["fields"]}
-    assert fields["Continuation"] == "starts at bar 5" and "100" in fields["Tempo"]
+    assert fields["Continuation"] == "the new music starts at bar 5 of the clip" and "100" in fields["Tempo"]
     assert harness.clips_seen(rec) == 1
 
 

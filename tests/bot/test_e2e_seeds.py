@@ -60,7 +60,7 @@ def test_a_seeded_clip_is_delivered_by_editing_the_status_message(harness: Harne
     assert queued["path"].endswith("/messages/@original") and queued["json"]["content"].startswith("⏳ Queued your jazz")
     assert clip["kind"] == "edit"
     fields = {f["name"]: f["value"] for f in clip["json"]["embeds"][0]["fields"]}
-    assert fields["Continuation"] == "starts at bar 5"
+    assert fields["Continuation"] == "the new music starts at bar 5 of the clip"
     (message,) = harness.standin.messages_for(rec)  # the loading message became the clip
     assert message["id"] == rec.original_id and not message["flags"] & EPHEMERAL
     assert harness.clips_seen(rec) == 1
