@@ -181,6 +181,9 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--era-clips", type=int, default=10,
                     help="clips sampled per era for the era check of a conditioned checkpoint (0 skips it)")
     ev.add_argument("--guidance", type=float, default=None, help="era guidance for the era check (default: the checkpoint's)")
+    ev.add_argument("--realism", type=int, default=None,
+                    help="held-out WJazzD solos and as many clips for the realism test (default 51 for a checkpoint "
+                         "trained on WJazzD; 0 skips it)")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -196,6 +199,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result["harmony"] = _harmony(ck, report.sheets, args.clips, console)
     result["style"] = _style(ck, report.sheets, args.era_clips, args.seed, console, args.guidance)
     result["chorale"] = _chorale(ck, [_bach_source(s) for s in args.source], args.clips, console)
+    result["realism"] = _realism(ck, args.realism, args.seed, console)
     text = format_report(result)
     if not args.json and result["chorale"]:
         from training.chorale_eval import format_chorale
@@ -209,6 +213,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from training.harmony_eval import format_harmony
 
         text += "\n" + "\n".join(format_harmony(result["harmony"]))
+    if not args.json and result["realism"]:
+        from training.realism import format_realism
+
+        text += "\n" + "\n".join(format_realism(result["realism"]))
     print(json.dumps(result, indent=2) if args.json else text)
     return 0
 
@@ -233,6 +241,20 @@ def _chorale(ck, sources: list[str], clips: int | None, console) -> dict | None:
     if style is None or not style.band.chorale or clips <= 0:
         return None
     return chorale_block(ck, sources, clips, say=lambda line: console.print(line, highlight=False))
+
+
+def _realism(ck, solos: int | None, seed: int, console) -> dict | None:
+    """The realism block (`training.realism`), for a checkpoint trained on WJazzD solos."""
+    from engine.settings import Settings
+    from training.realism import realism_report
+
+    corpus = Settings.from_env().corpus_dir
+    trained = set(ck.meta.get("corpus", {}).get("train_recordings", []))
+    solos = 51 if solos is None else solos
+    if solos <= 0 or not any(r.startswith("wjazzd:") for r in trained) or not (corpus / "wjazzd" / "index.csv").is_file():
+        return None
+    console.print(f"realism: {solos} held-out solos against as many clips, composition and performance", highlight=False)
+    return realism_report(ck.path, trained, corpus, solos, seed)
 
 
 def _harmony(ck, sheets, clips: int | None, console) -> dict | None:

@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO, write_wjazzd
+import pytest
+
+from tests.helpers import REPO, corpus_dir, run_chorus, write_wjazzd
 
 
 def test_eval_json_reports_nll_metrics_and_overlaps(tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -15,7 +17,8 @@ def test_eval_json_reports_nll_metrics_and_overlaps(tiny_checkpoint: Path, tmp_p
     index.write_text(index.read_text().replace(",1,Tester", ",101,Tester").replace(",2,Tester", ",102,Tester")
                      .replace(",3,Tester", ",103,Tester"))
     out = subprocess.run([sys.executable, "-m", "bot.cli", "eval", "--checkpoint", str(tiny_checkpoint), "--source",
-                          f"wjazzd={root}", "--samples", "3", "--json"], capture_output=True, text=True, cwd=REPO, timeout=300)
+                          f"wjazzd={root}", "--samples", "3", "--realism", "0", "--json"], capture_output=True, text=True,
+                         cwd=REPO, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["nll"] > 0 and r["ngram_nll"] > 0 and r["samples"] == 3 and r["grammar_errors"] == 0.0
@@ -83,3 +86,22 @@ def _sheets():
 
     voices = [[VoiceNote(b, 1, p) for b in range(16)] for p in (67, 62, 59, 43)]
     return [chorale_from_voices(voices, (4, 4), 7, "major", title=f"c{i}")[0] for i in range(2)]
+
+
+@pytest.mark.corpus
+def test_eval_reports_realism_in_both_views_with_its_real_vs_real_floor(tmp_path: Path) -> None:
+    corpus_dir()
+    root = write_wjazzd(tmp_path / "refs", solos=3)
+    index = root / "index.csv"  # recordings the shipped checkpoint never saw
+    index.write_text(index.read_text().replace(",1,Tester", ",9001,Tester").replace(",2,Tester", ",9002,Tester")
+                     .replace(",3,Tester", ",9003,Tester"))
+    out = run_chorus("eval", "--checkpoint", str(REPO / "checkpoints" / "jazz"), "--source",
+                     f"wjazzd={root}", "--samples", "2", "--clips", "0",
+                     "--era-clips", "0", "--realism", "8", "--json", cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    realism = json.loads(out.stdout)["realism"]
+    assert realism["solos"] == 8 and realism["clips"] == 8
+    for view in ("composition", "performance"):
+        for test in ("real_vs_clips", "real_vs_real"):
+            block = realism[view][test]
+            assert 0.0 <= block["accuracy"] <= 1.0 and block["differ_most"], (view, test)
