@@ -22,6 +22,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    "or a named progression: blues, minor blues, rhythm, ii-V-I")
     c.add_argument("--form", default=None, help=f"song form: {', '.join(FORM_CHOICES)} (default: the style's)")
     c.add_argument("--swing", type=float, default=None, help="swing ratio, 1.0 straight to 3.0 (default: by tempo)")
+    c.add_argument("--feel", choices=("performed", "grid"), default=None,
+                   help="performed (default: the lead as soloists play, learned from WJazzD) or grid (the notes "
+                        "exactly as composed: straight, written lengths; what notation programs import cleanly)")
     c.add_argument("--key", default=None, help="key, e.g. Bb or 'F minor' (default: drawn like the style's tunes)")
     c.add_argument("--band", default=None, help="another band of the style: strings (bach; default organ)")
     # checked by ComposeRequest (not argparse's choices), so a bad era gets the same one line as on Discord
@@ -75,7 +78,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
                                temperature=args.temperature, changes=args.changes, seed_midi=seed_midi,
                                audio_format=args.format, parts=set(PARTS) - set(args.no), form=args.form,
                                key=args.key, swing=args.swing, era=args.era,
-                               band=args.band)
+                               band=args.band, feel=args.feel)
     result = composer.compose(req, checkpoint=args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = {"audio": args.out / f"clip.{result.audio_format}", "midi": args.out / "clip.mid",

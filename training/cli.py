@@ -94,12 +94,24 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the FinetuneConfig's)")
     ft.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ft.set_defaults(func=cmd_finetune)
+    tp = sub.add_parser("train-performance", help="learn how soloists place and hold their notes from WJazzD's "
+                        "performed timing and write it into a checkpoint (training/performance.py)")
+    tp.add_argument("--into", required=True, type=Path, help="the checkpoint folder (trained on WJazzD solos)")
+    tp.set_defaults(func=cmd_train_performance)
     eb = sub.add_parser("era-bias", help="fit each era's bias on the logits of a trained jazz model (training/era_bias.py)")
     eb.add_argument("--checkpoint", required=True, type=Path, help="the era-conditioned checkpoint to add the bias to")
     eb.add_argument("--data", required=True, type=Path, help="its dataset (chorus corpus build)")
     eb.add_argument("--guidance", type=float, default=None, help="era guidance stored as the sampling default")
     eb.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     eb.set_defaults(func=cmd_era_bias)
+
+
+def cmd_train_performance(args: argparse.Namespace) -> int:
+    from engine.settings import Settings
+    from training.performance import install_performance
+
+    install_performance(args.into, Settings.from_env().corpus_dir, say=print)
+    return 0
 
 
 def cmd_era_bias(args: argparse.Namespace) -> int:

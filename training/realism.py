@@ -6,7 +6,7 @@ the classifier cannot tell the two sets apart; the same test between two random 
 real solos gives the floor for the sample size. Two views:
 
 - **composition**: the notes as written. Real solos: WJazzD's metrical places (bar, beat, tatum
-  of the division); clips: composed with the swing ratio 1.0 (straight), their lead as scored.
+  of the division); clips: their lead exactly as composed (``feel`` grid).
   Features: onset place within the beat (sixths), inter-onset times, density, empty bars, rests
   of over a beat, phrase lengths, pitch spread, intervals, pitch against the sounding chord's root.
 - **performance**: the notes as they sound. Real solos: the performed onsets and durations in
@@ -136,7 +136,7 @@ def two_sample(a: Sequence[dict[str, float]], b: Sequence[dict[str, float]], see
 # --- real solos (WJazzD) ---------------------------------------------------------------------
 
 
-def _interp_beats(times: np.ndarray, beat_times: np.ndarray) -> np.ndarray:
+def beats_of(times: np.ndarray, beat_times: np.ndarray) -> np.ndarray:
     """Seconds to beats through a beat track (linear between beats, the nearest beat's length outside)."""
     idx = np.arange(len(beat_times), dtype=float)
     inside = np.interp(times, beat_times, idx)
@@ -168,7 +168,7 @@ def real_line(melody_csv: Path, beats_csv: Path, view: str) -> Line:
     if view == "performance":
         on = np.array([float(r["onset"]) for r in melody])
         off = on + np.array([float(r["duration"]) for r in melody])
-        starts, ends = _interp_beats(on, beat_times), _interp_beats(off, beat_times)
+        starts, ends = beats_of(on, beat_times), beats_of(off, beat_times)
     else:
         starts = np.array([(int(r["bar"]) - first_bar) * num + int(r["beat"]) - 1
                            + (int(r["tatum"]) - 1) / max(1, int(r["division"])) for r in melody], dtype=float)
@@ -197,7 +197,8 @@ def held_out_solos(corpus_dir: Path, train_recordings: set[str], limit: int) -> 
 
 def composed_lines(checkpoint: Path, tempos: Sequence[float], view: str, seed: int = 0) -> list[Line]:
     """The lead of one clip per tempo, 32 bars and the ending, sampled and arranged as a clip is
-    (no audio): straight eighths for the composition view, the style's own feel for performance."""
+    (no audio): on the grid as composed (``feel`` grid) for the composition view, as performed for
+    the performance view."""
     from engine.compose.composer import Composer
     from engine.compose.request import ComposeRequest
     from engine.models.checkpoint import read_meta
@@ -211,7 +212,7 @@ def composed_lines(checkpoint: Path, tempos: Sequence[float], view: str, seed: i
         tempo = min(max(tempo, settings.min_tempo), settings.max_tempo)
         seconds = min(settings.max_seconds, (BARS + 1.4) * 4 * 60 / tempo)
         req = ComposeRequest(style, seconds, tempo=round(tempo, 1), seed=seed + i,
-                             swing=1.0 if view == "composition" else None)
+                             feel="grid" if view == "composition" else None)
         jobs.append((req, checkpoint, None))
     lines = []
     for _, plan in composer.sampled(jobs):

@@ -125,6 +125,8 @@ def reproduce(job: Job) -> str:
         again += f" era:{req.era}"
     if req.swing is not None:
         again += f" swing:{req.swing:g}"
+    if req.feel:
+        again += f" feel:{req.feel}"
     if req.audio_format != "ogg":
         again += f" format:{req.audio_format}"
     if left_out := [p for p in PARTS if p not in req.parts]:

@@ -21,6 +21,7 @@ import math
 import random
 from typing import Protocol
 
+from engine.band.perform import SWING_BY_TEMPO, Performance, swing, swing_ratio  # noqa: F401 (re-exported)
 from engine.band.score import Part, Score, ScoreNote, chord_at
 from engine.band.styles import VOICINGS, Style
 from engine.music.chords import Chord, chord_tones, scale_tones
@@ -36,6 +37,8 @@ class Asked(Protocol):
     def parts(self) -> frozenset[str]: ...  # the parts to play (`PARTS`)
     @property
     def swing(self) -> float | None: ...  # the ride's and comping's swing ratio, None from the tempo
+    @property
+    def feel(self) -> str | None: ...  # "grid": every part as composed (straight, written lengths)
 
 
 PARTS = ("lead", "comping", "bass", "drums")
@@ -51,9 +54,6 @@ FINAL_FADE_DB = 24.0  # how far the taper goes before the note ends
 # a stroke every ROLL_STEP_S, crescendo), then lets the cymbal ring: the band's held chord keeps
 # its body while piano and guitar decay, as a combo holds a fermata.
 FINAL_ROLL_S, ROLL_STEP_S = 2.4, 0.09
-# Long:short ratio of swung eighths by tempo (bpm), interpolated: hard swing when slow, nearly
-# even eighths when very fast (as drummers play it).
-SWING_BY_TEMPO = ((0.0, 2.3), (140.0, 2.2), (160.0, 1.95), (200.0, 1.65), (240.0, 1.45), (320.0, 1.25))
 LEAD_SWING = 0.85  # the lead's swing, as a fraction of the ride's (ratio - 1): a little straighter
 APPROACH_P = 0.55  # chance the walking bass approaches a chord change by a half or whole step
 PUSH_P = 0.3  # chance the comping anticipates the next bar's chord on the "and" of the last beat
@@ -81,29 +81,6 @@ def _segments(changes: list[tuple[float, Chord]], end: float) -> list[tuple[floa
     return out
 
 
-def swing_ratio(tempo: float) -> float:
-    """The long:short ratio of swung eighths at ``tempo`` quarter-note bpm (2.0 is the triplet)."""
-    points = SWING_BY_TEMPO
-    if tempo >= points[-1][0]:
-        return points[-1][1]
-    for (t0, r0), (t1, r1) in zip(points, points[1:], strict=False):
-        if t0 <= tempo <= t1:
-            return r0 + (r1 - r0) * (tempo - t0) / (t1 - t0)
-    return points[0][1]
-
-
-def swing(beat: float, ratio: float = 2.0) -> float:
-    """Move an offbeat eighth (x.5 beats) to the swung position, x + ratio / (1 + ratio).
-
-    Every other position (downbeats, triplets, sixteenths) is already where it is played and
-    stays. ``ratio`` is long:short (2.0: the triplet; 1.0: even eighths).
-    """
-    whole = math.floor(beat)
-    if abs(beat - whole - 0.5) < 1e-6:
-        return whole + ratio / (1.0 + ratio)
-    return beat
-
-
 def taper(end: float, beats: float, steps: int = 12) -> list[tuple[float, int, int]]:
     """Expression (CC11) falling evenly in dB by `FINAL_FADE_DB` over the ``beats`` before ``end``
     (FluidSynth, as the SoundFont spec, attenuates by about 40 log10(127 / value) dB)."""
@@ -129,13 +106,14 @@ class Arranger:
     generator, so the parts do not depend on one another."""
 
     def __init__(self, style: Style, seed: int, parts: frozenset[str] = frozenset(PARTS),
-                 request: Asked | None = None) -> None:
+                 request: Asked | None = None, performance: Performance | None = None) -> None:
         """``request``: the user's request, whose arrangement options (``parts`` and the like) win
         over the arguments; the arranger reads them here, so a new option needs no plumbing."""
         self.band = style.band_named(request.band if request is not None else None)
         self.seed = seed
         self.parts = request.parts if request is not None else parts
         self.request = request
+        self.performance = performance  # the lead's learned feel (`engine.band.perform`), when the style has one
         self.ratio = 2.0  # swing ratio of the ride and the comping; set from the tempo by `arrange`
 
     def _time(self, beat: float, ratio: float | None = None) -> float:
@@ -157,6 +135,8 @@ class Arranger:
         end = bars[-1][0] + bars[-1][1] if bars else 0.0
         asked = self.request.swing if self.request is not None else None
         self.ratio = swing_ratio(tempo) if asked is None else asked
+        if self.grid:
+            self.ratio = 1.0
         parts: list[Part] = []
         last_bar = bars[-1] if ending and bars else None
         hold = max(last_bar[1], FINAL_HOLD_S * tempo / 60.0) if last_bar else 0.0  # beats
@@ -184,24 +164,26 @@ class Arranger:
         for a lead that sustains by itself)."""
         part = self._part("lead", self.band.lead_program, 0)
         player = _Player(self.seed, "lead")
+        if self.grid:
+            return self._lead_as_written(part, melody, final_beat, hold)
+        perf = self.performance if self.band.swing else None
+        asked = self.request.swing if self.request is not None else None
         ratio = 1.0 + (self.ratio - 1.0) * LEAD_SWING
+        if perf is not None:
+            ratio = perf.swing(tempo) if asked is None else asked
         notes = sorted(melody, key=lambda n: n.onset)
         onsets = [n.onset for n in notes]
         times = [self._lead_time(t, onsets, ratio) for t in onsets]
+        if perf is not None:  # placed around the beat as soloists place their notes
+            times = [max(0.0, t + perf.place(abs(n.onset % 1.0 - 0.5) < 1e-6, player.rng))
+                     for t, n in zip(times, notes, strict=True)]
         for i, n in enumerate(notes):
-            start = player.human(times[i], 0.01)
-            stop_beat = n.onset + n.duration
-            if final_beat is not None and n.onset >= final_beat - 1e-6:
-                stop = final_beat + max(n.onset - final_beat + n.duration, hold)  # as long as the comping's hold
-            elif i + 1 < len(notes) and onsets[i + 1] - stop_beat <= LEGATO_GAP:
-                stop = times[i + 1]  # a short gap is phrased legato: lines sing, not tick
-            else:
-                stop = self._lead_time(stop_beat, onsets, ratio)
-                if i + 1 < len(notes):
-                    stop = min(stop, times[i + 1])
+            start = times[i] if perf is not None else player.human(times[i], 0.01)
+            stop = self._lead_stop(notes, onsets, times, i, start, final_beat, hold, ratio, player)
             offbeat = abs(n.onset - math.floor(n.onset) - 0.5) < 1e-6
             base = n.velocity if n.velocity != 90 else (92 if offbeat else 82)
-            part.notes.append(ScoreNote(start, max(0.05, stop - start - 0.02), n.pitch, player.vel(base, 5)))
+            part.notes.append(ScoreNote(start, max(0.05, stop - start - (0.0 if perf else 0.02)), n.pitch,
+                                        player.vel(base, 5)))
         plucked = not 40 <= self.band.lead_program < 80  # GM strings, brass, reeds and pipes sustain by themselves
         if final_beat is not None and any(n.onset >= final_beat - 1e-6 for n in notes):
             if plucked:
@@ -210,6 +192,40 @@ class Arranger:
                 last = part.notes[-1]
                 part.controls = taper(last.start + last.duration, min(FINAL_FADE_S * tempo / 60, last.duration * 0.6))
         return part
+
+    @property
+    def grid(self) -> bool:
+        """Whether the request asks for the notes exactly as composed (``feel`` grid)."""
+        return getattr(self.request, "feel", None) == "grid"
+
+    def _lead_as_written(self, part: Part, melody: list[Note], final_beat: float | None, hold: float) -> Part:
+        """The lead on the grid: written places and lengths, straight eighths, no humanising (the
+        final note still held with the final chord)."""
+        for n in sorted(melody, key=lambda n: n.onset):
+            length = n.duration
+            if final_beat is not None and n.onset >= final_beat - 1e-6:
+                length = max(n.duration, final_beat + hold - n.onset)
+            part.notes.append(ScoreNote(n.onset, max(0.05, length), n.pitch, n.velocity if n.velocity != 90 else 86))
+        return part
+
+    def _lead_stop(self, notes: list[Note], onsets: list[float], times: list[float], i: int, start: float,
+                   final_beat: float | None, hold: float, ratio: float, player: _Player) -> float:
+        """Where the lead's note ``i`` stops: the final note with the final chord; with a learned
+        performance, the length soloists give a note at that spacing (a phrase's last note held);
+        else short gaps phrased legato."""
+        n = notes[i]
+        stop_beat = n.onset + n.duration
+        if final_beat is not None and n.onset >= final_beat - 1e-6:
+            return final_beat + max(n.onset - final_beat + n.duration, hold)  # as long as the comping's hold
+        if i + 1 >= len(notes):
+            return self._lead_time(stop_beat, onsets, ratio)
+        if self.performance is not None and self.band.swing:
+            spacing = max(0.05, times[i + 1] - start)
+            phrase_end = onsets[i + 1] - stop_beat > 1.0
+            return start + min(self.performance.length(spacing, phrase_end, player.rng), spacing - 0.02)
+        if onsets[i + 1] - stop_beat <= LEGATO_GAP:
+            return times[i + 1]  # a short gap is phrased legato: lines sing, not tick
+        return min(self._lead_time(stop_beat, onsets, ratio), times[i + 1])
 
     def _lead_time(self, beat: float, onsets: list[float], ratio: float) -> float:
         """Where the lead plays a position: swung at ``ratio`` if it is an offbeat eighth with no

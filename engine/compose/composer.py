@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.band.arrange import Arranger
+from engine.band.perform import Performance
 from engine.band.styles import STYLES, Style, StyleError, get_style
 from engine.compose.continuation import plan_continuation
 from engine.compose.plan import Plan, Progress
@@ -284,7 +285,7 @@ class Composer:
         bars = [(s / g.GRID, bar_units / g.GRID) for s in starts]
         key_name = f"{PITCH_NAMES[tonic]} {mode}"
         midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
-        arranger = Arranger(style, seed, request=req)
+        arranger = Arranger(style, seed, request=req, performance=Performance.from_meta(plan.ck.meta))
         # a continuation's choruses do not start at its first bar: the drums mark phrases instead
         score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}",
                                  chorus_bars=len(song.chorus) if song is not None and song.form and not primer_piece

@@ -24,10 +24,11 @@ _PAYLOAD_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int, type(None)), "temperature": (int, float, type(None)), "changes": (str, type(None)),
     "seed_midi": (str, type(None)), "format": (str,), "parts": (list,), "form": (str, type(None)),
     "key": (str, type(None)), "swing": (int, float, type(None)), "era": (str, type(None)),
-    "band": (str, type(None)),
+    "band": (str, type(None)), "feel": (str, type(None)),
 }
 # keys added to version 1 later: a payload stored before them (a job accepted by an older bot) lacks them
-_LATER_KEYS = ("form", "key", "swing", "era", "band")
+_LATER_KEYS = ("form", "key", "swing", "era", "band", "feel")
+FEELS = ("performed", "grid")  # how the lead is played: learned from soloists, or exactly as composed
 _LENGTH_RE = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
 
 
@@ -119,6 +120,7 @@ class ComposeRequest:
     swing: float | None = None
     era: str | None = None
     band: str | None = None
+    feel: str | None = None  # `FEELS`; None: performed
 
     @property
     def key_pc(self) -> tuple[int, str] | None:
@@ -131,7 +133,7 @@ class ComposeRequest:
               changes: str | None = None, seed_midi: bytes | None = None, audio_format: str = "ogg",
               parts: frozenset[str] | set[str] | None = None, form: str | None = None,
               key: str | None = None, swing: float | None = None, era: str | None = None,
-              band: str | None = None, seeded: bool = False) -> ComposeRequest:
+              band: str | None = None, seeded: bool = False, feel: str | None = None) -> ComposeRequest:
         """Validate every value against the settings' ranges. ``seeded``: a seed MIDI file comes later
         (the bot downloads it after these checks), so the rules of a continuation apply already.
 
@@ -171,7 +173,7 @@ class ComposeRequest:
                 raise RequestError(f"a continuation follows your MIDI file's key and harmony, so it takes no "
                                    f"{' or '.join(given)}; leave {'it' if len(given) == 1 else 'them'} out")
         return cls(style, seconds, tempo, seed, temperature, _changes(changes), seed_midi, audio_format, chosen,
-                   changes, form_name, key_name, swing, _era_name(era), _band_name(band))
+                   changes, form_name, key_name, swing, _era_name(era), _band_name(band), _feel_name(feel))
 
     def to_payload(self) -> dict[str, Any]:
         """The request as JSON-safe data, the one shape it has outside this process.
@@ -190,7 +192,7 @@ class ComposeRequest:
                 "seed": self.seed, "temperature": self.temperature, "changes": self.changes_text,
                 "seed_midi": base64.b64encode(self.seed_midi).decode("ascii") if self.seed_midi is not None else None,
                 "format": self.audio_format, "parts": sorted(self.parts), "form": self.form, "key": self.key,
-                "swing": self.swing, "era": self.era, "band": self.band}
+                "swing": self.swing, "era": self.era, "band": self.band, "feel": self.feel}
 
     @classmethod
     def from_payload(cls, payload: Any) -> ComposeRequest:
@@ -232,7 +234,21 @@ class ComposeRequest:
                    _form_name(payload["form"]) if payload["form"] else None,
                    _key_name(payload["key"]) if payload["key"] else None,
                    None if payload["swing"] is None else float(payload["swing"]), _era_name(payload["era"]),
-                   _band_name(payload["band"]))
+                   _band_name(payload["band"]), _feel_name(payload["feel"]))
+
+
+def _feel_name(text: str | None) -> str | None:
+    """``performed`` or ``grid`` (None stays None: performed).
+
+    Raises:
+        RequestError: another word, naming the choices.
+    """
+    if text is None:
+        return None
+    name = text.strip().lower()
+    if name not in FEELS:
+        raise RequestError(f"feel {text!r} is not one of {', '.join(FEELS)}")
+    return name
 
 
 def _changes(text: str | None) -> tuple[tuple[Chord, ...], ...] | None:

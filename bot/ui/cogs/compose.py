@@ -13,7 +13,7 @@ from bot.ui.accept import accept, accept_seeded
 from bot.ui.tree import report
 from engine.band.arrange import PARTS
 from engine.band.styles import BAND_CHOICES
-from engine.compose.request import RequestError, parse_length
+from engine.compose.request import FEELS, RequestError, parse_length
 from engine.media.render import FORMATS
 from engine.models.conditioning import ERA_CHOICES
 from engine.music.chords import PITCH_NAMES
@@ -120,21 +120,23 @@ class ComposeCog(commands.Cog):
                            era="play it like this era of jazz (default: the mix of all)",
                            band="another band of the style: strings for bach (default: the style's own)",
                            format="the audio file: ogg (default), mp3 or flac",
+                           feel="performed (default: as soloists play) or grid (exactly as composed, for notation)",
                            without=f"parts to leave out, e.g. drums bass (of {', '.join(PARTS)})")
     @app_commands.choices(form=[app_commands.Choice(name=f, value=f) for f in FORM_CHOICES],
                           era=[app_commands.Choice(name=e, value=e) for e in ERA_CHOICES],
                           band=[app_commands.Choice(name=b, value=b) for b in BAND_CHOICES],
-                          format=[app_commands.Choice(name=f, value=f) for f in FORMATS])
+                          format=[app_commands.Choice(name=f, value=f) for f in FORMATS],
+                          feel=[app_commands.Choice(name=f, value=f) for f in FEELS])
     @app_commands.autocomplete(style=style_autocomplete, length=length_autocomplete, key=key_autocomplete)
     async def compose(self, interaction: discord.Interaction, style: str, length: str = DEFAULT_LENGTH,
                       seed_midi: discord.Attachment | None = None, tempo: Tempo | None = None,
                       changes: str | None = None, temperature: Temperature | None = None, seed: Seed | None = None,
                       form: str | None = None, key: str | None = None, swing: Swing | None = None,
                       era: str | None = None, band: str | None = None, format: str = "ogg",  # noqa: A002 - the option's name
-                      without: str | None = None) -> None:
+                      without: str | None = None, feel: str | None = None) -> None:
         req = self.service.request(style, length, tempo=tempo, changes=changes, temperature=temperature, seed=seed,
                                    form=form, key=key, swing=swing, era=era, band=band, audio_format=format,
-                                   parts=parts_without(without), seeded=seed_midi is not None)
+                                   parts=parts_without(without), seeded=seed_midi is not None, feel=feel)
         if seed_midi is None:
             await accept(self.service, interaction, req)
         else:  # after the cheap checks, so a bad value is refused at once, before any download

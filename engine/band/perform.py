@@ -1,0 +1,126 @@
+"""How the lead plays its notes: swing, placement and articulation learned from real soloists.
+
+A `Performance` is what ``training/performance.py`` learned from WJazzD's performed timing and a
+checkpoint carries in ``meta.json["performance"]``: the soloists' eighth-note swing ratio as a
+line against the tempo (they swing less than the ride, and less as the tempo rises), how far
+their notes land from the beat, and their articulation, as quantiles of a note's length over the
+spacing to the next onset (eighth-like and longer spacings apart) and of a phrase's held last
+note. `Performance.place` and `Performance.length` draw from it with the arranger's seeded
+generator, so a seed still gives the same MIDI.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+QUANTILES = 21  # quantiles kept per distribution (0, 5%, ..., 100%)
+SWING_RANGE = (1.0, 2.2)  # the lead's learned swing ratio is kept inside this
+MAX_SHIFT = 0.08  # beats: the furthest a note is moved off its place
+# Long:short ratio of swung eighths by tempo (bpm), interpolated: hard swing when slow, nearly
+# even eighths when very fast (as drummers play it).
+SWING_BY_TEMPO = ((0.0, 2.3), (140.0, 2.2), (160.0, 1.95), (200.0, 1.65), (240.0, 1.45), (320.0, 1.25))
+
+
+@dataclass(frozen=True)
+class Performance:
+    """A soloist's feel (see the module docstring); beats are quarter-note beats."""
+
+    swing_intercept: float
+    swing_slope: float  # ratio per bpm
+    onbeat_mean: float  # beats an on-beat note lands after the beat (negative: ahead)
+    onbeat_sd: float
+    offbeat_mean: float  # beats an off-beat eighth lands after its swung place
+    offbeat_sd: float
+    short: tuple[float, ...]  # length / spacing quantiles, spacing under 0.8 beat
+    long: tuple[float, ...]  # the same, spacing 0.8 to 2.5 beats
+    held: tuple[float, ...]  # a phrase's last note, in beats
+    solos: int = 0  # solos it was learned from
+    swing_by_tempo: tuple[tuple[float, float], ...] = ()  # (tempo, ratio): the curve `swing` follows
+    swing_points: tuple[tuple[float, float], ...] = ()  # (tempo, median ratio) per solo, for the figure
+
+    def __post_init__(self) -> None:
+        for name in ("short", "long", "held"):
+            values = getattr(self, name)
+            if len(values) != QUANTILES or list(values) != sorted(values):
+                raise ValueError(f"performance {name} must be {QUANTILES} rising quantiles, got {values!r}")
+
+    def swing(self, tempo: float) -> float:
+        """The lead's eighth-note swing ratio (long:short) at ``tempo`` bpm."""
+        lo, hi = SWING_RANGE
+        if self.swing_by_tempo:
+            return min(hi, max(lo, _interp(self.swing_by_tempo, tempo)))
+        return min(hi, max(lo, self.swing_intercept + self.swing_slope * tempo))
+
+    def place(self, offbeat: bool, rng: random.Random) -> float:
+        """Beats to move a note off its (swung) place."""
+        mean, sd = (self.offbeat_mean, self.offbeat_sd) if offbeat else (self.onbeat_mean, self.onbeat_sd)
+        return min(MAX_SHIFT, max(-MAX_SHIFT, rng.gauss(mean, sd)))
+
+    def length(self, spacing: float, phrase_end: bool, rng: random.Random) -> float:
+        """A note's played length in beats, ``spacing`` beats before the next onset."""
+        if phrase_end:
+            return min(_draw(self.held, rng.random()), max(0.05, spacing - 0.1))
+        table = self.short if spacing < 0.8 else self.long
+        return max(0.04, spacing * _draw(table, rng.random()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> Performance | None:
+        """The checkpoint's performance block, or None when it has none.
+
+        Raises:
+            ValueError: a block of the wrong shape.
+        """
+        block = meta.get("performance")
+        if not block:
+            return None
+        try:
+            return cls(**{**block, **{k: tuple(block[k]) for k in ("short", "long", "held")},
+                          **{k: tuple(tuple(p) for p in block.get(k, ())) for k in ("swing_points", "swing_by_tempo")}})
+        except TypeError as exc:
+            raise ValueError(f"a checkpoint's performance block is malformed: {exc}") from exc
+
+
+def _interp(points: Sequence[tuple[float, float]], x: float) -> float:
+    """Piecewise-linear through ``points`` (sorted by x), flat beyond the ends."""
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x0 <= x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
+
+
+def _draw(quantiles: Sequence[float], u: float) -> float:
+    """The value at ``u`` (0..1) of a distribution kept as evenly spaced quantiles."""
+    x = u * (len(quantiles) - 1)
+    i = min(int(x), len(quantiles) - 2)
+    return quantiles[i] + (quantiles[i + 1] - quantiles[i]) * (x - i)
+
+
+def swing_ratio(tempo: float) -> float:
+    """The long:short ratio of swung eighths at ``tempo`` quarter-note bpm (2.0 is the triplet)."""
+    points = SWING_BY_TEMPO
+    if tempo >= points[-1][0]:
+        return points[-1][1]
+    for (t0, r0), (t1, r1) in zip(points, points[1:], strict=False):
+        if t0 <= tempo <= t1:
+            return r0 + (r1 - r0) * (tempo - t0) / (t1 - t0)
+    return points[0][1]
+
+
+def swing(beat: float, ratio: float = 2.0) -> float:
+    """Move an offbeat eighth (x.5 beats) to the swung position, x + ratio / (1 + ratio).
+
+    Every other position (downbeats, triplets, sixteenths) is already where it is played and
+    stays. ``ratio`` is long:short (2.0: the triplet; 1.0: even eighths).
+    """
+    whole = math.floor(beat)
+    if abs(beat - whole - 0.5) < 1e-6:
+        return whole + ratio / (1.0 + ratio)
+    return beat

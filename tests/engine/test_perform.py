@@ -1,0 +1,80 @@
+"""The lead's learned feel (`engine.band.perform`): swing against tempo, placement, articulation,
+the grid feel, and styles that are not swung."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.band.perform import Performance, swing_ratio
+from engine.compose.composer import Composer
+from engine.compose.request import ComposeRequest
+from engine.settings import Settings
+from tests.helpers import REPO
+
+JAZZ = Performance.from_meta(json.loads((REPO / "checkpoints" / "jazz" / "meta.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer(Settings.from_env(environ={}, dotenv=None), numpy=True)
+
+
+def lead(composer: Composer, **kw) -> list:
+    out = composer.compose(ComposeRequest(kw.pop("style", "jazz"), kw.pop("seconds", 30), **kw))
+    return sorted(out.score.part("lead").notes, key=lambda n: n.start)
+
+
+def test_the_learned_swing_falls_with_tempo_as_the_corpus_does_and_stays_under_the_ride() -> None:
+    points = np.array(JAZZ.swing_points)
+    fast = points[points[:, 0] >= 180]  # medium-up and up: soloists swing less as the tempo rises
+    assert JAZZ.solos > 100 and len(fast) > 50 and np.polyfit(fast[:, 0], fast[:, 1], 1)[0] < 0
+    assert JAZZ.swing(180) > JAZZ.swing(240) > JAZZ.swing(300) >= 1.0
+    for tempo in (180, 240, 300):  # and the learned curve follows the solos' own medians there
+        near = points[np.abs(points[:, 0] - tempo) <= 20, 1]
+        assert abs(JAZZ.swing(tempo) - np.median(near)) < 0.1, tempo
+    for tempo in range(100, 321, 20):
+        assert JAZZ.swing(tempo) < swing_ratio(tempo)  # the soloist swings less than the drummer's ride
+
+
+def test_composed_leads_are_articulated_like_the_corpus(composer: Composer) -> None:
+    ratios = []
+    for seed in range(4):
+        notes = lead(composer, seed=seed, tempo=180)[:-1]  # the final note is held with the final chord
+        for a, b in zip(notes, notes[1:], strict=False):
+            spacing = b.start - a.start
+            if 0.05 < spacing < 0.8:
+                ratios.append((a.duration + 0.0) / spacing)
+    ratios = np.array(ratios)
+    assert len(ratios) > 100
+    # the corpus's median length/spacing for eighth-like spacings, within 0.08; full legato is rare
+    assert abs(np.median(ratios) - JAZZ.short[10]) < 0.08
+    assert np.mean((ratios > 0.95) & (ratios < 1.05)) < 0.3
+
+
+def test_the_same_seed_gives_the_same_performance(composer: Composer) -> None:
+    a = composer.compose(ComposeRequest("jazz", 10, seed=5, tempo=150)).midi
+    b = composer.compose(ComposeRequest("jazz", 10, seed=5, tempo=150)).midi
+    assert a == b
+
+
+def test_the_grid_feel_plays_the_notes_exactly_as_composed(composer: Composer) -> None:
+    notes = lead(composer, seed=2, tempo=160, feel="grid")
+    assert all(abs(n.start * 12 - round(n.start * 12)) < 1e-6 for n in notes)  # on the 12-per-beat grid
+    offbeats = [n.start % 1 for n in notes if 0.4 < n.start % 1 < 0.75]
+    assert offbeats and all(abs(x - 0.5) < 1e-6 or abs(x - 2 / 3) < 1e-6 for x in offbeats)  # straight (or triplets)
+
+
+@pytest.mark.parametrize("style", ["folk", "bach"])
+def test_a_folk_tune_and_a_chorale_are_not_swung(composer: Composer, style: str) -> None:
+    notes = lead(composer, style=style, seed=4, seconds=20)
+    assert all(abs((n.start % 0.5) - 0) < 0.03 or abs((n.start % 0.5) - 0.5) < 0.03 or
+               abs(n.start * 3 - round(n.start * 3)) < 0.05 or abs(n.start * 4 - round(n.start * 4)) < 0.05
+               for n in notes)
+    assert not any(0.6 < n.start % 1 < 0.7 for n in notes if abs(n.start * 3 - round(n.start * 3)) > 0.05)
+
+
+def test_a_malformed_performance_block_is_named() -> None:
+    with pytest.raises(ValueError, match="short must be 21 rising quantiles"):
+        Performance(1.3, -0.001, 0.0, 0.05, 0.0, 0.05, (1.0, 0.5) * 10 + (1.0,), JAZZ.long, JAZZ.held)
