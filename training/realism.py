@@ -19,6 +19,7 @@ names the features whose means differ most (Cohen's d, pooled standard deviation
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import random
 from collections.abc import Sequence
@@ -263,3 +264,20 @@ def format_realism(report: dict) -> list[str]:
         for d in block["real_vs_clips"]["differ_most"][:4]:
             lines.append(f"    {d['feature']:34s} real {d['first']:7.3f}  clips {d['second']:7.3f}  d {d['d']:+.2f}")
     return lines
+
+
+def comping_above_share(score) -> float:
+    """Share of a score's lead notes during which some comping note above the lead's pitch sounds
+    (a pianist comps under the soloist; `bench/comping.py`)."""
+    lead = score.part("lead").notes
+    comp = sorted(score.part("comping").notes, key=lambda n: n.start)
+    starts = [n.start for n in comp]
+    longest = max((n.duration for n in comp), default=0.0)
+    covered = 0
+    for n in lead:
+        lo = bisect.bisect_left(starts, n.start - longest)
+        hi = bisect.bisect_right(starts, n.start + n.duration)
+        if any(c.pitch > n.pitch and c.start < n.start + n.duration and c.start + c.duration > n.start
+               for c in comp[lo:hi]):
+            covered += 1
+    return covered / max(1, len(lead))

@@ -21,7 +21,7 @@ import math
 import random
 from typing import Protocol
 
-from engine.band.perform import SWING_BY_TEMPO, Performance, swing, swing_ratio  # noqa: F401 (re-exported)
+from engine.band.perform import SWING_BY_TEMPO, LeadLine, Performance, swing, swing_ratio  # noqa: F401 (re-exported)
 from engine.band.score import Part, Score, ScoreNote, chord_at
 from engine.band.styles import VOICINGS, Style
 from engine.music.chords import Chord, chord_tones, scale_tones
@@ -149,7 +149,7 @@ class Arranger:
         if "lead" in self.parts:
             parts.append(self._lead(melody, end, last_bar[0] if last_bar else None, hold, tempo))
         if "comping" in self.parts:
-            parts.append(self._comping(changes, bars, last_bar, hold))
+            parts.append(self._comping(changes, bars, last_bar, hold, LeadLine(melody)))
         if "bass" in self.parts:
             parts.append(self._bass(changes, bars, last_bar, hold))
         if "drums" in self.parts and self.band.drums:
@@ -235,11 +235,23 @@ class Arranger:
             return beat
         return self._time(beat, ratio)
 
-    def _voicing(self, chord: Chord, previous: list[int] | None) -> list[int]:
+    def _voicing(self, chord: Chord, previous: list[int] | None, ceiling: int | None = None) -> list[int]:
+        """The chord's voicing nearest the previous one, inside the comping's range and, with a
+        ``ceiling`` (the lead's lowest pitch while it sounds), under the lead: reaching an octave
+        below the range for it if need be. Where no voicing fits under (the lead dips into the
+        comping's register), the range alone decides."""
+        if ceiling is not None:
+            under = self._voicing_in(chord, previous, self.band.comp_range[0] - 12, min(self.band.comp_range[1], ceiling - 1))
+            if under is not None:
+                return under
         options = self.band.voicings.get(chord.family) or VOICINGS.get(chord.family) or [(0, 4, 7)]
         lo, hi = self.band.comp_range
+        return self._voicing_in(chord, previous, lo, hi) or [chord.root + 48 + i for i in options[0]]
+
+    def _voicing_in(self, chord: Chord, previous: list[int] | None, lo: int, hi: int) -> list[int] | None:
+        options = self.band.voicings.get(chord.family) or VOICINGS.get(chord.family) or [(0, 4, 7)]
         best, best_cost = None, None
-        center = (lo + hi) / 2
+        center = (self.band.comp_range[0] + self.band.comp_range[1]) / 2
         for shape in options:
             for octave in range(2, 7):
                 notes = [chord.root + 12 * octave + i for i in shape]
@@ -251,10 +263,10 @@ class Arranger:
                     cost = abs(sum(notes) / len(notes) - center)
                 if best_cost is None or cost < best_cost:
                     best, best_cost = notes, cost
-        return best or [chord.root + 48 + i for i in options[0]]
+        return best
 
     def _comping(self, changes: list[tuple[float, Chord]], bars: list[tuple[float, float]],
-                 last_bar: tuple[float, float] | None, hold: float) -> Part:
+                 last_bar: tuple[float, float] | None, hold: float, lead: LeadLine) -> Part:
         part = self._part("comping", self.band.comp_program, 1)
         player = _Player(self.seed, "comping")
         previous: list[int] | None = None
@@ -275,7 +287,7 @@ class Arranger:
                 chord = chord_at(changes, at + 1e-6)
                 if chord is None or chord.is_nc:
                     continue
-                voicing = self._voicing(chord, previous)
+                voicing = self._voicing(chord, previous, lead.lowest(start + b, start + b + d) if book else None)
                 previous = voicing
                 onset = player.human(self._time(start + b))
                 for k, p in enumerate(voicing):
@@ -283,7 +295,8 @@ class Arranger:
         if last_bar:
             chord = chord_at(changes, last_bar[0] + 1e-6)
             if chord and not chord.is_nc:
-                for k, p in enumerate(self._voicing(chord, previous)):
+                ceiling = lead.lowest(last_bar[0], last_bar[0] + hold) if self.band.comping == "book" else None
+                for k, p in enumerate(self._voicing(chord, previous, ceiling)):
                     part.notes.append(ScoreNote(last_bar[0] + self.band.strum_beats * k, hold, p, 60))
                 # the pedal down just after the final chord (the last one's notes are off by then) and
                 # never lifted: the chord rings out on its own decay rather than stopping at its release

@@ -10,11 +10,14 @@ generator, so a seed still gives the same MIDI.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from engine.music.leadsheet import Note
 
 QUANTILES = 21  # quantiles kept per distribution (0, 5%, ..., 100%)
 SWING_RANGE = (1.0, 2.2)  # the lead's learned swing ratio is kept inside this
@@ -124,3 +127,22 @@ def swing(beat: float, ratio: float = 2.0) -> float:
     if abs(beat - whole - 0.5) < 1e-6:
         return whole + ratio / (1.0 + ratio)
     return beat
+
+
+class LeadLine:
+    """The melody as written, to keep the comping under it (a pianist comps under the soloist):
+    the lowest pitch sounding in a span. Written, not played, so the comping does not depend on
+    whether the lead part is in the clip."""
+
+    MARGIN = 0.15  # beats either side: the lead is played around its written place
+
+    def __init__(self, melody: Sequence[Note]) -> None:
+        self.notes = sorted((n.onset, n.onset + n.duration, n.pitch) for n in melody)
+        self.starts = [n[0] for n in self.notes]
+        self.longest = max((n[1] - n[0] for n in self.notes), default=0.0)
+
+    def lowest(self, start: float, end: float) -> int | None:
+        lo = bisect.bisect_left(self.starts, start - self.longest - self.MARGIN)
+        hi = bisect.bisect_right(self.starts, end + self.MARGIN)
+        pitches = [p for s, e, p in self.notes[lo:hi] if s < end + self.MARGIN and e > start - self.MARGIN]
+        return min(pitches) if pitches else None

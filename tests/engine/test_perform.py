@@ -78,3 +78,14 @@ def test_a_folk_tune_and_a_chorale_are_not_swung(composer: Composer, style: str)
 def test_a_malformed_performance_block_is_named() -> None:
     with pytest.raises(ValueError, match="short must be 21 rising quantiles"):
         Performance(1.3, -0.001, 0.0, 0.05, 0.0, 0.05, (1.0, 0.5) * 10 + (1.0,), JAZZ.long, JAZZ.held)
+
+
+def test_the_comping_stays_under_the_lead(composer: Composer) -> None:
+    style = "jazz"  # the piano comps under the soloist; folk's guitar strums its own register
+    from training.realism import comping_above_share as above_share
+
+    shares = []
+    for seed in range(6):
+        out = composer.compose(ComposeRequest(style, 20, seed=seed))
+        shares.append(above_share(out.score))
+    assert np.median(shares) <= 0.03 and max(shares) <= 0.08, shares
