@@ -11,6 +11,8 @@ track into beats (`training.realism.real_line`'s reading), that shows:
   are nearly even). A least-squares line over all solos is kept for reference;
 - **placement**: how far on-beat notes land from the beat (mean and spread, in beats), and how
   far off-beat eighths spread around the solo's own swung place;
+- **phrasing**: how many notes a phrase holds (a rest of over a beat, as written, ends one) and
+  how long the rests between phrases are, as quantiles;
 - **articulation**: a note's performed length ÷ the spacing to the next onset, as quantiles for
   eighth-like spacings (under 0.8 beat) and longer ones (0.8 to 2.5 beats); a phrase's last
   note (before a rest of over a beat) as its held length in beats.
@@ -64,6 +66,28 @@ def _solo(melody_csv: Path, beats_csv: Path) -> dict[str, list[float]] | None:
     return out
 
 
+def _phrases(solos: list[tuple[Path, Path]]) -> dict[str, tuple[float, ...]]:
+    """Quantiles of notes per phrase and of the rests between phrases (over a beat), as written."""
+    from training.realism import real_line
+
+    sizes, rests = [], []
+    for melody, beats in solos:
+        line = real_line(melody, beats, "composition")
+        size = 1
+        for a, b in zip(line.notes, line.notes[1:], strict=False):
+            gap = b[0] - (a[0] + a[1])
+            if gap > 1.0:
+                sizes.append(size)
+                rests.append(gap)
+                size = 0
+            size += 1
+    q = [i / (QUANTILES - 1) for i in range(QUANTILES)]
+    if not sizes:
+        return {}
+    return {"phrase_notes": tuple(round(float(x), 3) for x in np.quantile(np.clip(sizes, 1, 200), q)),
+            "rest_beats": tuple(round(float(x), 3) for x in np.quantile(np.clip(rests, 1.0, 16.0), q))}
+
+
 def _binned(tempos: list[float], ratios: list[float], width: float = 30.0, least: int = 8
             ) -> tuple[tuple[float, float], ...]:
     """(tempo, median ratio) of the solos in each ``width``-bpm bin holding at least ``least`` of
@@ -79,12 +103,13 @@ def _binned(tempos: list[float], ratios: list[float], width: float = 30.0, least
 
 def learn(solos: Iterable[tuple[Path, Path, float]]) -> Performance:
     """The performance model of ``solos`` ((melody CSV, beats CSV, tempo) each)."""
-    tempos, ratios = [], []
+    tempos, ratios, solos_seen = [], [], []
     pooled: dict[str, list[float]] = {"onbeat": [], "offbeat": [], "short": [], "long": [], "held": []}
     for melody, beats, tempo in solos:
         got = _solo(melody, beats)
         if got is None:
             continue
+        solos_seen.append((melody, beats))
         if len(got["ratio"]) >= 8:
             tempos.append(tempo)
             ratios.append(float(np.median(np.clip(got["ratio"], 0.5, 4.0))))
@@ -107,7 +132,7 @@ def learn(solos: Iterable[tuple[Path, Path, float]]) -> Performance:
         onbeat_mean=lag, onbeat_sd=round(float(np.clip(np.std(on), 0, 0.1)), 4),
         # an off-beat lags with its beat, so the pair keeps its ratio; its own spread around that
         offbeat_mean=lag, offbeat_sd=round(float(np.clip(np.std(off), 0, 0.1)), 4),
-        swing_by_tempo=table,
+        swing_by_tempo=table, **_phrases(solos_seen),
         short=quantiles(pooled["short"], 0.1, 1.05), long=quantiles(pooled["long"], 0.1, 1.05),
         held=quantiles(pooled["held"], 0.25, 4.0), solos=len(tempos),
         swing_points=tuple((round(t, 1), round(r, 3)) for t, r in sorted(zip(tempos, ratios, strict=True))))

@@ -14,7 +14,7 @@ import bisect
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from engine.music.leadsheet import Note
@@ -42,11 +42,15 @@ class Performance:
     held: tuple[float, ...]  # a phrase's last note, in beats
     solos: int = 0  # solos it was learned from
     swing_by_tempo: tuple[tuple[float, float], ...] = ()  # (tempo, ratio): the curve `swing` follows
+    phrase_notes: tuple[float, ...] = ()  # notes per phrase (a rest of over a beat ends one), quantiles
+    rest_beats: tuple[float, ...] = ()  # the rests between phrases, in beats, quantiles
     swing_points: tuple[tuple[float, float], ...] = ()  # (tempo, median ratio) per solo, for the figure
 
     def __post_init__(self) -> None:
-        for name in ("short", "long", "held"):
+        for name in ("short", "long", "held", "phrase_notes", "rest_beats"):
             values = getattr(self, name)
+            if name in ("phrase_notes", "rest_beats") and not values:
+                continue
             if len(values) != QUANTILES or list(values) != sorted(values):
                 raise ValueError(f"performance {name} must be {QUANTILES} rising quantiles, got {values!r}")
 
@@ -69,6 +73,28 @@ class Performance:
         table = self.short if spacing < 0.8 else self.long
         return max(0.04, spacing * _draw(table, rng.random()))
 
+    def breathe(self, melody: Sequence[Note], rng: random.Random, start: float, stop: float) -> list[Note]:
+        """The melody in phrases of the soloists' lengths with their rests between: after a phrase
+        of a drawn number of notes, the notes in a drawn rest (over a beat) after it are left out.
+        Only between beats ``start`` and ``stop`` (a pickup and the run into the ending stay);
+        the melody's own rests start a phrase afresh."""
+        if not self.phrase_notes or not self.rest_beats:
+            return list(melody)
+        out: list[Note] = []
+        count, target, rest_until = 0, _draw(self.phrase_notes, rng.random()), -1.0
+        for n in sorted(melody, key=lambda n: n.onset):
+            editable = start <= n.onset < stop
+            if editable and n.onset < rest_until:
+                continue
+            if out and n.onset - (out[-1].onset + out[-1].duration) > 1.0:
+                count = 0  # the line breathed by itself
+            out.append(n)
+            count += 1
+            if editable and count >= target:
+                rest_until = n.onset + n.duration + max(1.05, _draw(self.rest_beats, rng.random()))
+                count, target = 0, _draw(self.phrase_notes, rng.random())
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -82,8 +108,11 @@ class Performance:
         block = meta.get("performance")
         if not block:
             return None
+        known = {f.name for f in fields(cls)}  # a newer trainer's extra keys are left for a newer engine
+        block = {k: v for k, v in block.items() if k in known}
         try:
-            return cls(**{**block, **{k: tuple(block[k]) for k in ("short", "long", "held")},
+            return cls(**{**block, **{k: tuple(block.get(k, ())) for k in ("short", "long", "held", "phrase_notes",
+                                                                             "rest_beats")},
                           **{k: tuple(tuple(p) for p in block.get(k, ())) for k in ("swing_points", "swing_by_tempo")}})
         except TypeError as exc:
             raise ValueError(f"a checkpoint's performance block is malformed: {exc}") from exc

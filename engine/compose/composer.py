@@ -267,6 +267,10 @@ class Composer:
         if song is not None and song.sections and not primer_piece:
             melody = shape_melody(melody, song.sections, len(song.chorus), draft.end // bar_units,
                                   bar_units / g.GRID, defaults.melodic_form, seed)
+        performance = Performance.from_meta(plan.ck.meta)
+        if performance is not None and style.band.swing:  # phrases and rests as soloists leave them
+            melody = performance.breathe(melody, random.Random(f"{seed}:breath"), start=max(offset, bar_units) / g.GRID,
+                                         stop=(end_units - 2 * bar_units) / g.GRID)
         if song is not None and song.fixed_key:
             tonic, mode = song.tonic, song.mode
         else:  # the user's own changes and no key named: estimated from what is played
@@ -285,7 +289,7 @@ class Composer:
         bars = [(s / g.GRID, bar_units / g.GRID) for s in starts]
         key_name = f"{PITCH_NAMES[tonic]} {mode}"
         midi_key = MIDI_KEYS[tonic] + ("m" if mode == "minor" else "")
-        arranger = Arranger(style, seed, request=req, performance=Performance.from_meta(plan.ck.meta))
+        arranger = Arranger(style, seed, request=req, performance=performance)
         # a continuation's choruses do not start at its first bar: the drums mark phrases instead
         score = arranger.arrange(melody, changes, bars, tempo, meter, midi_key, title=f"Chorus {req.style} #{seed}",
                                  chorus_bars=len(song.chorus) if song is not None and song.form and not primer_piece
