@@ -35,8 +35,10 @@ def compose_set(style: str, seeds, seconds: float, tempo: float, checkpoint: Pat
 
     settings = settings or Settings()
     composer = Composer(settings)
-    jobs = [(ComposeRequest.build(style, seconds, settings, [style], tempo=tempo, seed=s), checkpoint, None)
-            for s in seeds]
+    # the notes as composed (feel grid): the motif and form metrics are about what is written, as
+    # WJazzD's are about its metrical places; the played lead's placement would hide every restatement
+    jobs = [(ComposeRequest.build(style, seconds, settings, [style], tempo=tempo, seed=s, feel="grid"), checkpoint,
+             None) for s in seeds]
     bars, leads = [], []
     for result in composer.compose_many(jobs):
         if isinstance(result, Exception):
