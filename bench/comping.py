@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.compose.composer import Composer  # noqa: E402
 from engine.compose.request import ComposeRequest  # noqa: E402
 from engine.settings import Settings  # noqa: E402
-from training.realism import comping_above_share as above_share  # noqa: E402
+from training.evaluation.realism import comping_above_share as above_share  # noqa: E402
 
 
 def main() -> None:

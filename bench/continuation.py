@@ -34,7 +34,7 @@ from engine.music.chords import PITCH_NAMES  # noqa: E402
 from engine.music.keys import estimate_key  # noqa: E402
 from engine.music.leadsheet import Note  # noqa: E402
 from engine.settings import Settings  # noqa: E402
-from training.harmony_metrics import harmony_report, reference_bigram  # noqa: E402
+from training.evaluation.harmony_metrics import harmony_report, reference_bigram  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"bigram_ll": ">= -3.1", "ii_v": ">= 1.0", "v_i": ">= 1.0", "key_changes": "<= 7", "key_fit": ">= 0.72",

@@ -4,7 +4,7 @@ Usage:
   python bench/harmony.py                 # jazz 48 s @160 seeds 1000..1029, folk 40 s @120 seeds 1000..1019
   python bench/harmony.py --reference     # the iReal+Impro-Visor 20% test split and the WJazzD charts
 
-The clips are composed and scored by `training.harmony_eval` (what ``chorus eval`` reports). The
+The clips are composed and scored by `training.evaluation.harmony` (what ``chorus eval`` reports). The
 figures of the code before the harmony model were taken with this script's first version
 (commit 8ed8e61) against the older checkout.
 """
@@ -20,9 +20,9 @@ FOLK = ("folk", range(1000, 1020), 40.0, 120.0)
 
 def measure(style: str, seeds, seconds: float, tempo: float, checkpoints_dir: Path | None = None,
             corpus_dir: Path = CORPUS) -> dict[str, float]:
-    """`training.harmony_eval.measure` with the checkpoints in ``checkpoints_dir``."""
+    """`training.evaluation.harmony.measure` with the checkpoints in ``checkpoints_dir``."""
     from engine.settings import Settings
-    from training.harmony_eval import measure as measure_clips
+    from training.evaluation.harmony import measure as measure_clips
 
     settings = Settings(checkpoints_dir=checkpoints_dir.resolve()) if checkpoints_dir else Settings()
     return measure_clips(style, seeds, seconds, tempo, corpus_dir, settings=settings)
@@ -30,9 +30,9 @@ def measure(style: str, seeds, seconds: float, tempo: float, checkpoints_dir: Pa
 
 def reference(corpus_dir: Path = CORPUS) -> dict[str, dict[str, float]]:
     """The real charts' figures: the reference test split and the WJazzD charts (div4 over 30 each)."""
-    from training import harmony_metrics as hm
     from training.corpus.charts import read_wjazzd_charts
     from training.corpus.reference_charts import read_reference_charts, split_charts
+    from training.evaluation import harmony_metrics as hm
 
     bigram = hm.reference_bigram(Path(corpus_dir))
     _train, test = split_charts(read_reference_charts(Path(corpus_dir))[0])

@@ -10,7 +10,7 @@ The shipped jazz model was trained on all five pieces (they fall in the training
 ``--base checkpoints/jazz`` both sides have seen the left-out piece in the base training and only
 the fine-tune leaves it out. ``--fair-base DIR`` first trains (once; about 35 min on 2 cores) a
 jazz model on the same data without any of the five pieces, Metheny's player id kept but never
-trained (`training.train.TrainConfig.keep_players`), and measures against that: the general model
+trained (`training.fit.train.TrainConfig.keep_players`), and measures against that: the general model
 has then never heard him, as the left-out piece was never heard by its fine-tune.
 
 Usage:
@@ -29,9 +29,9 @@ def main() -> int:
     import torch
 
     from engine.models.checkpoint import load_checkpoint
-    from training.dataset import Dataset
-    from training.finetune import FinetuneConfig, finetune, piece_nll, player_pieces
-    from training.train import Vocab
+    from training.fit.dataset import Dataset
+    from training.fit.finetune import FinetuneConfig, finetune, piece_nll, player_pieces
+    from training.fit.train import Vocab
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", type=Path, default=Path("checkpoints/jazz"))
@@ -74,11 +74,11 @@ def main() -> int:
     return 0
 
 
-def train_fair_base(ds, player: str, out: Path) -> None:  # noqa: ANN001 - training.dataset.Dataset
+def train_fair_base(ds, player: str, out: Path) -> None:  # noqa: ANN001 - training.fit.dataset.Dataset
     """The jazz preset trained on ``ds`` without ``player``'s pieces (his id kept, untrained)."""
-    from training.dataset import Dataset
-    from training.finetune import player_pieces
-    from training.train import preset, train
+    from training.fit.dataset import Dataset
+    from training.fit.finetune import player_pieces
+    from training.fit.train import preset, train
 
     left_out = {p.recording for p in player_pieces(ds, player)}
     print(f"training the fair base without {sorted(left_out)} into {out}", flush=True)

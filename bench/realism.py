@@ -1,4 +1,4 @@
-"""The realism test of `chorus eval` on its own (training/realism.py): can a logistic regression
+"""The realism test of `chorus eval` on its own (training/evaluation/realism.py): can a logistic regression
 tell the shipped jazz checkpoint's lead lines from held-out WJazzD solos, as written
 (composition) and as played (performance)? Prints both views, the real-vs-real floor and the
 features that differ most.
@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.models.checkpoint import read_meta  # noqa: E402
 from engine.settings import Settings  # noqa: E402
-from training.realism import format_realism, realism_report  # noqa: E402
+from training.evaluation.realism import format_realism, realism_report  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

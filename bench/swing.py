@@ -1,7 +1,7 @@
 """The lead's swing ratio against tempo: WJazzD's soloists against Chorus's lead, with the ride.
 
 Corpus: each training solo's median long:short ratio of its eighth pairs, as performed
-(``meta.json["performance"]["swing_points"]`` of the jazz checkpoint, from `training.performance`).
+(``meta.json["performance"]["swing_points"]`` of the jazz checkpoint, from `training.fit.performance`).
 Chorus: the median ratio of the eighth pairs (a note on the beat, the next on its "and") in the
 lead of clips composed at each tempo, measured from the score as played. The ride's ratio
 (`engine.band.perform.swing_ratio`) is drawn for comparison. Prints the medians per tempo and

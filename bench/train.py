@@ -16,8 +16,8 @@ from torch import nn
 
 from engine.models.lstm import ChorusLSTM
 from engine.music import grammar as g
-from training.dataset import Dataset
-from training.train import PRESETS, Split, sample_windows
+from training.fit.dataset import Dataset
+from training.fit.train import PRESETS, Split, sample_windows
 
 
 def main() -> None:

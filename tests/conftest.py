@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def fixture_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tokenised dataset of 8 hand-written solos (5 train, 3 validation recordings)."""
     from training.corpus import Source, read_sources
-    from training.dataset import build
+    from training.fit.dataset import build
 
     root = tmp_path_factory.mktemp("corpus")
     report = read_sources([Source.parse(f"wjazzd={write_wjazzd(root / 'wjazzd', solos=8)}")])
@@ -40,7 +40,7 @@ def fixture_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixture_dataset: Path) -> Path:
     """A tiny checkpoint trained by the tests themselves (never committed)."""
-    from training.train import preset, train
+    from training.fit.train import preset, train
 
     out = tmp_path_factory.mktemp("ck") / "tiny"
     train(preset("tiny", style="jazz"), fixture_dataset, out, device="cpu", say=lambda _: None)
@@ -50,7 +50,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixture_dataset: P
 @pytest.fixture(scope="session")
 def tiny_checkpoint_b(tmp_path_factory: pytest.TempPathFactory, fixture_dataset: Path) -> Path:
     """A second tiny checkpoint with other weights (another seed), for swaps."""
-    from training.train import preset, train
+    from training.fit.train import preset, train
 
     out = tmp_path_factory.mktemp("ck") / "tiny-b"
     train(preset("tiny", style="jazz", seed=99), fixture_dataset, out, device="cpu", say=lambda _: None)
@@ -64,7 +64,7 @@ ERA_LABELS = [("Pat Metheny", "POSTBOP"), ("Charlie Parker", "BEBOP"), ("Lester 
 def labelled_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 hand-written solos labelled with performers and WJazzD styles (``ERA_LABELS``, cycled)."""
     from training.corpus import Source, read_sources
-    from training.dataset import build
+    from training.fit.dataset import build
 
     root = tmp_path_factory.mktemp("labelled")
     report = read_sources([Source.parse(f"wjazzd={write_wjazzd(root / 'wjazzd', solos=8, labels=ERA_LABELS)}")])
@@ -77,7 +77,7 @@ def labelled_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_conditioned_checkpoint(tmp_path_factory: pytest.TempPathFactory, labelled_dataset: Path) -> Path:
     """A tiny jazz checkpoint with era and player inputs (every performer gets a player id)."""
-    from training.train import preset, train
+    from training.fit.train import preset, train
 
     out = tmp_path_factory.mktemp("ck") / "tiny-cond"
     train(preset("tiny", style="jazz", condition=True, min_player_pieces=1), labelled_dataset, out, device="cpu",

@@ -34,6 +34,10 @@ RANKS = {
     "bot.service": 3, "bot.preflight": 3,
     "bot.ui": 4,
     "bot.cli": 5, "bot": 5,
+    "training.corpus": 1,
+    "training.fit": 2,
+    "training.evaluation": 3,
+    "training.cli": 4, "training": 4,
 }
 
 

@@ -43,7 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from training.chorale_eval import bach_rates, format_rules
+    from training.evaluation.chorale import bach_rates, format_rules
 
     source = _bach_source(args.source)
     kind, _, path = source.partition("=")
@@ -95,10 +95,10 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ft.set_defaults(func=cmd_finetune)
     tp = sub.add_parser("train-performance", help="learn how soloists place and hold their notes from WJazzD's "
-                        "performed timing and write it into a checkpoint (training/performance.py)")
+                        "performed timing and write it into a checkpoint (training/fit/performance.py)")
     tp.add_argument("--into", required=True, type=Path, help="the checkpoint folder (trained on WJazzD solos)")
     tp.set_defaults(func=cmd_train_performance)
-    eb = sub.add_parser("era-bias", help="fit each era's bias on the logits of a trained jazz model (training/era_bias.py)")
+    eb = sub.add_parser("era-bias", help="fit each era's bias on the logits of a trained jazz model (training/fit/era_bias.py)")
     eb.add_argument("--checkpoint", required=True, type=Path, help="the era-conditioned checkpoint to add the bias to")
     eb.add_argument("--data", required=True, type=Path, help="its dataset (chorus corpus build)")
     eb.add_argument("--guidance", type=float, default=None, help="era guidance stored as the sampling default")
@@ -108,7 +108,7 @@ def add_train_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train_performance(args: argparse.Namespace) -> int:
     from engine.settings import Settings
-    from training.performance import install_performance
+    from training.fit.performance import install_performance
 
     install_performance(args.into, Settings.from_env().corpus_dir, say=print)
     return 0
@@ -119,7 +119,7 @@ def cmd_era_bias(args: argparse.Namespace) -> int:
 
     import torch
 
-    from training.era_bias import EraBiasConfig, fit_into
+    from training.fit.era_bias import EraBiasConfig, fit_into
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -139,8 +139,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     from engine.band.styles import get_style
     from engine.models.checkpoint import load_checkpoint
-    from training.dataset import Dataset
-    from training.finetune import FinetuneConfig, finetune, write_finetuned
+    from training.fit.dataset import Dataset
+    from training.fit.finetune import FinetuneConfig, finetune, write_finetuned
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -171,7 +171,7 @@ def add_harmony_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_train_harmony(args: argparse.Namespace) -> int:
     from engine.settings import Settings
-    from training.harmony import train_into
+    from training.fit.harmony import train_into
 
     train_into(args.style, args.into, args.corpus_dir or Settings.from_env().corpus_dir, args.epochs,
                args.time_budget_s, args.seed, args.temperature, args.top_p, say=print)
@@ -201,7 +201,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from engine.models.checkpoint import load_checkpoint
-    from training.evaluate import EvalSettings, evaluate, format_report
+    from training.evaluation.melody import EvalSettings, evaluate, format_report
 
     ck = load_checkpoint(args.checkpoint)
     _, report = _read(args.source)
@@ -214,19 +214,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result["realism"] = _realism(ck, args.realism, args.seed, console)
     text = format_report(result)
     if not args.json and result["chorale"]:
-        from training.chorale_eval import format_chorale
+        from training.evaluation.chorale import format_chorale
 
         text += "\n" + "\n".join(format_chorale(result["chorale"]))
     if not args.json and result["style"]:
-        from training.style_eval import format_style
+        from training.evaluation.styles import format_style
 
         text += "\n" + "\n".join(format_style(result["style"]))
     if not args.json and result["harmony"]:
-        from training.harmony_eval import format_harmony
+        from training.evaluation.harmony import format_harmony
 
         text += "\n" + "\n".join(format_harmony(result["harmony"]))
     if not args.json and result["realism"]:
-        from training.realism import format_realism
+        from training.evaluation.realism import format_realism
 
         text += "\n" + "\n".join(format_realism(result["realism"]))
     print(json.dumps(result, indent=2) if args.json else text)
@@ -234,8 +234,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _style(ck, sheets, clips: int, seed: int, console, guidance: float | None = None) -> dict | None:
-    """The era block (`training.style_eval`), or None for a checkpoint without eras."""
-    from training.style_eval import style_block
+    """The era block (`training.evaluation.styles`), or None for a checkpoint without eras."""
+    from training.evaluation.styles import style_block
 
     if clips <= 0:
         return None
@@ -244,9 +244,9 @@ def _style(ck, sheets, clips: int, seed: int, console, guidance: float | None = 
 
 
 def _chorale(ck, sources: list[str], clips: int | None, console) -> dict | None:
-    """The chorale rules block (`training.chorale_eval`), for a style whose band sings chorales."""
+    """The chorale rules block (`training.evaluation.chorale`), for a style whose band sings chorales."""
     from engine.band.styles import STYLES
-    from training.chorale_eval import chorale_block
+    from training.evaluation.chorale import chorale_block
 
     style = STYLES.get(ck.style)
     clips = 50 if clips is None else clips
@@ -256,9 +256,9 @@ def _chorale(ck, sources: list[str], clips: int | None, console) -> dict | None:
 
 
 def _realism(ck, solos: int | None, seed: int, console) -> dict | None:
-    """The realism block (`training.realism`), for a checkpoint trained on WJazzD solos."""
+    """The realism block (`training.evaluation.realism`), for a checkpoint trained on WJazzD solos."""
     from engine.settings import Settings
-    from training.realism import realism_report
+    from training.evaluation.realism import realism_report
 
     corpus = Settings.from_env().corpus_dir
     trained = set(ck.meta.get("corpus", {}).get("train_recordings", []))
@@ -273,8 +273,8 @@ def _harmony(ck, sheets, clips: int | None, console) -> dict | None:
     """The harmony and form block, or None without a harmony model or the reference charts."""
     from engine.settings import Settings
     from training.corpus.reference_charts import IREAL_FILE
-    from training.evaluate import held_out
-    from training.harmony_eval import harmony_block
+    from training.evaluation.harmony import harmony_block
+    from training.evaluation.melody import held_out
 
     corpus = Settings.from_env().corpus_dir
     clips = {"jazz": 30, "folk": 20}.get(ck.style, 20) if clips is None else clips
@@ -288,7 +288,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from training.train import preset, train
+    from training.fit.train import preset, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -393,7 +393,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from training.dataset import build, parse_label
+    from training.fit.dataset import build, parse_label
 
     labels = {rec: (player, era) for rec, player, era in map(parse_label, args.label)}
     _, report = _read(args.source)

@@ -3,7 +3,7 @@
 A `Chorale` is a list of `ChoraleBeat`: the four pitches (soprano, alto, tenor, bass; MIDI
 numbers) sounding at each beat's onset, the chord of that beat and whether a fermata ends a
 phrase there. `check` counts what the rules forbid; the same code measures Bach's own chorales
-(``training/chorale_eval.py``) and the generated ones, so the rates compare like with like.
+(``training/evaluation/chorale.py``) and the generated ones, so the rates compare like with like.
 
 The rules, beat to beat:
 

@@ -1,6 +1,6 @@
 """How the lead plays its notes: swing, placement and articulation learned from real soloists.
 
-A `Performance` is what ``training/performance.py`` learned from WJazzD's performed timing and a
+A `Performance` is what ``training/fit/performance.py`` learned from WJazzD's performed timing and a
 checkpoint carries in ``meta.json["performance"]``: the soloists' eighth-note swing ratio as a
 line against the tempo (they swing less than the ride, and less as the tempo rises), how far
 their notes land from the beat, and their articulation, as quantiles of a note's length over the

@@ -204,7 +204,7 @@ class Sampling:
 class Style:
     """A registered style: its band, sampling defaults and training preset.
 
-    ``training`` holds `training.train.TrainConfig` fields (``model`` as `ModelConfig` fields);
+    ``training`` holds `training.fit.train.TrainConfig` fields (``model`` as `ModelConfig` fields);
     it is plain data so that the engine does not import the training code or torch. ``bands``
     names other bands a request may choose (``--band strings``); ``band`` is the default.
     """
@@ -275,11 +275,11 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         sampling=Sampling(tempo=(130, 200), pitch_range=PitchRange(55, 84, 43, 96), meters=((4, 4),),
                           forms=(12, 16, 32), major_tonic="maj7", minor_tonic="min6",
                           song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs"),
-                          guidance=3.5),  # with the checkpoint's era bias (training/era_bias.py)
+                          guidance=3.5),  # with the checkpoint's era bias (training/fit/era_bias.py)
         training=_frozen({"model": {"hidden": 384, "layers": 2, "dropout": 0.25}, "batch_size": 32, "seq_len": 192,
                           "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0,
                           "condition": True,
-                          # the harmony model's charts: KIND=FOLDER under the corpus folder (training/harmony.py)
+                          # the harmony model's charts: KIND=FOLDER under the corpus folder (training/fit/harmony.py)
                           "harmony": {"charts": ("wjazzd-charts=wjazzd", "midi=deepjazz_metheny"),
                                       "even_meters": True}}),
     ),

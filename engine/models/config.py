@@ -55,7 +55,7 @@ class ModelConfig:
     n_eras: int = 0  # era ids (0 = unconditioned); 0 means the model has no era input at all
     n_players: int = 0  # player ids (0 = unconditioned); 0 means no player input
     cond_dim: int = 16  # size of each of the era and player embeddings
-    era_bias: bool = False  # a learned per-era bias on the next-token logits (`training.era_bias`)
+    era_bias: bool = False  # a learned per-era bias on the next-token logits (`training.fit.era_bias`)
 
     def __post_init__(self) -> None:
         check_bounds(self, BOUNDS, "model_config")

@@ -43,7 +43,7 @@ class ChorusLSTM(nn.Module):
                             dropout=config.dropout if config.layers > 1 else 0.0)
         self.head = nn.Linear(config.hidden, config.vocab_size)
         # Added to the logits of a request with an era: the era's own token frequencies, fitted with
-        # the rest of the network frozen (`training.era_bias`); row 0 (no era) stays zero.
+        # the rest of the network frozen (`training.fit.era_bias`); row 0 (no era) stays zero.
         self.era_bias = nn.Embedding(config.n_eras, config.vocab_size) if config.era_bias else None
         if self.era_bias is not None:
             nn.init.zeros_(self.era_bias.weight)

@@ -17,7 +17,7 @@ from tests.helpers import combo_midi
 @pytest.fixture(scope="module")
 def bach_checkpoint(tmp_path_factory: pytest.TempPathFactory, fixture_dataset: Path) -> Path:
     """A tiny checkpoint for the bach style (melody model only: it writes the chords too)."""
-    from training.train import preset, train
+    from training.fit.train import preset, train
 
     out = tmp_path_factory.mktemp("ck") / "bach"
     train(preset("tiny", style="bach"), fixture_dataset, out, device="cpu", say=lambda _: None)

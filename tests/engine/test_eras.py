@@ -69,7 +69,7 @@ def test_warm_start_keeps_the_old_model_exactly(tiny_checkpoint: Path) -> None:
     from dataclasses import replace
 
     from engine.models.lstm import ChorusLSTM
-    from training.train import warm_start
+    from training.fit.train import warm_start
 
     old = load_checkpoint(tiny_checkpoint).model
     new = ChorusLSTM(replace(old.config, n_eras=len(ERAS), n_players=3)).eval()

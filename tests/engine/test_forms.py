@@ -145,7 +145,7 @@ def _cli(*args: str):
 def test_compose_blues_in_f_from_the_command_line(tmp_path):
     import json
 
-    from training.harmony_metrics import parse_changes
+    from training.evaluation.harmony_metrics import parse_changes
 
     out = _cli("jazz", "40s", "--form", "blues", "--key", "F", "--tempo", "160", "--seed", "7", "--json",
                "--out", str(tmp_path))

@@ -82,7 +82,7 @@ def test_a_malformed_performance_block_is_named() -> None:
 
 def test_the_comping_stays_under_the_lead(composer: Composer) -> None:
     style = "jazz"  # the piano comps under the soloist; folk's guitar strums its own register
-    from training.realism import comping_above_share as above_share
+    from training.evaluation.realism import comping_above_share as above_share
 
     shares = []
     for seed in range(6):
@@ -92,7 +92,7 @@ def test_the_comping_stays_under_the_lead(composer: Composer) -> None:
 
 
 def test_the_lead_breathes_in_phrases_of_the_soloists_lengths(composer: Composer) -> None:
-    from training.realism import Line, features
+    from training.evaluation.realism import Line, features
 
     spreads, rests = [], []
     for seed in range(6):

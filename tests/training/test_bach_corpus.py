@@ -5,9 +5,9 @@ import pytest
 
 from engine.band.chorale import check
 from engine.music import grammar
-from training.chorale_eval import format_rules
 from training.corpus.bach import VoiceNote, chorale_from_voices
 from training.corpus.base import CorpusError
+from training.evaluation.chorale import format_rules
 
 # A two-phrase chorale in G major, 4/4 with a one-beat pickup, written for this test:
 # soprano | G | G A B C | D(fermata) D C | B A G(fermata) |, with a half cadence and an authentic one.
@@ -55,7 +55,7 @@ def test_a_file_that_is_not_a_four_part_chorale_is_refused_with_the_reason() -> 
 
 def test_the_harmony_chart_has_one_section_per_phrase() -> None:
     from training.corpus.bach import chart_from_chorale
-    from training.harmony import encode_chart
+    from training.fit.harmony import encode_chart
 
     sheet, _ = chorale_from_voices([SOPRANO, ALTO, TENOR, BASS], (4, 4), 7, "major", pickup=1.0, title="fixture")
     chart = chart_from_chorale(sheet)

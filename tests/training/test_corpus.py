@@ -19,7 +19,7 @@ from tests.helpers import (
 )
 from training.corpus import Source, read_sources
 from training.corpus.base import CorpusError
-from training.dataset import Dataset, build, split_of
+from training.fit.dataset import Dataset, build, split_of
 
 
 def test_wjazzd_fixture_reads_notes_and_chords(tmp_path: Path) -> None:

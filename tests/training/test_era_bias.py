@@ -1,4 +1,4 @@
-"""The era bias (training/era_bias.py): fitted on a frozen model, it moves era requests only."""
+"""The era bias (training/fit/era_bias.py): fitted on a frozen model, it moves era requests only."""
 from __future__ import annotations
 
 import shutil
@@ -12,7 +12,7 @@ from engine.errors import ConfigError
 from engine.models.checkpoint import load_checkpoint
 from engine.models.lstm import ModelConfig
 from engine.models.sample import SampleRequest, sample
-from training.era_bias import EraBiasConfig, fit_bias, fit_into
+from training.fit.era_bias import EraBiasConfig, fit_bias, fit_into
 
 
 def test_the_bias_learns_each_eras_token_frequencies() -> None:

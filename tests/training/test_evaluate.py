@@ -35,8 +35,8 @@ def test_eval_samples_take_the_references_meters_in_turn(tiny_checkpoint: Path, 
     import pytest
 
     from engine.models.checkpoint import load_checkpoint
-    from training import evaluate as ev
     from training.corpus.bach import VoiceNote, chorale_from_voices
+    from training.evaluation import melody as ev
 
     def chorale(meter: tuple[int, int], title: str):
         beats = meter[0] * 4
@@ -69,7 +69,7 @@ def test_eval_decodes_in_the_styles_melody_range_as_a_clip_is(tiny_checkpoint: P
     from engine.band.styles import get_style
     from engine.models.checkpoint import load_checkpoint
     from engine.music import grammar as g
-    from training import evaluate as ev
+    from training.evaluation import melody as ev
 
     ck = load_checkpoint(tiny_checkpoint)
     ranges = []

@@ -7,7 +7,7 @@ import pytest
 
 from engine.band.styles import STYLES
 from engine.errors import EngineError
-from training import harmony
+from training.fit import harmony
 
 
 @pytest.fixture

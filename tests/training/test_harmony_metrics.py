@@ -10,8 +10,8 @@ import pytest
 
 from engine.errors import ChordError
 from engine.music.chords import FAMILY_NAMES, Chord, parse_chord
-from training import harmony_metrics as hm
 from training.corpus import reference_charts as rc
+from training.evaluation import harmony_metrics as hm
 
 
 def bars_of(text: str) -> list[tuple[Chord, ...]]:

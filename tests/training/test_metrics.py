@@ -5,7 +5,7 @@ import pytest
 
 from engine.music.chords import Chord
 from engine.music.grammar import QNote, QPiece
-from training import metrics as m
+from training.evaluation import metrics as m
 
 
 def piece(bar_notes: list[list[tuple[int, int]]], chords: list[Chord] | None = None) -> QPiece:

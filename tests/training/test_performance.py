@@ -1,9 +1,9 @@
-"""Learning the feel from WJazzD's performed timing (`training.performance`)."""
+"""Learning the feel from WJazzD's performed timing (`training.fit.performance`)."""
 from __future__ import annotations
 
 from engine.band.perform import QUANTILES
 from tests.helpers import write_wjazzd
-from training.performance import learn
+from training.fit.performance import learn
 
 
 def test_the_feel_is_learned_from_performed_onsets_and_lengths(tmp_path) -> None:

@@ -8,9 +8,9 @@ import numpy as np
 from engine.models.checkpoint import load_checkpoint
 from engine.music import grammar as g
 from engine.music.chords import parse_chord
-from training.dataset import Dataset, parse_label
-from training.finetune import FinetuneConfig, finetune, write_finetuned
-from training.style_classifier import CLASSES, EraClassifier, cross_validate, features
+from training.evaluation.style_classifier import CLASSES, EraClassifier, cross_validate, features
+from training.fit.dataset import Dataset, parse_label
+from training.fit.finetune import FinetuneConfig, finetune, write_finetuned
 
 
 def test_pieces_carry_performer_and_era(labelled_dataset: Path) -> None:
@@ -52,7 +52,7 @@ def test_a_kept_player_has_an_id_without_training_pieces() -> None:
     """`TrainConfig.keep_players`: a base for a leave-out test keeps the player's id (untrained)."""
     from types import SimpleNamespace
 
-    from training.train import Vocab
+    from training.fit.train import Vocab
 
     pieces = [SimpleNamespace(player="Chet Baker")] * 4 + [SimpleNamespace(player="Pat Metheny")]
     assert Vocab.of(pieces, 4).players == ("", "Chet Baker")

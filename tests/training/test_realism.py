@@ -1,4 +1,4 @@
-"""The realism test (`training.realism`): features that see what a listener hears, and a
+"""The realism test (`training.evaluation.realism`): features that see what a listener hears, and a
 classifier test that tells different lines apart and cannot tell alike ones apart."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import FIXTURES
-from training.realism import Line, features, real_line, two_sample
+from training.evaluation.realism import Line, features, real_line, two_sample
 
 
 def line(rnd: random.Random, legato: bool, swing: float = 2.0) -> Line:
@@ -57,7 +57,7 @@ def test_a_wjazzd_solo_reads_in_both_views(view: str) -> None:
 
 
 def test_composed_clips_become_lines(tiny_checkpoint: Path) -> None:
-    from training.realism import composed_lines
+    from training.evaluation.realism import composed_lines
 
     lines = composed_lines(tiny_checkpoint, [120.0, 200.0], "performance", seed=3)
     assert len(lines) == 2 and all(len(x.notes) > 3 and x.roots for x in lines)

@@ -12,8 +12,8 @@ import pytest
 from engine.models.checkpoint import load_checkpoint
 from engine.music import grammar as g
 from tests.helpers import REPO
-from training.ngram import NGram
-from training.train import preset, train
+from training.fit.ngram import NGram
+from training.fit.train import preset, train
 
 
 def test_chorus_train_tiny_prints_progress_and_writes_a_checkpoint(fixture_dataset: Path, tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_ngram_baseline_is_stored_in_the_checkpoint(tiny_checkpoint: Path) -> No
 @pytest.mark.parametrize("style", ["jazz", "folk", "bach"])
 def test_the_shipped_checkpoints_were_trained_with_their_styles_preset(style: str) -> None:
     from engine.band.styles import get_style
-    from training.train import PRESETS
+    from training.fit.train import PRESETS
 
     meta = load_checkpoint(REPO / "checkpoints" / style).meta
     assert meta["style"] == style

@@ -1,6 +1,6 @@
 """Reference chord charts of jazz standards (iReal JSON, Impro-Visor lead sheets) and their 80/20 split.
 
-These are the real tunes the harmony metrics (``training/harmony_metrics.py``) are fitted on and
+These are the real tunes the harmony metrics (``training/evaluation/harmony_metrics.py``) are fitted on and
 compared with; see ``../shared/METRICS.md``, "Harmony and form".
 
 * iReal (``jazzstandards_ireal/JazzStandards.json``): a list of ``{Title, Key?, TimeSignature?,

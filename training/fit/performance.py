@@ -2,7 +2,7 @@
 
 WJazzD gives every note its metrical place (bar, beat, tatum of the beat's division) and its
 performed onset and duration in seconds, with the solo's beat track. Read through the beat
-track into beats (`training.realism.real_line`'s reading), that shows:
+track into beats (`training.evaluation.realism.real_line`'s reading), that shows:
 
 - **swing**: for each beat played as two eighths (division 2), the long:short ratio of the
   pair as played, ``(t2 - t1) / (next beat - t2)``; one median per solo, and the median of those
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.band.perform import QUANTILES, Performance
-from training.realism import beats_of
+from training.corpus.performed import beats_of
 
 
 def _solo(melody_csv: Path, beats_csv: Path) -> dict[str, list[float]] | None:
@@ -68,7 +68,7 @@ def _solo(melody_csv: Path, beats_csv: Path) -> dict[str, list[float]] | None:
 
 def _phrases(solos: list[tuple[Path, Path]]) -> dict[str, tuple[float, ...]]:
     """Quantiles of notes per phrase and of the rests between phrases (over a beat), as written."""
-    from training.realism import real_line
+    from training.corpus.performed import real_line
 
     sizes, rests = [], []
     for melody, beats in solos:

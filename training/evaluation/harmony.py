@@ -2,7 +2,7 @@
 
 Clips are composed the way a user gets them (`engine.compose.composer.Composer`, seeds 1000 onwards; jazz
 48 s at 160 bpm, folk 40 s at 120 bpm, bach 16 bars of 4/4 at 72 bpm), and their first 32 bars are scored with
-`training.harmony_metrics`: the changes printed in the summary, and the lead part's notes. The
+`training.evaluation.harmony_metrics`: the changes printed in the summary, and the lead part's notes. The
 reference side is the held-out pieces given to ``chorus eval``: their own chord annotations and
 melodies, first 32 bars each.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.music.leadsheet import LeadSheet
-from training import harmony_metrics as hm
+from training.evaluation import harmony_metrics as hm
 
 PROTOCOL = {"jazz": (48.0, 160.0), "folk": (40.0, 120.0), "bach": (16 * 4 * 60 / 72.0, 72.0)}  # seconds, bpm
 FIRST_SEED = 1000

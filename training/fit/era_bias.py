@@ -13,7 +13,7 @@ the rest of the network frozen:
 3. the bias (eras x vocabulary, row 0 "no era" fixed at zero) minimises the cross-entropy of the
    frozen head's logits plus the bias, with an L2 penalty, by Adam on the whole sample.
 
-The checkpoint gets ``model_config.era_bias`` and the bias weights, ``training.era_bias`` (the
+The checkpoint gets ``model_config.era_bias`` and the bias weights, ``training.fit.era_bias`` (the
 figures below) and ``sampling.guidance``: with guidance ``w`` an era request samples from
 ``plain + w * (era - plain)``, which scales the bias (and the era input) by ``w``. A request with
 no era is unchanged, bit for bit.
@@ -31,13 +31,13 @@ from torch import nn
 
 from engine.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from engine.models.lstm import ChorusLSTM
-from training.dataset import Dataset
-from training.train import Split, Vocab
+from training.fit.dataset import Dataset
+from training.fit.train import Split, Vocab
 
 
 @dataclass(frozen=True)
 class EraBiasConfig:
-    """What decides the fit (stored in ``training.era_bias``)."""
+    """What decides the fit (stored in ``training.fit.era_bias``)."""
 
     sample_tokens: int = 80_000  # training positions the bias is fitted on
     steps: int = 150

@@ -1,6 +1,6 @@
 """The ``style`` block of ``chorus eval``: the era classifier on real solos and on generated clips.
 
-1. The classifier (`training.style_classifier`) is fitted on the checkpoint's training solos
+1. The classifier (`training.evaluation.style_classifier`) is fitted on the checkpoint's training solos
    (their WJazzD style labels); its held-out accuracy is stratified 5-fold cross-validation over
    them, and, refitted on all of them, its accuracy on the solos the checkpoint never saw.
 2. For each era the checkpoint knows, ``clips_per_era`` melodies are sampled with that era id
@@ -21,8 +21,8 @@ from engine.models.conditioning import cond_ids
 from engine.models.sample import SampleRequest, sample
 from engine.music import grammar as g
 from engine.music.leadsheet import LeadSheet
-from training.evaluate import style_pitch_range
-from training.style_classifier import (
+from training.evaluation.melody import style_pitch_range
+from training.evaluation.style_classifier import (
     CLASSES,
     EraClassifier,
     cross_validate,
@@ -87,12 +87,12 @@ def style_block(ck: Checkpoint, sheets: list[LeadSheet], clips_per_era: int = 10
     gen["at_least_twice_chance"] = gen["mean_share"] >= 2 / len(CLASSES)
     gen["guidance"] = guidance
     return {"classifier": "multinomial logistic regression on interval, rhythm, onset-position, chord-relative "
-                          "pitch-class and interval-direction-bigram histograms (training/style_classifier.py)",
+                          "pitch-class and interval-direction-bigram histograms (training/evaluation/style_classifier.py)",
             "cross_validation": cv, "held_out": held_scores, "generated": gen}
 
 
 def format_style(block: dict[str, Any]) -> list[str]:
-    from training.style_classifier import format_confusion
+    from training.evaluation.style_classifier import format_confusion
 
     cv, gen = block["cross_validation"], block["generated"]
     lines = ["", f"era classifier: 5-fold accuracy {cv['accuracy']:.3f} (balanced {cv['balanced_accuracy']:.3f}) on "

@@ -17,10 +17,10 @@ from engine.models.checkpoint import Checkpoint
 from engine.models.sample import SampleRequest, sample
 from engine.music import grammar as g
 from engine.music.leadsheet import LeadSheet
-from training.dataset import Piece
-from training.metrics import overlapping_areas, style_metrics, within
-from training.ngram import NGram
-from training.train import Split, evaluate_nll
+from training.evaluation.metrics import overlapping_areas, style_metrics, within
+from training.fit.dataset import Piece
+from training.fit.ngram import NGram
+from training.fit.train import Split, evaluate_nll
 
 METRIC_NAMES = ("H1", "H4", "GS", "CPI", "chord_tone_ratio")
 

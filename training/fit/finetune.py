@@ -22,8 +22,8 @@ from engine.band.styles import STYLES
 from engine.errors import EngineError
 from engine.models.checkpoint import Checkpoint, save_checkpoint
 from engine.music import grammar as g
-from training.dataset import Dataset
-from training.train import Split, Vocab, preset, sample_windows
+from training.fit.dataset import Dataset
+from training.fit.train import Split, Vocab, preset, sample_windows
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def finetune(base: Checkpoint, ds: Dataset, cfg: FinetuneConfig, leave_out: tupl
 @torch.no_grad()
 def piece_nll(model: nn.Module, pieces: list, vocab: Vocab, labelled: bool = True) -> float:
     """Mean teacher-forced NLL (nats/token) over whole pieces, with their era and player ids or unconditioned."""
-    from training.train import evaluate_nll
+    from training.fit.train import evaluate_nll
 
     nll, _ = evaluate_nll(model, Split.of(pieces, vocab), torch.device("cpu"), labelled=labelled)
     return nll if not math.isnan(nll) else math.inf

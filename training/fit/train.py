@@ -29,8 +29,8 @@ from engine.models.conditioning import ERAS
 from engine.models.lstm import ChorusLSTM, ModelConfig
 from engine.music import grammar as g
 from engine.music import state as st
-from training.dataset import Dataset
-from training.ngram import NGram
+from training.fit.dataset import Dataset
+from training.fit.ngram import NGram
 
 log = logging.getLogger(__name__)
 STATE_DIR = "train_state"
@@ -70,7 +70,7 @@ class TrainConfig:
 def style_preset(style: Style) -> TrainConfig:
     """The training preset a registered style carries (`engine.band.styles.Style.training`)."""
     fields = dict(style.training)
-    fields.pop("harmony", None)  # the harmony model's corpora (`training.harmony.read_charts`)
+    fields.pop("harmony", None)  # the harmony model's corpora (`training.fit.harmony.read_charts`)
     model = ModelConfig(**dict(fields.pop("model", {})))
     return TrainConfig(name=style.name, style=style.name, model=model, **fields)
 

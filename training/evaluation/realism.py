@@ -20,34 +20,19 @@ names the features whose means differ most (Cohen's d, pooled standard deviation
 from __future__ import annotations
 
 import bisect
-import csv
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import EngineError
+from training.corpus.performed import Line, held_out_solos, real_line
 
 BARS = 32
 _ART = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.05), (1.05, 99.0))
 _IOI = ((0.0, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.2), (1.2, 2.2), (2.2, 999.0))
 _PLACE = tuple((i / 6, (i + 1) / 6) for i in range(6))
-
-
-@dataclass(frozen=True)
-class Line:
-    """A lead line: notes (onset in beats, length in beats, MIDI pitch), sorted; bar length in
-    beats; the chord roots sounding (beat, root pitch class), for the composition view."""
-
-    notes: tuple[tuple[float, float, int], ...]
-    bar_beats: float = 4.0
-    roots: tuple[tuple[float, int], ...] = ()
-
-    def first_bars(self, bars: int = BARS) -> Line:
-        end = bars * self.bar_beats
-        return Line(tuple(n for n in self.notes if n[0] < end), self.bar_beats, tuple(r for r in self.roots if r[0] < end))
 
 
 def _bins(values: Sequence[float], edges: Sequence[tuple[float, float]], prefix: str) -> dict[str, float]:
@@ -132,65 +117,6 @@ def two_sample(a: Sequence[dict[str, float]], b: Sequence[dict[str, float]], see
     return {"accuracy": round(accuracy, 3), "n": n, "differ_most": [
         {"feature": names[i], "first": round(float(xa[:, i].mean()), 3), "second": round(float(xb[:, i].mean()), 3),
          "d": round(float(d[i]), 2)} for i in order]}
-
-
-# --- real solos (WJazzD) ---------------------------------------------------------------------
-
-
-def beats_of(times: np.ndarray, beat_times: np.ndarray) -> np.ndarray:
-    """Seconds to beats through a beat track (linear between beats, the nearest beat's length outside)."""
-    idx = np.arange(len(beat_times), dtype=float)
-    inside = np.interp(times, beat_times, idx)
-    first = (beat_times[1] - beat_times[0]) if len(beat_times) > 1 else 0.5
-    last = (beat_times[-1] - beat_times[-2]) if len(beat_times) > 1 else 0.5
-    inside = np.where(times < beat_times[0], (times - beat_times[0]) / first, inside)
-    return np.where(times > beat_times[-1], len(beat_times) - 1 + (times - beat_times[-1]) / last, inside)
-
-
-def real_line(melody_csv: Path, beats_csv: Path, view: str) -> Line:
-    """One WJazzD solo as a line: written places (composition) or performed times (performance),
-    with the chord roots of its beat track; beats counted from the first note's bar."""
-    from engine.music.chords import parse_chord
-
-    beats = list(csv.DictReader(beats_csv.open()))
-    melody = list(csv.DictReader(melody_csv.open()))
-    num = int(melody[0]["period"] or 4)
-    first_bar = min(int(r["bar"]) for r in melody)
-    beat_rows = [r for r in beats if int(r["bar"]) >= first_bar]
-    beat_times = np.array([float(r["onset"]) for r in beat_rows])
-    roots = []
-    for i, r in enumerate(beat_rows):
-        if r["chord"] and r["chord"] not in ("NC", "N.C."):
-            try:
-                roots.append((float(i), parse_chord(r["chord"]).root))
-            except EngineError:  # a label the chord parser does not know: no root there
-                continue
-    roots = [(t, root) for t, root in roots if root is not None]
-    if view == "performance":
-        on = np.array([float(r["onset"]) for r in melody])
-        off = on + np.array([float(r["duration"]) for r in melody])
-        starts, ends = beats_of(on, beat_times), beats_of(off, beat_times)
-    else:
-        starts = np.array([(int(r["bar"]) - first_bar) * num + int(r["beat"]) - 1
-                           + (int(r["tatum"]) - 1) / max(1, int(r["division"])) for r in melody], dtype=float)
-        ends = starts + np.array([float(r["duration"]) / max(1e-3, float(r["beatdur"])) for r in melody])
-    notes = sorted((float(s), float(max(e - s, 1e-3)), int(round(float(r["pitch"]))))
-                   for s, e, r in zip(starts, ends, melody, strict=True))
-    t0 = (int(min(n[0] for n in notes)) // num) * num  # from the first note's bar
-    return Line(tuple((s - t0, d, p) for s, d, p in notes), float(num), tuple((t - t0, r) for t, r in roots if t >= t0))
-
-
-def held_out_solos(corpus_dir: Path, train_recordings: set[str], limit: int) -> list[tuple[Path, Path, float]]:
-    """(melody CSV, beats CSV, tempo) of 4/4 WJazzD solos the checkpoint did not train on."""
-    root = corpus_dir / "wjazzd"
-    out = []
-    for row in csv.DictReader((root / "index.csv").open()):
-        if f"wjazzd:{row['melid']}" in train_recordings or row["signature"] != "4/4":
-            continue
-        melody, beats = root / row["melody_csv"], root / row["beats_csv"]
-        if melody.is_file() and beats.is_file():
-            out.append((melody, beats, float(row["avgtempo"] or 160)))
-    return out[:limit]
 
 
 # --- composed clips ----------------------------------------------------------------------------
