@@ -237,20 +237,6 @@ class ComposeRequest:
                    _band_name(payload["band"]), _feel_name(payload["feel"]))
 
 
-def _feel_name(text: str | None) -> str | None:
-    """``performed`` or ``grid`` (None stays None: performed).
-
-    Raises:
-        RequestError: another word, naming the choices.
-    """
-    if text is None:
-        return None
-    name = text.strip().lower()
-    if name not in FEELS:
-        raise RequestError(f"feel {text!r} is not one of {', '.join(FEELS)}")
-    return name
-
-
 def _changes(text: str | None) -> tuple[tuple[Chord, ...], ...] | None:
     """Parsed chord text; None for no text or a named progression (resolved in the key later)."""
     if not text or progression(text) is not None:
@@ -281,9 +267,23 @@ def _era_name(text: str | None) -> str | None:
 
 
 def _band_name(text: str | None) -> str | None:
+    return _choice(text, BAND_CHOICES, "band {!r} is not offered; choose from {}")
+
+
+def _feel_name(text: str | None) -> str | None:
+    """``performed`` or ``grid`` (None stays None: performed)."""
+    return _choice(text, FEELS, "feel {!r} is not one of {}")
+
+
+def _choice(text: str | None, choices: tuple[str, ...], message: str) -> str | None:
+    """``text`` as one of ``choices`` (case and spaces aside), None as None.
+
+    Raises:
+        RequestError: another word, ``message`` formatted with it and the choices.
+    """
     if text is None:
         return None
     name = text.strip().lower()
-    if name not in BAND_CHOICES:
-        raise RequestError(f"band {text!r} is not offered; choose from {', '.join(BAND_CHOICES)}")
+    if name not in choices:
+        raise RequestError(message.format(text, ", ".join(choices)))
     return name

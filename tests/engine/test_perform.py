@@ -108,3 +108,14 @@ def test_a_performance_block_with_keys_from_a_newer_trainer_still_reads() -> Non
     meta = json.loads((REPO / "checkpoints" / "jazz" / "meta.json").read_text())
     meta["performance"]["dynamics"] = {"accent": 1.2}
     assert Performance.from_meta(meta) == JAZZ
+
+
+def test_feel_is_checked_and_travels_in_the_payload() -> None:
+    from engine.compose.request import RequestError
+
+    with pytest.raises(RequestError, match="feel 'lazy' is not one of performed, grid"):
+        ComposeRequest.build("jazz", "10s", Settings(), ["jazz"], feel="lazy")
+    req = ComposeRequest.build("jazz", "10s", Settings(), ["jazz"], feel="Grid")
+    assert req.feel == "grid" and ComposeRequest.from_payload(req.to_payload()) == req
+    old = {k: v for k, v in req.to_payload().items() if k != "feel"}  # a job stored before the option
+    assert ComposeRequest.from_payload(old).feel is None
