@@ -18,6 +18,7 @@ from bot.errors import CatalogError, ServiceError
 from bot.queues import policy
 from bot.queues.base import JobEvent, JobQueue, WorkItem, out_dir_for
 from bot.queues.policy import Outcome, Posting
+from bot.service.admin import CANCELLED_BY_ADMIN, AdminOps
 from bot.service.estimate import Estimate, WaitEstimator
 from bot.service.seeds import SeedReader
 from bot.service.waiting import WaitingBoard
@@ -30,7 +31,6 @@ from engine.compose.request import ComposeRequest, RequestError
 from engine.formats.seed import SeedLimits
 
 log = logging.getLogger(__name__)
-CANCELLED_BY_ADMIN = "cancelled by an admin"
 
 
 class Deliverer(Protocol):
@@ -58,7 +58,7 @@ class Submission:
 CANCELLED_BY_OWNER = "cancelled by its owner"
 
 
-class ComposeService:
+class ComposeService(AdminOps):
     def __init__(self, settings: BotSettings, store: Store, queue: JobQueue, catalog: Catalog, data_dir: Path) -> None:
         self.settings = settings
         self.store = store
@@ -188,19 +188,22 @@ class ComposeService:
         data = await self.seeds.read(url, sub.user_id)
         return await self.submit(dataclasses.replace(sub, request=dataclasses.replace(sub.request, seed_midi=data)))
 
-    async def cancel(self, job_id: str, user_id: int) -> Job:
+    async def cancel(self, job_id: str, user_id: int, guild_id: int | None = None) -> Job:
         """Cancel a queued job for its owner; the caller updates the status message.
 
         Raises:
-            ServiceError: not the owner's, or no longer queued; one line.
+            ServiceError: not known in this guild (``guild_id``, where the button was pressed), not
+                the owner's, or no longer queued; one line.
         """
         async with self._admit, self.board.editing(job_id):  # no "queued" edit lands after the caller's
             job = await self.store.get_job(job_id)
-            if job is None:
+            if job is None or (guild_id is not None and job.guild_id != guild_id):
                 raise ServiceError("that request is not known here")
             if job.user_id != user_id:
                 raise ServiceError("only the person who asked for this clip can cancel it")
             if job.status != "queued":
+                if job.error in (CANCELLED_BY_OWNER, CANCELLED_BY_ADMIN):
+                    raise ServiceError("that request is already cancelled")
                 state = "being composed" if job.status == "running" else "finished"
                 raise ServiceError(f"that request is already {state}; it can no longer be cancelled")
             await self.queue.cancel(job_id)
@@ -404,47 +407,3 @@ class ComposeService:
         if job.status_message_id is not None:  # its message shows its place again at the next refresh
             self.board.shown(job.id)
         return "requeued"
-
-    async def cancel_by_admin(self, job_id: str) -> Job:
-        """Stop an unfinished job for an admin: the queue drops it, its user is told once.
-
-        Raises:
-            ServiceError: no such job, or it is finished already; one line.
-        """
-        job = await self.store.get_job(job_id.strip())
-        if job is None:
-            raise ServiceError(f"no job {job_id.strip()!r} (the id is in /chorus-admin queue and the bot's log)")
-        if job.status in FINISHED_STATUSES:
-            raise ServiceError(f"job {job.id} is {job.status} already")
-        await self.queue.cancel(job.id)
-        await self._fail(job.id, CANCELLED_BY_ADMIN)
-        return job
-
-    async def pause(self, paused: bool) -> None:
-        self.paused = paused
-        await self.store.set_flag("paused", "1" if paused else "0")
-
-    async def use(self, style: str, checkpoint: str, user_id: int) -> str:
-        ck = self.catalog.get(checkpoint)
-        if ck is None:
-            raise CatalogError(f"no checkpoint named {checkpoint!r} is installed")
-        await self.store.set_active(style, checkpoint, user_id)
-        self.catalog.active[style] = checkpoint
-        return ck.describe()
-
-    async def remove(self, name: str) -> None:
-        """Delete an installed checkpoint that serves no style and no unfinished job uses.
-
-        Raises:
-            CatalogError: unknown, serving a style, or still used; one line.
-        """
-        busy = sum(job.checkpoint == name for job in await self.store.jobs(("queued", "running")))
-        if busy:
-            jobs = f"{busy} unfinished jobs still use" if busy > 1 else "an unfinished job still uses"
-            raise CatalogError(f"{jobs} {name}; remove it when {'they are' if busy > 1 else 'it is'} done")
-        await self.catalog.remove(name)
-
-    async def queue_summary(self) -> dict[str, Any]:
-        status = await self.queue.status()
-        return {"pending": status.pending, "running": status.running, "workers": status.workers,
-                "accepted_open": await self.store.count(("queued", "running")), "paused": self.paused}

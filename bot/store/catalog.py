@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.errors import CatalogError
 from bot.store.install import unpack, validate
+from engine.band.styles import STYLES
 from engine.models.checkpoint import CheckpointError, read_meta
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ class Catalog:
         try:
             await asyncio.to_thread(unpack, data, filename, staging, self.max_archive_bytes)
             meta = await asyncio.to_thread(read_meta, staging)  # field types, before torch is started
+            if meta.get("style") not in STYLES:  # it would be listed, then every /compose of it would fail
+                raise CatalogError(f"this checkpoint is for style {str(meta.get('style'))[:40]!r}, which Chorus cannot "
+                                   f"compose; registered styles: {', '.join(sorted(STYLES))}")
             await validate(staging, self.max_archive_bytes)
             final = name or f"{meta.get('style') or 'custom'}-{str(meta['content_hash'])[:8]}"
             if not NAME_RE.match(final):

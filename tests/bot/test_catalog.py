@@ -282,3 +282,13 @@ def test_an_install_a_crash_interrupted_is_cleared_at_start(tiny_checkpoint: Pat
     cat = Catalog(root, 64 * MiB)
     assert cat.clear_staging() == 1 and sorted(p.name for p in root.iterdir()) == ["jazz"]
     assert cat.clear_staging() == 0
+
+
+@pytest.mark.parametrize("style", ["polka", "../../etc"])
+def test_a_checkpoint_of_a_style_chorus_cannot_compose_is_refused(tiny_checkpoint: Path, tmp_path: Path,
+                                                                   style: str) -> None:
+    cat = Catalog(tmp_path / "checkpoints", 64 * 1024 * 1024)
+    files = {**good_files(tiny_checkpoint), "meta.json": meta_with(tiny_checkpoint, lambda m: m.update(style=style))}
+    says = refusal(cat, zip_of(files))
+    assert f"for style {style!r}, which Chorus cannot compose; registered styles: bach, folk, jazz, metheny" in says
+    assert cat.styles() == {}

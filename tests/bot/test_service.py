@@ -286,3 +286,38 @@ def test_a_job_accepted_with_a_worker_free_is_timed_from_its_acceptance(tmp_path
         await store.close()
 
     asyncio.run(run())
+
+
+def test_holes_closed_use_checks_the_style_and_buttons_stay_in_their_guild(tmp_path: Path,
+                                                                            tiny_checkpoint: Path) -> None:
+    from bot.errors import CatalogError, ServiceError
+
+    async def run() -> None:
+        s = await service(tmp_path, Discord())
+        (tmp_path / "jazz-v2").symlink_to(tiny_checkpoint)
+        for style, says in (("x" * 150, "composes jazz, not 'xxxx"), ("@here", "composes jazz, not '@here'")):
+            try:
+                await s.use(style, "jazz-v2", 1)
+            except CatalogError as exc:
+                assert says in str(exc) and "\n" not in str(exc) and len(str(exc)) < 200
+            else:
+                raise AssertionError(f"use({style[:10]!r}) was accepted")
+        assert "jazz" not in s.catalog.active
+        job = await add(s, "queued")  # a job of guild 1
+        for guild, says in ((99, "not known here"),):
+            try:
+                await s.cancel(job.id, 1, guild)
+            except ServiceError as exc:
+                assert says in str(exc)
+            else:
+                raise AssertionError("another guild's job was cancelled")
+        await s.cancel(job.id, 1, 1)
+        try:
+            await s.cancel(job.id, 1, 1)  # a second press
+        except ServiceError as exc:
+            assert str(exc) == "that request is already cancelled"
+        else:
+            raise AssertionError("cancelled twice")
+        await s.store.close()
+
+    asyncio.run(run())

@@ -37,13 +37,14 @@ class JamCog(commands.Cog):
             await report(interaction, exc, f"the {action} button of job {job_id}")
 
     async def _cancel(self, interaction: discord.Interaction, job_id: str) -> None:
-        job = await self.service.cancel(job_id, interaction.user.id)
+        job = await self.service.cancel(job_id, interaction.user.id, interaction.guild_id)
         text = limits.content(f"🚫 Cancelled: your {job.style} request (job `{job.id}`).")
         await interaction.response.edit_message(content=text, embed=None, view=None)
 
     async def _jam(self, interaction: discord.Interaction, action: str, job_id: str) -> None:
         job = await self.service.store.get_job(job_id)
-        if job is None or job.status != "delivered":
+        # a button names a job of this guild (a forged id naming another guild's is refused alike)
+        if job is None or job.status != "delivered" or job.guild_id != interaction.guild_id:
             raise ServiceError("that clip is not known here any more")
         if action == "again":
             await accept(self.service, interaction, jam.another_take(job))
