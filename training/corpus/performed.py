@@ -76,14 +76,20 @@ def real_line(melody_csv: Path, beats_csv: Path, view: str) -> Line:
     return Line(tuple((s - t0, d, p) for s, d, p in notes), float(num), tuple((t - t0, r) for t, r in roots if t >= t0))
 
 
-def held_out_solos(corpus_dir: Path, train_recordings: set[str], limit: int) -> list[tuple[Path, Path, float]]:
-    """(melody CSV, beats CSV, tempo) of 4/4 WJazzD solos the checkpoint did not train on."""
+def solos(corpus_dir: Path, recordings: set[str], trained: bool) -> list[tuple[Path, Path, float]]:
+    """(melody CSV, beats CSV, tempo) of the 4/4 WJazzD solos among ``recordings`` (a checkpoint's
+    training recordings, ``wjazzd:MELID``) when ``trained``, else of those not among them."""
     root = corpus_dir / "wjazzd"
     out = []
     for row in csv.DictReader((root / "index.csv").open()):
-        if f"wjazzd:{row['melid']}" in train_recordings or row["signature"] != "4/4":
+        if (f"wjazzd:{row['melid']}" in recordings) != trained or row["signature"] != "4/4":
             continue
         melody, beats = root / row["melody_csv"], root / row["beats_csv"]
         if melody.is_file() and beats.is_file():
             out.append((melody, beats, float(row["avgtempo"] or 160)))
-    return out[:limit]
+    return out
+
+
+def held_out_solos(corpus_dir: Path, train_recordings: set[str], limit: int) -> list[tuple[Path, Path, float]]:
+    """Up to ``limit`` 4/4 WJazzD solos the checkpoint did not train on (see `solos`)."""
+    return solos(corpus_dir, train_recordings, trained=False)[:limit]

@@ -30,6 +30,7 @@ import numpy as np
 
 from engine.band.perform import QUANTILES, Performance
 from training.corpus.performed import beats_of
+from training.corpus.performed import solos as wjazzd_solos
 
 
 def _solo(melody_csv: Path, beats_csv: Path) -> dict[str, list[float]] | None:
@@ -138,19 +139,6 @@ def learn(solos: Iterable[tuple[Path, Path, float]]) -> Performance:
         swing_points=tuple((round(t, 1), round(r, 3)) for t, r in sorted(zip(tempos, ratios, strict=True))))
 
 
-def training_solos(corpus_dir: Path, train_recordings: set[str]) -> list[tuple[Path, Path, float]]:
-    """(melody CSV, beats CSV, tempo) of the 4/4 WJazzD solos among a checkpoint's training
-    recordings (the held-out ones stay unheard, for the realism test)."""
-    root = corpus_dir / "wjazzd"
-    out = []
-    for row in csv.DictReader((root / "index.csv").open()):
-        if f"wjazzd:{row['melid']}" in train_recordings and row["signature"] == "4/4":
-            melody, beats = root / row["melody_csv"], root / row["beats_csv"]
-            if melody.is_file() and beats.is_file():
-                out.append((melody, beats, float(row["avgtempo"] or 160)))
-    return out
-
-
 def install_performance(checkpoint: Path, corpus_dir: Path, say=lambda _: None) -> Performance:
     """``chorus train-performance``: learn the feel from the checkpoint's own WJazzD training solos
     and write it into its ``meta.json["performance"]`` (the weights are written back unchanged).
@@ -162,7 +150,7 @@ def install_performance(checkpoint: Path, corpus_dir: Path, say=lambda _: None) 
     from engine.models.checkpoint import load_checkpoint, save_checkpoint
 
     ck = load_checkpoint(checkpoint)
-    solos = training_solos(corpus_dir, set(ck.meta.get("corpus", {}).get("train_recordings", [])))
+    solos = wjazzd_solos(corpus_dir, set(ck.meta.get("corpus", {}).get("train_recordings", [])), trained=True)
     if not solos:
         raise EngineError(f"{checkpoint} was not trained on WJazzD solos in {corpus_dir / 'wjazzd'}")
     perf = learn(solos)
