@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.store.catalog import Catalog  # noqa: E402
 from bot.ui.app import LoopMonitor  # noqa: E402
+from tests.bot.harness import exit_on_signals  # noqa: E402
 from tests.helpers import deflated_zip, many_member_tgz, zip_bomb  # noqa: E402
 
 CASES = ("zip-bomb", "tar-100k", "big-config", "meta-types")
@@ -172,6 +173,7 @@ def main() -> None:
     ap.add_argument("--case", choices=CASES)
     ap.add_argument("--e2e", action="store_true", help="through the real bot and the Discord stand-in")
     args = ap.parse_args()
+    exit_on_signals()  # SIGTERM ends it as Ctrl-C does: what it started is stopped
     free = shutil.disk_usage(tempfile.gettempdir()).free
     if free < 2 * WATCHDOG_BYTES:
         sys.exit(f"only {free / 1e9:.1f} GB free in {tempfile.gettempdir()}; want {2 * WATCHDOG_BYTES / 1e9:.0f} GB")

@@ -1,7 +1,8 @@
 """Load on the whole bot: N concurrent /compose requests through the local Discord stand-in.
 
 Starts the real bot process (``chorus serve``, local worker queue) against the stand-in, fires N
-requests from N users at once, and prints time to acknowledgement (median, max; Discord allows
+requests from N users at once (once the worker has timed its warm clip, as a bot a minute old has),
+and prints how many were refused (with the line they read), time to acknowledgement (median, max; Discord allows
 3 s), time to delivery (median, p95), clips per minute, and the event loop's longest stall
 (measured inside the bot).
 
@@ -9,6 +10,8 @@ requests from N users at once, and prints time to acknowledgement (median, max; 
 MIDI file at once and prints when each request was acknowledged (every callback the bot sent,
 in time or not), when each user got their answer (queued or refused) and the loop's longest stall;
 it does not wait for the clips.
+
+SIGTERM (``timeout``) and Ctrl-C end it as a normal exit does: the bot and its workers are stopped.
 
 Usage: python bench/bot_load.py [--requests 50] [--length 10s] [--checkpoint checkpoints/jazz] [--workers 1]
        python bench/bot_load.py --seed-burst [--requests 20] [--seed-workers 1]
@@ -25,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.bot.harness import Harness  # noqa: E402
+from tests.bot.harness import WARM_LOG, Harness, exit_on_signals  # noqa: E402
 from tests.helpers import heavy_seed_midi  # noqa: E402
 
 ACK_LIMIT_S = 3.0  # Discord's deadline for the first callback
@@ -112,6 +115,7 @@ def main() -> None:
     ap.add_argument("--seed-burst", action="store_true", help="the seed-upload burst scenario instead")
     ap.add_argument("--seed-workers", type=int, default=1, help="CHORUS_SEED_WORKERS for --seed-burst")
     args = ap.parse_args()
+    exit_on_signals()
     if args.seed_burst:
         args.requests = args.requests or 20
         seed_burst(args)
@@ -123,6 +127,7 @@ def main() -> None:
                     CHORUS_JOB_TIMEOUT_S="600")
         try:
             h.start_bot()
+            h.wait_for_log(WARM_LOG, timeout=120)
             users = [h.standin.add_user(f"load{i}") for i in range(args.requests)]
 
             async def fire():
@@ -132,23 +137,31 @@ def main() -> None:
 
             t0 = time.monotonic()
             recs = h.lt.run(fire())
-            delivered = []
+            delivered, refused = [], []
             for rec in recs:
+                first = h.wait(60, interaction=rec, predicate=answer)
+                body = first["json"]["data"] if first["kind"] == "callback" else first["json"]
+                if body.get("flags", 0) & 64:  # a private line: refused, nothing queued
+                    refused.append(body.get("content", ""))
+                    continue
                 e = h.clip_of(rec, timeout=1800)
-                delivered.append(e["time"] - rec.sent_at)
-            span = max(rec.sent_at + d for rec, d in zip(recs, delivered, strict=True)) - t0
+                delivered.append((rec.sent_at, e["time"] - rec.sent_at))
+            span = max((at + d for at, d in delivered), default=t0) - t0
             acks = [r.ack_seconds for r in recs if r.ack_seconds is not None]
         finally:
             h.stop_bot()
             log = h.bot_log()
             h.close()
+    waits = [d for _, d in delivered]
     print(f"{args.requests} concurrent /compose {args.length} requests, {args.workers} worker process(es), "
           f"checkpoint {args.checkpoint}")
     print(f"acknowledged      {len(acks)}/{len(recs)}; median {statistics.median(acks) * 1000:.0f} ms, "
           f"max {max(acks) * 1000:.0f} ms (Discord allows 3000 ms)")
-    print(f"delivered         {len(delivered)}/{len(recs)}; median {statistics.median(delivered):.1f} s, "
-          f"p95 {pct(delivered, 0.95):.1f} s")
-    print(f"throughput        {len(delivered) / span * 60:.1f} clips per minute")
+    print(f"refused           {len(refused)}/{len(recs)} {sorted(set(refused))}")
+    if waits:
+        print(f"delivered         {len(waits)}/{len(recs)}; median {statistics.median(waits):.1f} s, "
+              f"p95 {pct(waits, 0.95):.1f} s")
+        print(f"throughput        {len(waits) / span * 60:.1f} clips per minute")
     print(f"event loop stall  longest {longest_stall(log)} ms")
 
 

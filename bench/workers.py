@@ -34,6 +34,7 @@ from bot.queues.local import LocalQueue  # noqa: E402
 from bot.settings import BotSettings, Secret  # noqa: E402
 from engine.compose.request import ComposeRequest  # noqa: E402
 from engine.models.checkpoint import read_meta  # noqa: E402
+from tests.bot.harness import exit_on_signals  # noqa: E402
 
 
 class Runner:
@@ -186,6 +187,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="throughput runs per backend (the median is shown)")
     ap.add_argument("--batch-max", type=int, default=None, help="the batch size when on (default CHORUS_BATCH_MAX)")
     args = ap.parse_args()
+    exit_on_signals()  # SIGTERM ends it as Ctrl-C does: what it started is stopped
     ck = args.checkpoint.resolve()
     ck_hash = str(read_meta(ck)["content_hash"])
     results = []

@@ -47,6 +47,8 @@ class BotSettings(Settings):
     max_wait_s: float = field(default=300.0, metadata={"env": "CHORUS_MAX_WAIT_S", "min": 0})
     # seconds one worker is taken to need per clip until the bot has timed some
     wait_prior_s: float = field(default=10.0, metadata={"env": "CHORUS_WAIT_PRIOR_S", "min": 0.1})
+    # a local worker, as it starts, times a clip of this many styles; the estimate starts from that (0 = the prior)
+    warm_styles: int = field(default=4, metadata={"env": "CHORUS_WARM_STYLES", "min": 0})
     # the one cap on a checkpoint's size: uploaded archives and what they unpack to, Redis transfers to workers
     max_checkpoint_bytes: int = field(default=64 * 1024 * 1024, metadata={"env": "CHORUS_MAX_CHECKPOINT_BYTES", "min": 1024})
     upload_limit_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "CHORUS_UPLOAD_LIMIT_BYTES", "min": 1024})
@@ -57,5 +59,7 @@ class BotSettings(Settings):
     keep_seeds_days: float = field(default=3.0, metadata={"env": "CHORUS_KEEP_SEEDS_DAYS", "min": 0})
     keep_tokens_days: float = field(default=1.0, metadata={"env": "CHORUS_KEEP_TOKENS_DAYS", "min": 0})
     prune_interval_s: float = field(default=3600.0, metadata={"env": "CHORUS_PRUNE_INTERVAL_S", "min": 0.1})
+    # log the event loop's longest stall every this many seconds (0 = only at shutdown); bench/soak.py reads it
+    loop_report_s: float = field(default=0.0, metadata={"env": "CHORUS_LOOP_REPORT_S", "min": 0})
     discord_api_base: str = field(default="", metadata={"env": "CHORUS_DISCORD_API_BASE"})
     discord_gateway: str = field(default="", metadata={"env": "CHORUS_DISCORD_GATEWAY"})

@@ -4,7 +4,9 @@
 load checkpoints once and keep the synthesizer loaded); the event loop only passes messages.
 Jobs already waiting when a worker frees up go to it together (up to ``batch_max``), so their
 sampling runs as one batch. A worker that dies is restarted and its jobs retried once; a job
-past its timeout is stopped.
+past its timeout is stopped. A worker that times a clip as it starts (``warm_styles``) gets its
+first jobs once it has said how long that took (the figure goes to the service as a ``warm``
+event), so no job's timeout runs while it warms up.
 """
 from __future__ import annotations
 
@@ -20,14 +22,17 @@ from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 PIPELINE_BATCHES = 2  # batches a local worker holds at once: one sampling while one renders and encodes
+WARM_TIMEOUT_S = 120.0  # the longest a starting worker may take to time its clips
 
 
 class _Worker:
     """One worker process and the pipe to it."""
 
-    def __init__(self, index: int, settings: Settings) -> None:
+    def __init__(self, index: int, settings: Settings, warm_styles: int = 0) -> None:
         self.index = index
         self.settings = settings
+        self.warm_styles = warm_styles
+        self.warming = False  # started and not yet heard from about its clip timing
         self.proc: mp.process.BaseProcess | None = None
         self.conn = None
         self.job: WorkItem | None = None
@@ -40,12 +45,13 @@ class _Worker:
 
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, self.settings), name=f"chorus-worker-{self.index}",
-                                daemon=True)
+        self.proc = ctx.Process(target=worker_main, args=(child, self.settings, self.warm_styles),
+                                name=f"chorus-worker-{self.index}", daemon=True)
         self.proc.start()
         child.close()
         self.conn = parent
         self.restarts += 1
+        self.warming = self.warm_styles > 0
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.is_alive():
@@ -83,14 +89,16 @@ class _Worker:
 class LocalQueue(EventEmitter):
     """Jobs run by worker processes on this machine."""
 
-    def __init__(self, settings: Settings, workers: int = 1, job_timeout_s: float = 120.0, batch_max: int = 4) -> None:
+    def __init__(self, settings: Settings, workers: int = 1, job_timeout_s: float = 120.0, batch_max: int = 4,
+                 warm_styles: int = 0) -> None:
         self.settings = settings
         self.job_timeout_s = job_timeout_s
         self.batch_max = max(1, batch_max)
         self.on_event: EventHandler | None = None
         self._pending: asyncio.Queue[WorkItem] = asyncio.Queue()
         self._cancelled: set[str] = set()
-        self._workers = [_Worker(i, settings.engine_only()) for i in range(workers)]  # workers get engine keys only
+        # workers get engine keys only
+        self._workers = [_Worker(i, settings.engine_only(), warm_styles) for i in range(workers)]
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -136,6 +144,8 @@ class LocalQueue(EventEmitter):
 
     async def _run(self, w: _Worker) -> None:
         while True:
+            if w.warming:
+                await self._warm(w)
             batch = self._take([await self._pending.get()])
             if not batch:
                 continue
@@ -144,6 +154,17 @@ class LocalQueue(EventEmitter):
                 await self._batch(w, batch)
             finally:
                 w.job = None
+
+    async def _warm(self, w: _Worker) -> None:
+        """Wait for a starting worker's clip timing and pass it on (a ``warm`` event, no job)."""
+        w.warming = False
+        try:
+            kind, _, seconds = await w.receive(WARM_TIMEOUT_S)
+        except (TimeoutError, WorkerDied, OSError, EOFError) as exc:  # its first batch finds out what is wrong
+            log.warning("worker %d did not time a clip (%s)", w.index, exc or type(exc).__name__)
+            return
+        if kind == "warm" and seconds is not None:
+            await self._emit(JobEvent("", "warm", result={"seconds": float(seconds)}))
 
     def _take(self, batch: list[WorkItem]) -> list[WorkItem]:
         """``batch`` and the jobs already waiting (up to ``batch_max``: they share one sampling

@@ -5,6 +5,10 @@ composer only there, so the bot's own process never loads torch. Jobs arrive as
 `bot.queues.base.WorkItem` payloads (the request as `engine.compose.request.ComposeRequest.to_payload` wrote
 it, not validated again); results are saved by `bot.queues.policy.save_clip` into the job's folder.
 
+As it starts, a worker times a clip of each installed style (`time_clips`, at most
+``warm_styles``) and says so (``("warm", "", seconds)``): the bot's wait estimate
+(`bot.service.estimate`) then starts from what this machine measured, not from a guess.
+
 Each worker runs one `engine.compose.pipeline.Pipeline`: while a batch renders and encodes, the next one
 (sent by the parent once this one says ``ready``) is already sampling. Messages to the parent come
 from the pipeline's threads and this one, so they share a lock.
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import statistics
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +32,28 @@ from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 Send = Callable[[tuple], None]
+WARM_CLIP_S = 30.0  # the clip a starting worker times: /compose's default length
+
+
+def time_clips(composer: Any, settings: Settings, styles: int) -> float | None:
+    """Seconds one clip of `WARM_CLIP_S` took, the median over the first ``styles`` installed
+    checkpoints (the first one's time includes the cold start, so a lone style errs long), or None
+    when none could be composed."""
+    from engine.compose.request import ComposeRequest
+    from engine.models.checkpoint import read_meta
+
+    root, times = Path(settings.checkpoints_dir), []
+    length = min(max(WARM_CLIP_S, settings.min_seconds), settings.max_seconds)
+    for name in composer.styles()[:styles]:
+        try:
+            style = str(read_meta(root / name)["style"])
+            req = ComposeRequest.build(style, length, settings, [style])
+            start = time.monotonic()
+            composer.compose(req, root / name)
+            times.append(time.monotonic() - start)
+        except Exception as exc:  # a checkpoint that cannot compose is refused by its jobs; the timing goes on
+            log.warning("could not time a clip of checkpoint %s: %s", name, exc)
+    return statistics.median(times) if times else None
 
 
 def submit_batch(pipeline: Any, settings: Settings, payloads: list[dict[str, Any]], send: Send,
@@ -85,9 +113,10 @@ def report(item: WorkItem, outcome: Any, send: Send) -> None:
         send(("error", item.job_id, policy.INTERNAL_ERROR))
 
 
-def worker_main(conn: Any, settings: Settings) -> None:
+def worker_main(conn: Any, settings: Settings, warm_styles: int = 0) -> None:
     """Serve jobs from the pipe until it sends None or closes; batches go through one pipeline, and
-    ``("cancel", job_id)`` stops a job the pipeline holds."""
+    ``("cancel", job_id)`` stops a job the pipeline holds. First, with ``warm_styles``, time a clip
+    of that many styles and send ``("warm", "", seconds or None)``."""
     from engine.compose.composer import Composer
     from engine.compose.pipeline import Pipeline
 
@@ -101,6 +130,8 @@ def worker_main(conn: Any, settings: Settings) -> None:
             conn.send(msg)
 
     composer = Composer(settings, preload=True, numpy=settings.sampler == "numpy")
+    if warm_styles > 0:
+        send(("warm", "", time_clips(composer, settings, warm_styles)))
     cancels: dict[str, threading.Event] = {}  # job id -> its stop, while in the pipeline
     with Pipeline(composer) as pipeline:
         while True:

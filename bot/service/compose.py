@@ -237,7 +237,14 @@ class ComposeService(AdminOps):
             self.board.shown(job_id, position, wait)
 
     async def handle_event(self, event: JobEvent) -> None:
-        """A queue's report on one job; whatever goes wrong stays with that job."""
+        """A queue's report on one job (or, ``warm``, a starting worker's clip timing); whatever goes
+        wrong stays with that job."""
+        if event.kind == "warm":  # where nothing was measured yet, the estimate starts from this machine's clip
+            seconds = (event.result or {}).get("seconds")
+            if self.waits.seconds_per_job(self.settings.queue) is None:
+                self.waits.restore(self.settings.queue, seconds, seconds)
+                log.info("wait estimate: %.2f s a job, from a worker's warm clip", seconds)
+            return
         try:
             await self._on_event(event)
         except Exception as exc:  # one bad job must not stop the others

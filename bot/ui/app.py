@@ -34,7 +34,7 @@ def make_queue(settings: BotSettings) -> JobQueue:
     if settings.queue != "local":
         raise SettingsError(f"CHORUS_QUEUE must be local or celery, got {settings.queue!r}")
     return LocalQueue(settings, workers=settings.workers, job_timeout_s=settings.job_timeout_s,
-                      batch_max=settings.batch_max)
+                      batch_max=settings.batch_max, warm_styles=settings.warm_styles)
 
 
 def point_at_api(settings: BotSettings) -> None:
@@ -48,10 +48,12 @@ def point_at_api(settings: BotSettings) -> None:
 
 
 class LoopMonitor:
-    """Measures how late the event loop wakes up: its longest stall tells whether anything blocks it."""
+    """Measures how late the event loop wakes up: its longest stall tells whether anything blocks it.
+    With ``report_s`` it also logs the longest stall of each ``report_s`` seconds (a soak reads those)."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, report_s: float = 0.0) -> None:
         self.interval = interval
+        self.report_s = report_s
         self.max_stall = 0.0
         self._task: asyncio.Task | None = None
 
@@ -60,10 +62,15 @@ class LoopMonitor:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        window, since = 0.0, loop.time()
         while True:
             t = loop.time()
             await asyncio.sleep(self.interval)
-            self.max_stall = max(self.max_stall, loop.time() - t - self.interval)
+            stall = loop.time() - t - self.interval
+            self.max_stall, window = max(self.max_stall, stall), max(window, stall)
+            if self.report_s and loop.time() - since >= self.report_s:
+                log.info("event loop stall: longest %.1f ms in the last %.0f s", window * 1000, loop.time() - since)
+                window, since = 0.0, loop.time()
 
     def stop(self) -> None:
         if self._task is not None:
@@ -116,7 +123,7 @@ class ChorusBot(commands.Bot):
                          help_command=None, allowed_mentions=discord.AllowedMentions.none(), **kwargs)
         self.settings = settings
         self.service: ComposeService | None = None
-        self.loop_monitor = LoopMonitor()
+        self.loop_monitor = LoopMonitor(report_s=settings.loop_report_s)
         self._housekeeping: asyncio.Task | None = None
 
     async def setup_hook(self) -> None:

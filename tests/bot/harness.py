@@ -1,7 +1,10 @@
 """Runs the real bot process (``chorus serve``) against the Discord stand-in, for end-to-end tests.
 
 The stand-in lives in an event loop on a background thread, so the test thread may block while
-the stand-in keeps answering the bot within Discord's deadlines.
+the stand-in keeps answering the bot within Discord's deadlines. A script that runs it
+(``bench/bot_load.py``, ``bench/soak.py``) calls `exit_on_signals` first, so SIGTERM (``timeout``,
+``kill``) ends it as Ctrl-C and a normal exit do: through its ``finally`` blocks, which stop the
+bot's process group and whatever else it started.
 """
 from __future__ import annotations
 
@@ -17,6 +20,23 @@ from pathlib import Path
 from typing import Any
 
 from tests.bot.standin import DiscordStandIn
+
+WARM_LOG = "from a worker's warm clip"  # the bot's log line once the wait estimate is measured (bot.service.compose)
+
+
+def exit_on_signals() -> None:
+    """Turn SIGTERM, SIGHUP and SIGINT into `SystemExit` in the main thread, so every ``finally``
+    runs (the bot's process group stopped, Celery workers and Redis closed); a second signal while
+    that runs is ignored, so the clean-up is not cut short."""
+    caught = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+    def leave(signum: int, _frame: object) -> None:
+        for sig in caught:
+            signal.signal(sig, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    for sig in caught:
+        signal.signal(sig, leave)
 
 
 class LoopThread:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.harness import Harness
+from tests.bot.harness import WARM_LOG, Harness
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
 
@@ -56,6 +56,26 @@ def test_thirty_concurrent_requests_respect_limits_and_arrive_exactly_once(tmp_p
         time.sleep(2)
         assert [clip_count(h, r) for r in accepted] == [1] * len(accepted)
         assert all(clip_count(h, r) == 0 for r in refused)
+    finally:
+        h.close()
+
+
+def test_a_fresh_bot_accepts_a_burst_of_fifty_it_can_serve(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    # a new database, nothing timed before: at the prior (10 s a clip) 50 open jobs would be 500 s, past the
+    # 300 s limit, and 20 of them refused; the worker times a clip as it starts, and the estimate starts from that
+    h = Harness(tmp_path, {"jazz": tiny_checkpoint}, CHORUS_WAIT_PRIOR_S="10", CHORUS_MAX_WAIT_S="300",
+                CHORUS_MAX_QUEUE="50")
+    try:
+        users = [h.standin.add_user(f"burst{i}") for i in range(50)]
+        h.start_bot()
+        h.wait_for_log(WARM_LOG, timeout=120)
+        recs = burst(h, [(user, "10s") for user in users])
+        answers = [callback_text(h, rec) for rec in recs]
+        assert [text for text, private in answers if private or not text.startswith("⏳ Queued")] == []
+        assert not any("at a guess" in text for text, _ in answers)
+        for rec in recs:
+            h.clip_of(rec, timeout=300)
+        assert [clip_count(h, r) for r in recs] == [1] * len(recs)
     finally:
         h.close()
 
