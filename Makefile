@@ -23,7 +23,8 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 # The queue backend (.env's CHORUS_QUEUE unless the environment sets it): celery needs redis-server.
 CHORUS_QUEUE ?= $(shell sed -n 's/^CHORUS_QUEUE=//p' .env 2>/dev/null | tail -n 1)
 # Empty these (`make setup SYSTEM_PACKAGES= TEST_PACKAGES=`) to skip apt on a machine set up by hand.
-SYSTEM_PACKAGES ?= fluidsynth fluid-soundfont-gm ffmpeg $(if $(filter celery,$(strip $(CHORUS_QUEUE))),redis-server)
+# libcairo2 and fonts-dejavu-core: the lead sheet is drawn by cairosvg (engine/media/sheet.py)
+SYSTEM_PACKAGES ?= fluidsynth fluid-soundfont-gm ffmpeg libcairo2 fonts-dejavu-core $(if $(filter celery,$(strip $(CHORUS_QUEUE))),redis-server)
 # What `make test` adds: Redis for the Celery tests, systemd-analyze for the deploy/ units.
 TEST_PACKAGES ?= redis-server systemd
 

@@ -38,6 +38,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", type=Path, default=Path("out"), help="folder for clip.<fmt>, clip.mid, clip.png")
     c.add_argument("--device", default=None, help="where sampling runs: auto, cpu, cuda or cuda:N "
                    "(default: CHORUS_DEVICE, else auto)")
+    c.add_argument("--sheet", action="store_true",
+                   help="also write the lead sheet: clip.musicxml, clip.pdf and clip-sheet.png")
     c.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     c.set_defaults(func=cmd_compose)
 
@@ -86,6 +88,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
     paths["audio"].write_bytes(result.audio)
     paths["midi"].write_bytes(result.midi)
     paths["picture"].write_bytes(result.picture)
+    if args.sheet:
+        paths.update(_write_sheet(result.written, args.out, result.timings))
     summary = {**{k: str(v) for k, v in paths.items()}, **result.summary, "timings": result.timings}
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -102,6 +106,20 @@ def cmd_compose(args: argparse.Namespace) -> int:
     for kind, path in paths.items():
         print(f"{kind:<8} {path}")
     return 0
+
+
+def _write_sheet(written: bytes, out: Path, timings: dict[str, float]) -> dict[str, Path]:
+    """Write the clip's lead sheet (MusicXML, PDF, PNG) into ``out``; its time goes in ``timings``."""
+    from engine.compose.sheet import make_sheet
+    from engine.music.written import Written
+
+    sheet = make_sheet(Written.from_json(written), pdf=True)
+    timings["sheet"] = round(sum(sheet.timings.values()), 4)
+    paths = {"musicxml": out / "clip.musicxml", "pdf": out / "clip.pdf", "sheet": out / "clip-sheet.png"}
+    paths["musicxml"].write_bytes(sheet.musicxml)
+    paths["pdf"].write_bytes(sheet.pdf or b"")
+    paths["sheet"].write_bytes(sheet.png)
+    return paths
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:

@@ -13,4 +13,5 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
     "composer": ["Composer"],
     "pipeline": ["Pipeline"],
     "song": ["SongPlan", "plan_song"],
+    "sheet": ["Sheet", "make_sheet", "written_clip"],
 })

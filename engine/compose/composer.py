@@ -23,6 +23,7 @@ from engine.compose.continuation import plan_continuation
 from engine.compose.plan import Plan, Progress
 from engine.compose.request import ComposeRequest, RequestError
 from engine.compose.result import ComposeResult
+from engine.compose.sheet import written_clip
 from engine.compose.song import plan_song
 from engine.errors import EngineError
 from engine.models.checkpoint import Checkpoint, CheckpointError, load_checkpoint, read_meta
@@ -249,7 +250,8 @@ class Composer:
 
     def realise(self, plan: Plan, req: ComposeRequest):
         """Decode the tokens, shape the melody to the form, add the ending on the tonic, and
-        arrange the band."""
+        arrange the band; returns (score, key name, changes text, continuation's first bar or
+        None, the clip as written for its lead sheet)."""
         tokens, primer_piece, n_primer, meter = plan.tokens, plan.primer_piece, plan.n_primer, plan.meter
         tempo, seed, style, song = plan.tempo, plan.seed, plan.style, plan.song
         defaults = style.sampling
@@ -297,7 +299,8 @@ class Composer:
         changes_text = " | ".join(
             " ".join(c.name for t, c in changes if s <= t * g.GRID < s + bar_units) or "%" for s in starts[:32])
         cont_bar = (offset // bar_units) + 1 if primer_piece else None
-        return score, key_name, changes_text, cont_bar
+        written = written_clip(plan, melody, changes, bars, tonic, mode, score, continued=primer_piece is not None)
+        return score, key_name, changes_text, cont_bar, written
 
 
 def _era_player(req: ComposeRequest, ck: Checkpoint, sampling: dict[str, Any], defaults: Any

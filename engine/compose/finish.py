@@ -22,6 +22,7 @@ from engine.compose.plan import Plan
 from engine.compose.request import ComposeRequest
 from engine.compose.result import ComposeResult
 from engine.formats.midi import write_midi
+from engine.music.written import Written
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 
 
 # Decodes a sampled plan and arranges the band (`engine.compose.composer.Composer.realise`):
-# (score, key name, changes text, bar where a continuation starts).
-Realise = Callable[[Plan, ComposeRequest], tuple[Score, str, str, int | None]]
+# (score, key name, changes text, bar where a continuation starts, the clip as written).
+Realise = Callable[[Plan, ComposeRequest], tuple[Score, str, str, int | None, Written]]
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Rendered:
     key_name: str
     changes_text: str
     cont_bar: int | None
+    written: Written
     midi: bytes
     pcm: np.ndarray  # (frames, 2) int16
     band: np.ndarray | None  # (frames', 2) int16: the whole band, when the clip leaves parts out
@@ -78,7 +80,7 @@ def render_stage(realise: Realise, settings: Settings, plan: Plan, stream: bool 
         clock[0] = now
 
     req = plan.req
-    score, key_name, changes_text, cont_bar = realise(plan, req)
+    score, key_name, changes_text, cont_bar, written = realise(plan, req)
     lap("decode_arrange")
     plan.say("rendering")
     midi = write_midi(score)
@@ -106,7 +108,7 @@ def render_stage(realise: Realise, settings: Settings, plan: Plan, stream: bool 
             encoder.abort()
         raise
     lap("render")
-    return Rendered(plan, score, key_name, changes_text, cont_bar, midi, pcm, band, renderer.sample_rate,
+    return Rendered(plan, score, key_name, changes_text, cont_bar, written, midi, pcm, band, renderer.sample_rate,
                     encoder, painter, drawn, started, clock)
 
 
@@ -157,7 +159,8 @@ def encode_stage(r: Rendered, stop: threading.Event | None = None) -> ComposeRes
         "chorus_bars": len(plan.song.chorus) if plan.song and (plan.song.form or plan.continued) else None,
         "continues": _continues(plan, r.key_name),
     }
-    return ComposeResult(audio, req.audio_format, r.midi, picture, summary, timings, r.score)
+    return ComposeResult(audio, req.audio_format, r.midi, picture, summary, timings, r.score,
+                         written=r.written.to_json())
 
 
 def _continues(plan: Plan, key_name: str) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Files: MIDI written and read, seed MIDI checked, archives opened safely, checkpoints packed.
+"""Files: MIDI and MusicXML written, MIDI read, seed MIDI checked, archives opened safely, checkpoints packed.
 """
 import lazy_loader as lazy
 
@@ -9,4 +9,6 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
     "seed": ["SeedLimits", "SeedMidiError", "check_seed_midi", "read_seed"],
     "archive": ["ArchiveError", "Caps", "members", "survey"],
     "pack": ["pack"],
+    "musicxml": ["write_musicxml"],
+    "rhythm": ["Event", "write_bars"],
 })

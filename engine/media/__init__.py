@@ -1,5 +1,5 @@
 """Sound and pictures: FluidSynth rendering, loudness and encoding (ffmpeg), streamed encoding,
-probing, and the piano-roll picture with its chord labels.
+probing, the piano-roll picture with its chord labels, and the engraved lead sheet (Verovio, cairo).
 """
 import lazy_loader as lazy
 
@@ -11,4 +11,5 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
     "probe": ["probe", "duration_s"],
     "picture": ["piano_roll"],
     "layout": ["PictureError", "roll_layout"],
+    "sheet": ["SheetError", "engrave", "to_png", "to_pdf"],
 })

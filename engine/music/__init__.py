@@ -11,5 +11,7 @@ __getattr__, __dir__, __all__ = lazy.attach(__name__, submod_attrs={
     "leadsheet": ["LeadSheet", "Measure", "Note"],
     "forms": ["Form", "FormError", "get_form", "progression"],
     "motif": ["MelodicForm", "shape_melody"],
+    "written": ["Written", "Voice", "Section", "WrittenError"],
+    "spelling": ["spell_note", "spell_root", "key_tonic", "key_fifths"],
     "grammar": ["GRID", "METERS", "QNote", "QPiece", "bar_units", "encode", "decode", "quantize"],
 })
