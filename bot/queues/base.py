@@ -28,11 +28,13 @@ class WorkItem:
     checkpoint_hash: str
     out_dir: str  # the bot's folder for the job's files (a Celery worker writes none)
     attempts: int = 0  # starts that ended with a dead worker
+    sheet: str = ""  # a clip's written notes (`engine.music.written.Written` JSON): set its lead sheet, compose nothing
 
     def to_payload(self) -> dict[str, Any]:
         """JSON-safe data for a worker (both backends): the request is `ComposeRequest.to_payload`."""
-        return {"job_id": self.job_id, "request": self.request.to_payload(), "checkpoint": self.checkpoint,
-                "checkpoint_hash": self.checkpoint_hash, "out_dir": self.out_dir, "attempts": self.attempts}
+        payload = {"job_id": self.job_id, "request": self.request.to_payload(), "checkpoint": self.checkpoint,
+                   "checkpoint_hash": self.checkpoint_hash, "out_dir": self.out_dir, "attempts": self.attempts}
+        return {**payload, "sheet": self.sheet} if self.sheet else payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> WorkItem:
@@ -44,7 +46,8 @@ class WorkItem:
         try:
             return cls(str(payload["job_id"]), ComposeRequest.from_payload(payload["request"]),
                        str(payload["checkpoint"]), str(payload.get("checkpoint_hash") or ""),
-                       str(payload.get("out_dir") or ""), int(payload.get("attempts") or 0))
+                       str(payload.get("out_dir") or ""), int(payload.get("attempts") or 0),
+                       str(payload.get("sheet") or ""))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, RequestError):
                 raise

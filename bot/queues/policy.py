@@ -21,6 +21,7 @@ MAX_ATTEMPTS = 2  # starts of one job (a crash, then one retry)
 CRASHED_TWICE = "the composer crashed twice on this request"
 INTERNAL_ERROR = "an internal error stopped this request (it has been logged)"
 MAX_RESULT_BYTES = 24 * 1024 * 1024  # a clip's files together, as a worker returns them
+MAX_SHEET_BYTES = 8 * 1024 * 1024  # a lead sheet's PNG and MusicXML: one Discord message (10 MiB) with room
 MAX_DELIVERY_TRIES = 12  # tries to post a clip or a notice (backoff doubling to `MAX_BACKOFF_S`: about 2 h)
 MAX_BACKOFF_S = 20 * 60
 
@@ -60,7 +61,8 @@ def timeout_message(timeout_s: float) -> str:
 
 
 def save_clip(out_dir: Path | str, result: ComposeResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``clip.<fmt>``, ``clip.mid``, ``clip.png`` and ``summary.json`` into ``out_dir``.
+    """Write ``clip.<fmt>``, ``clip.mid``, ``clip.png``, ``clip.written.json`` (the notes as written,
+    for the lead sheet; absent from an older worker's result) and ``summary.json`` into ``out_dir``.
 
     Each file is written beside its place and renamed, so a crash never leaves half a clip.
 
@@ -73,13 +75,15 @@ def save_clip(out_dir: Path | str, result: ComposeResult, extra: dict[str, Any] 
     Raises:
         ValueError: the files are over `MAX_RESULT_BYTES` together.
     """
-    total = len(result.audio) + len(result.midi) + len(result.picture)
+    total = len(result.audio) + len(result.midi) + len(result.picture) + len(result.written)
     if total > MAX_RESULT_BYTES:
         raise ValueError(f"the clip's files are {total / 1e6:.1f} MB; at most {MAX_RESULT_BYTES / 1e6:.0f} MB can be returned")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = {"audio": (f"clip.{result.audio_format}", result.audio), "midi": ("clip.mid", result.midi),
             "picture": ("clip.png", result.picture)}
+    if result.written:
+        data["written"] = ("clip.written.json", result.written)
     files: dict[str, str] = {}
     for kind, (name, blob) in data.items():
         path = out / name
@@ -90,6 +94,41 @@ def save_clip(out_dir: Path | str, result: ComposeResult, extra: dict[str, Any] 
     summary = {**result.summary, "timings": result.timings, **(extra or {}), "files": files}
     (out / "summary.json").write_text(json.dumps(summary))
     return summary
+
+
+def make_sheet(written_json: str) -> Any:
+    """A clip's lead sheet (`engine.compose.sheet.Sheet`) from its written notes, in a worker.
+
+    Raises:
+        EngineError: the notes cannot be read or the sheet cannot be set.
+    """
+    from engine.compose.sheet import make_sheet as set_sheet
+    from engine.music.written import Written
+
+    return set_sheet(Written.from_json(written_json))
+
+
+def save_sheet(out_dir: Path | str, musicxml: bytes, png: bytes, timings: dict[str, float] | None = None
+               ) -> dict[str, Any]:
+    """Write a clip's lead sheet, ``clip.musicxml`` and ``clip-sheet.png``, into its folder (each
+    beside its place and renamed). Returns ``{"files": {"musicxml": path, "sheet": path}, "timings": ...}``.
+
+    Raises:
+        ValueError: the two files are over `MAX_SHEET_BYTES` together.
+    """
+    if len(musicxml) + len(png) > MAX_SHEET_BYTES:
+        raise ValueError(f"the lead sheet is {(len(musicxml) + len(png)) / 1e6:.1f} MB; at most "
+                         f"{MAX_SHEET_BYTES / 1e6:.0f} MB can be posted")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for kind, name, blob in (("musicxml", "clip.musicxml", musicxml), ("sheet", "clip-sheet.png", png)):
+        path = out / name
+        tmp = path.with_name(name + ".part")
+        tmp.write_bytes(blob)
+        tmp.replace(path)
+        files[kind] = str(path)
+    return {"files": files, "timings": timings or {}}
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ def submit_batch(pipeline: Any, settings: Settings, payloads: list[dict[str, Any
         except EngineError as exc:
             send(("error", str(payload.get("job_id")), str(exc)))
             continue
+        if item.sheet:  # a clip's lead sheet, set here at once (well under a second)
+            sheet_job(item, send)
+            continue
 
         def progress(stage: str, job_id: str = item.job_id) -> None:
             send(("progress", job_id, stage))
@@ -90,6 +93,18 @@ def submit_batch(pipeline: Any, settings: Settings, payloads: list[dict[str, Any
         send(("ready", "", ""))
         return
     pipeline.submit(jobs, deliver, sampled=lambda: send(("ready", "", "")), stops=stops)
+
+
+def sheet_job(item: WorkItem, send: Send) -> None:
+    """Set a clip's lead sheet and send ``done`` with its files, or the line for the user."""
+    try:
+        sheet = policy.make_sheet(item.sheet)
+        send(("done", item.job_id, policy.save_sheet(item.out_dir, sheet.musicxml, sheet.png, sheet.timings)))
+    except (EngineError, ValueError) as exc:
+        send(("error", item.job_id, str(exc)))
+    except Exception:
+        log.error("job %s: the lead sheet failed:\n%s", item.job_id, traceback.format_exc())
+        send(("error", item.job_id, policy.INTERNAL_ERROR))
 
 
 def report(item: WorkItem, outcome: Any, send: Send) -> None:

@@ -21,6 +21,7 @@ from bot.queues.policy import Outcome, Posting
 from bot.service.admin import CANCELLED_BY_ADMIN, AdminOps
 from bot.service.estimate import Estimate, WaitEstimator
 from bot.service.seeds import SeedReader
+from bot.service.sheet import SheetMaker
 from bot.service.waiting import WaitingBoard
 from bot.settings import BotSettings
 from bot.store import retention
@@ -75,6 +76,7 @@ class ComposeService(AdminOps):
         self.seeds = SeedReader(SeedLimits(max_bytes=settings.max_seed_bytes), workers=settings.seed_workers,
                                 max_in_flight=settings.max_queue, per_user=settings.user_max_pending)
         self.board = WaitingBoard(store, self.waits, settings.queue)  # waiting jobs' places, kept shown
+        self.sheets = SheetMaker(queue, data_dir, settings.job_timeout_s)  # the Sheet button's lead sheets
 
     async def load_state(self) -> None:
         await asyncio.to_thread(self.catalog.clear_staging)  # an install a crash interrupted
@@ -239,6 +241,8 @@ class ComposeService(AdminOps):
     async def handle_event(self, event: JobEvent) -> None:
         """A queue's report on one job (or, ``warm``, a starting worker's clip timing); whatever goes
         wrong stays with that job."""
+        if self.sheets.claims(event):  # a lead sheet's job, not a clip's
+            return
         if event.kind == "warm":  # where nothing was measured yet, the estimate starts from this machine's clip
             seconds = (event.result or {}).get("seconds")
             if self.waits.seconds_per_job(self.settings.queue) is None:

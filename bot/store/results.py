@@ -36,7 +36,7 @@ SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
     "timings": ((dict,), False),
     "files": ((dict,), True),
 }
-FILE_KINDS = ("audio", "midi", "picture")
+FILE_KINDS = ("audio", "midi", "picture", "written")  # written: the notes for the lead sheet (`bot.service.sheet`)
 
 
 class ResultError(BotError):

@@ -1,4 +1,4 @@
-"""The buttons under a clip (Another take, Continue, Variation) and under a queued request (Cancel).
+"""The buttons under a clip (Another take, Continue, Variation, Sheet) and under a queued request (Cancel).
 
 Each button is a `ClipButton`, a `discord.ui.DynamicItem` whose ``custom_id`` carries the action
 and the job id (``chorus:again:<job id>``). The bot registers the class in ``setup_hook``
@@ -13,10 +13,11 @@ ACTIONS = {  # action -> (label, emoji, button style)
     "again": ("Another take", "🎲", discord.ButtonStyle.primary),
     "more": ("Continue", "⏩", discord.ButtonStyle.secondary),
     "vary": ("Variation", "🎼", discord.ButtonStyle.secondary),
+    "sheet": ("Sheet", "📄", discord.ButtonStyle.secondary),
     "cancel": ("Cancel", "✖️", discord.ButtonStyle.danger),
 }
-CLIP_ACTIONS = ("again", "more", "vary")
-TEMPLATE = r"chorus:(?P<action>again|more|vary|cancel):(?P<job>[0-9A-Za-z]{1,64})"
+CLIP_ACTIONS = ("again", "more", "vary", "sheet")
+TEMPLATE = r"chorus:(?P<action>again|more|vary|sheet|cancel):(?P<job>[0-9A-Za-z]{1,64})"
 
 
 def custom_id(action: str, job_id: str) -> str:

@@ -245,7 +245,9 @@ def bar_content(w: Written, i: int) -> tuple:
     notes = tuple(tuple((round((a - start) * GRID), round(d * GRID), p) for a, d, p in v.notes if start - 1e-6 <= a < end - 1e-6)
                   for v in w.voices)
     tied_in = any(a < start - 1e-6 < start + 1e-6 < a + d - 1e-6 for v in w.voices for a, d, _ in v.notes)
-    chords = tuple((round((t - start) * GRID), c.name) for t, c in w.changes if start - 1e-6 <= t < end - 1e-6)
+    top = _chord_at(w.changes, start)
+    chords = ((0, top.name if top else ""),) + tuple(
+        (round((t - start) * GRID), c.name) for t, c in w.changes if start + 1e-6 < t < end - 1e-6)
     return notes, chords, tied_in
 
 

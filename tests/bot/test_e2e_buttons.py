@@ -1,5 +1,6 @@
 """End to end, the buttons under a clip: each press is a new request with /compose's limits,
-charged to whoever pressed; the buttons outlive a restart; Cancel is for the owner of a queued job."""
+charged to whoever pressed; the buttons outlive a restart, and so does the Continue modal; Cancel is
+for the owner of a queued job."""
 from __future__ import annotations
 
 import sqlite3
@@ -9,6 +10,7 @@ import pytest
 
 from tests.bot.harness import Harness
 from tests.bot.standin_components import buttons
+from tests.helpers import combo_midi
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
 
@@ -60,8 +62,11 @@ def first(harness: Harness) -> dict:
     return clip_message(harness, rec)
 
 
-def test_a_clip_has_three_buttons_and_a_full_reproduce_line(harness: Harness, first: dict) -> None:
-    assert set(buttons(first)) == {"Another take", "Continue", "Variation"}
+CLIP_BUTTONS = {"Another take", "Continue", "Variation", "Sheet"}
+
+
+def test_a_clip_has_four_buttons_and_a_full_reproduce_line(harness: Harness, first: dict) -> None:
+    assert set(buttons(first)) == CLIP_BUTTONS
     footer = first["embeds"][0]["footer"]["text"]
     assert "seed:7" in footer and "tempo:160" in footer and "temperature:0.9" in footer and "changes:Dm7" in footer
 
@@ -72,7 +77,7 @@ def test_another_take_is_the_same_request_with_a_new_seed(harness: Harness, firs
     fields = fields_of(harness.clip_of(rec))
     assert "`7`" not in fields["Seed"] and "160" in fields["Tempo"]
     assert harness.clips_seen(rec) == 1
-    assert set(buttons(clip_message(harness, rec))) == {"Another take", "Continue", "Variation"}
+    assert set(buttons(clip_message(harness, rec))) == CLIP_BUTTONS
 
 
 def test_continue_picks_up_from_the_clip_at_its_tempo(harness: Harness, first: dict) -> None:
@@ -139,3 +144,51 @@ def test_the_buttons_work_after_a_restart(harness: Harness, first: dict) -> None
                         ("Variation", harness.users[2])):  # one DynamicItem class serves every button, Cancel too
         rec = press(harness, first, label, user)
         assert len(harness.clip_of(rec)["files"]) == 3 and harness.clips_seen(rec) == 1, label
+
+
+def test_a_continue_modal_opened_before_a_restart_is_answered_after_it(harness: Harness) -> None:
+    att = harness.standin.add_attachment("posted.mid", combo_midi())
+    message = harness.standin.add_message(None, harness.users[1], "my tune", attachments=[att])
+    user = harness.users[5]
+    menu = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", message, user))
+    harness.wait(interaction=menu, kind="callback")
+    assert menu.callback_type == 9  # the modal is open on the member's screen
+    harness.kill_bot()
+    harness.start_bot()
+    tempo = "Tempo in bpm (blank: keep the file's)"
+    bad = harness.lt.run(harness.standin.submit_modal(menu, {tempo: "fast"}, user))
+    assert "tempo 'fast' is not a number" in ephemeral_line(harness, bad)  # what was typed is read, after the restart
+    rec = harness.lt.run(harness.standin.submit_modal(menu, {"Length (e.g. 30s, 1m)": "10s", tempo: "100"}, user))
+    fields = fields_of(harness.clip_of(rec))
+    assert fields["Continuation"] == "the new music starts at bar 5 of the clip" and "100" in fields["Tempo"]
+    assert harness.clips_seen(rec) == 1
+
+
+def chord_symbols(musicxml: bytes) -> list[str]:
+    """The chord symbols of a MusicXML file as written: root, alteration and the kind's text."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for h in ET.fromstring(musicxml).iter("harmony"):
+        alter = {"-1": "b", "1": "#"}.get(h.findtext("root/root-alter", "0"), "")
+        out.append(h.findtext("root/root-step") + alter + h.find("kind").get("text", ""))
+    return out
+
+
+def sheet_files(h: Harness, rec) -> dict[str, bytes]:
+    """The files of the reply that carried a clip's lead sheet, by extension."""
+    event = h.wait(120.0, interaction=rec, predicate=lambda e: e["kind"] in ("followup", "edit") and len(e["files"]) == 2)
+    return {f["filename"].rsplit(".", 1)[1]: f["data"] for f in event["files"]}
+
+
+def test_the_sheet_button_posts_the_lead_sheet_of_a_clip_from_before_a_restart(harness: Harness, first: dict) -> None:
+    harness.stop_bot()
+    harness.start_bot()  # `first` was posted by the bot before this one
+    rec = press(harness, first, "Sheet", harness.users[3])
+    files = sheet_files(harness, rec)
+    assert set(files) == {"png", "musicxml"} and files["png"].startswith(b"\x89PNG")
+    assert chord_symbols(files["musicxml"])[:4] == ["Dm7", "G7", "Cmaj7", "A7"]  # the changes the clip was asked for, in order
+    again = press(harness, first, "Sheet", harness.users[4])  # set once: the second press posts the same files
+    assert sheet_files(harness, again) == files
+    harness.wait_for_log("lead sheet set")
+    assert harness.bot_log().count("lead sheet set") == 1

@@ -41,32 +41,57 @@ def pack_result(result: Any, worker: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: the clip's files are over `bot.queues.policy.MAX_RESULT_BYTES` together.
     """
-    total = len(result.audio) + len(result.midi) + len(result.picture)
+    total = len(result.audio) + len(result.midi) + len(result.picture) + len(result.written)
     if total > policy.MAX_RESULT_BYTES:
         raise ValueError(f"the clip's files are {total / 1e6:.1f} MB; at most "
                          f"{policy.MAX_RESULT_BYTES / 1e6:.0f} MB can be returned")
     return {"result": result.to_payload(), "worker": worker}
 
 
+def pack_sheet(musicxml: bytes, png: bytes, timings: dict[str, float], worker: dict[str, Any]) -> dict[str, Any]:
+    """A clip's lead sheet as the task's return value (base64, like a clip)."""
+    import base64
+
+    return {"sheet": {"musicxml": base64.b64encode(musicxml).decode("ascii"),
+                      "png": base64.b64encode(png).decode("ascii"), "timings": timings}, "worker": worker}
+
+
 def unpack_result(info: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Save a packed result's clip into ``out_dir``; returns the summary with local ``files`` paths.
+    """Save a packed result's clip (or lead sheet) into ``out_dir``; returns the summary with local
+    ``files`` paths.
 
     Raises:
         EngineError: a malformed result payload.
         ValueError: more than `bot.queues.policy.MAX_RESULT_BYTES`.
     """
+    if isinstance(info.get("sheet"), dict):
+        return _unpack_sheet(info["sheet"], out_dir)
     from engine.compose.result import (
         ComposeResult,  # numpy and the engine's music code; never torch
     )
 
     packed = info.get("result")
     if isinstance(packed, dict):
-        size = sum(len(str(packed.get(k, ""))) for k in ("audio", "midi", "picture")) * 3 // 4
+        size = sum(len(str(packed.get(k, ""))) for k in ("audio", "midi", "picture", "written")) * 3 // 4
         if size > policy.MAX_RESULT_BYTES:
             raise ValueError(f"a worker's result is over {policy.MAX_RESULT_BYTES / 1e6:.0f} MB")
     result = ComposeResult.from_payload(packed)
     worker = info.get("worker")
     return policy.save_clip(out_dir, result, {"worker": worker} if isinstance(worker, dict) else None)
+
+
+def _unpack_sheet(sheet: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    import base64
+    import binascii
+
+    from engine.errors import EngineError
+
+    try:
+        musicxml, png = (base64.b64decode(str(sheet[k]), validate=True) for k in ("musicxml", "png"))
+    except (KeyError, binascii.Error, ValueError) as exc:
+        raise EngineError("a worker's lead sheet is not base64") from exc
+    timings = sheet.get("timings") if isinstance(sheet.get("timings"), dict) else {}
+    return policy.save_sheet(out_dir, musicxml, png, timings)
 
 
 def worker_rows(beats: dict[str, dict[str, Any]], active: dict[str, list[dict[str, Any]]]) -> list[WorkerRow]:

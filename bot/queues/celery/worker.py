@@ -47,7 +47,7 @@ from bot.queues.celery.app import (
     time_limits,
 )
 from bot.queues.celery.batch import IN_FLIGHT, Batcher, BatchJob
-from bot.queues.celery.payload import decode_item, pack_result
+from bot.queues.celery.payload import decode_item, pack_result, pack_sheet
 from bot.queues.celery.transport import TRANSPORT
 from bot.settings import BotSettings, SettingsError
 from engine.errors import EngineError
@@ -200,6 +200,9 @@ def _compose(task: Any, w: WorkerState, payload: dict[str, Any], report: Callabl
     job_id = str(task.request.id)
     try:
         item = decode_item(payload)
+        if item.sheet:  # a clip's lead sheet: no checkpoint, no composer, well under a second
+            sheet = policy.make_sheet(item.sheet)
+            return pack_sheet(sheet.musicxml, sheet.png, sheet.timings, {"node": w.node, "pid": os.getpid()})
         folder = checkpoint_sync.resolve(w.redis, w.settings.checkpoints_dir, w.cache_root, item.checkpoint,
                                          item.checkpoint_hash, w.settings.max_checkpoint_bytes)
         if w.batcher is not None:

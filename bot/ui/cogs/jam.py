@@ -31,6 +31,8 @@ class JamCog(commands.Cog):
         try:
             if action == "cancel":
                 await self._cancel(interaction, job_id)
+            elif action == "sheet":
+                await self._sheet(interaction, job_id)
             else:
                 await self._jam(interaction, action, job_id)
         except Exception as exc:  # the one error path, as for commands
@@ -40,6 +42,18 @@ class JamCog(commands.Cog):
         job = await self.service.cancel(job_id, interaction.user.id, interaction.guild_id)
         text = limits.content(f"🚫 Cancelled: your {job.style} request (job `{job.id}`).")
         await interaction.response.edit_message(content=text, embed=None, view=None)
+
+    async def _sheet(self, interaction: discord.Interaction, job_id: str) -> None:
+        """The clip's lead sheet, PNG and MusicXML, as a reply (set by a worker on the first press)."""
+        job = await self.service.store.get_job(job_id)
+        if job is None or job.status != "delivered" or job.guild_id != interaction.guild_id:
+            raise ServiceError("that clip is not known here any more")
+        await interaction.response.defer(thinking=True)
+        png, xml = await self.service.sheets.sheet(job)
+        files = [discord.File(png, filename=f"chorus-{job.style}-{job.id}-sheet.png"),
+                 discord.File(xml, filename=f"chorus-{job.style}-{job.id}.musicxml")]
+        await interaction.followup.send(content=limits.content(f"📄 Lead sheet of the {job.style} clip (job `{job.id}`)"),
+                                        files=files)
 
     async def _jam(self, interaction: discord.Interaction, action: str, job_id: str) -> None:
         job = await self.service.store.get_job(job_id)
