@@ -12,7 +12,13 @@ from kombu.serialization import dumps, loads
 
 from bot.queues import policy
 from bot.queues.base import WorkItem
-from bot.queues.celery.payload import decode_item, encode_item, pack_result, unpack_result
+from bot.queues.celery.payload import (
+    decode_item,
+    encode_item,
+    pack_result,
+    pack_sheet,
+    unpack_result,
+)
 from bot.settings import BotSettings
 from bot.store.db import Job
 from engine.compose.request import ComposeRequest, RequestError
@@ -108,3 +114,11 @@ def test_a_result_over_the_cap_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"over \d+ MB"):
         unpack_result(forged, tmp_path / "forged")
     assert not (tmp_path / "forged").exists()
+
+
+def test_a_lead_sheet_comes_back_through_celery_as_files_beside_the_clip(tmp_path) -> None:
+    packed = pack_sheet(b"<score-partwise/>", b"\x89PNG sheet", {"musicxml": 0.1}, {"node": "w1"})
+    saved = unpack_result(json.loads(json.dumps(packed)), tmp_path / "jobs" / "abc")
+    assert Path(saved["files"]["sheet"]).read_bytes() == b"\x89PNG sheet"
+    assert Path(saved["files"]["musicxml"]).read_bytes() == b"<score-partwise/>"
+    assert saved["timings"] == {"musicxml": 0.1}
