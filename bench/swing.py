@@ -56,13 +56,15 @@ def _written(composer: Composer, plan) -> list:
 
 
 def _pairs(played: list, written: list[float]) -> list[float]:
-    """Long:short ratios of written eighth pairs (x.0 then x.5, the next onset at x+1), as played."""
+    """Long:short ratios of written eighth pairs (x.0 then x.5, the next onset at x+1), as played:
+    the pair's two onsets as played, and the next beat of the band (as the corpus's figure is
+    measured against the solo's beat track)."""
     out = []
     starts = [n.start for n in played]
     for i in range(len(written) - 2):
         a, b, c = written[i], written[i + 1], written[i + 2]
         if abs(a % 1) < 1e-6 and abs(b - a - 0.5) < 1e-6 and abs(c - a - 1.0) < 1e-6 and i + 2 < len(starts):
-            t1, t2, t3 = starts[i], starts[i + 1], starts[i + 2]
+            t1, t2, t3 = starts[i], starts[i + 1], c
             if t1 < t2 < t3:
                 out.append((t2 - t1) / (t3 - t2))
     return out

@@ -173,10 +173,13 @@ class Arranger:
             ratio = perf.swing(tempo) if asked is None else asked
         notes = sorted(melody, key=lambda n: n.onset)
         onsets = [n.onset for n in notes]
-        times = [self._lead_time(t, onsets, ratio) for t in onsets]
-        if perf is not None:  # placed around the beat as soloists place their notes
-            times = [max(0.0, t + perf.place(abs(n.onset % 1.0 - 0.5) < 1e-6, player.rng))
-                     for t, n in zip(times, notes, strict=True)]
+        if perf is not None and perf.placement and asked is None:
+            times = perf.onsets(onsets, tempo, player.rng)
+        else:
+            times = [self._lead_time(t, onsets, ratio) for t in onsets]
+            if perf is not None:  # placed around the beat as soloists place their notes
+                times = [max(0.0, t + perf.place(abs(n.onset % 1.0 - 0.5) < 1e-6, player.rng))
+                         for t, n in zip(times, notes, strict=True)]
         for i, n in enumerate(notes):
             start = times[i] if perf is not None else player.human(times[i], 0.01)
             stop = self._lead_stop(notes, onsets, times, i, start, final_beat, hold, ratio, player)
@@ -222,7 +225,7 @@ class Arranger:
         if self.performance is not None and self.band.swing:
             spacing = max(0.05, times[i + 1] - start)
             phrase_end = onsets[i + 1] - stop_beat > 1.0
-            return start + min(self.performance.length(spacing, phrase_end, player.rng), spacing - 0.02)
+            return start + min(self.performance.length(spacing, phrase_end, player.rng), spacing - 0.005)
         if onsets[i + 1] - stop_beat <= LEGATO_GAP:
             return times[i + 1]  # a short gap is phrased legato: lines sing, not tick
         return min(self._lead_time(stop_beat, onsets, ratio), times[i + 1])
@@ -440,3 +443,4 @@ def _boundaries(body_bars: int, chorus_bars: int | None) -> set[int]:
         else:
             chorus_bars = 8
     return set(range(chorus_bars, body_bars, max(1, chorus_bars)))
+

@@ -45,6 +45,12 @@ class Performance:
     phrase_notes: tuple[float, ...] = ()  # notes per phrase (a rest of over a beat ends one), quantiles
     rest_beats: tuple[float, ...] = ()  # the rests between phrases, in beats, quantiles
     swing_points: tuple[tuple[float, float], ...] = ()  # (tempo, median ratio) per solo, for the figure
+    # per written place (`place_class`), per tempo band: (tempo, quantiles of beats played off the
+    # written place); a swung off-beat eighth's quantiles hold its swing
+    placement: tuple[tuple[str, tuple[tuple[float, tuple[float, ...]], ...]], ...] = ()
+    # per band of played spacing (lo, hi beats): quantiles of length / spacing
+    articulation: tuple[tuple[float, float, tuple[float, ...]], ...] = ()
+    placement_rho: float = 0.0  # how alike two neighbours' placements are (lag-1, in normal scores)
 
     def __post_init__(self) -> None:
         for name in ("short", "long", "held", "phrase_notes", "rest_beats"):
@@ -53,6 +59,11 @@ class Performance:
                 continue
             if len(values) != QUANTILES or list(values) != sorted(values):
                 raise ValueError(f"performance {name} must be {QUANTILES} rising quantiles, got {values!r}")
+        tables = [q for _, bands in self.placement for _, q in bands] + [q for _, _, q in self.articulation]
+        for values in tables:
+            if len(values) != QUANTILES or list(values) != sorted(values):
+                raise ValueError(f"performance placement and articulation need {QUANTILES} rising quantiles, "
+                                 f"got {values!r}")
 
     def swing(self, tempo: float) -> float:
         """The lead's eighth-note swing ratio (long:short) at ``tempo`` bpm."""
@@ -66,11 +77,46 @@ class Performance:
         mean, sd = (self.offbeat_mean, self.offbeat_sd) if offbeat else (self.onbeat_mean, self.onbeat_sd)
         return min(MAX_SHIFT, max(-MAX_SHIFT, rng.gauss(mean, sd)))
 
+    def spread(self, kind: str, tempo: float) -> list[float] | None:
+        """Quantiles of how far soloists play a note of place ``kind`` off it at ``tempo`` (beats)."""
+        bands = dict(self.placement).get(kind) or dict(self.placement).get("on")
+        return _at_tempo(bands, tempo) if bands else None
+
+    def position(self, onset: float, kind: str, tempo: float, u: float) -> float:
+        """Where a note written at ``onset`` (beats) of place ``kind`` (`place_class`) is played at
+        ``tempo``: the ``u`` (0..1) quantile of the soloists' own spread around that place there."""
+        quantiles = self.spread(kind, tempo)
+        return onset if quantiles is None else onset + _draw(quantiles, u)
+
+    def onsets(self, written: Sequence[float], tempo: float, rng: random.Random) -> list[float]:
+        """The lead's ``written`` onsets (beats, sorted) as a soloist plays them at ``tempo``: each
+        drawn around its place by the kind of place it is (`place_class`), kept in order."""
+        by_beat: dict[int, list[float]] = {}
+        for t in written:
+            by_beat.setdefault(math.floor(t + 1e-9), []).append(t)
+        out: list[float] = []
+        rho, z = min(0.95, max(0.0, self.placement_rho)), 0.0
+        for i, t in enumerate(written):  # neighbours lean the same way as often as the soloists' do
+            z = rho * z + math.sqrt(1 - rho * rho) * rng.gauss(0.0, 1.0)
+            u = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+            kind = place_class(t, by_beat[math.floor(t + 1e-9)])
+            if kind == "2:2" and out and abs(written[i - 1] - (t - 0.5)) < 1e-6 and "pair" in dict(self.placement):
+                played = self.position(out[-1] + 0.5, "pair", tempo, u)  # the eighth pair as soloists play it
+            else:
+                played = self.position(t, kind, tempo, u)
+            if out and t > written[i - 1] + 1e-9:  # two notes keep their order, a little apart
+                played = max(played, out[-1] + min(0.05, (t - written[i - 1]) / 2))
+            out.append(max(0.0, played))
+        return out
+
     def length(self, spacing: float, phrase_end: bool, rng: random.Random) -> float:
         """A note's played length in beats, ``spacing`` beats before the next onset."""
         if phrase_end:
             return min(_draw(self.held, rng.random()), max(0.05, spacing - 0.1))
         table = self.short if spacing < 0.8 else self.long
+        for lo, hi, quantiles in self.articulation:
+            if lo <= spacing < hi:
+                table = quantiles
         return max(0.04, spacing * _draw(table, rng.random()))
 
     def breathe(self, melody: Sequence[Note], rng: random.Random, start: float, stop: float) -> list[Note]:
@@ -111,10 +157,15 @@ class Performance:
         known = {f.name for f in fields(cls)}  # a newer trainer's extra keys are left for a newer engine
         block = {k: v for k, v in block.items() if k in known}
         try:
+            placement = tuple((str(kind), tuple((float(t), tuple(q)) for t, q in bands))
+                              for kind, bands in block.get("placement", ()))
+            articulation = tuple((float(lo), float(hi), tuple(q)) for lo, hi, q in block.get("articulation", ()))
             return cls(**{**block, **{k: tuple(block.get(k, ())) for k in ("short", "long", "held", "phrase_notes",
                                                                              "rest_beats")},
-                          **{k: tuple(tuple(p) for p in block.get(k, ())) for k in ("swing_points", "swing_by_tempo")}})
-        except TypeError as exc:
+                          **{k: tuple(tuple(p) for p in block.get(k, ())) for k in ("swing_points", "swing_by_tempo")},
+                          "placement": placement, "articulation": articulation,
+                          "placement_rho": float(block.get("placement_rho", 0.0))})
+        except (TypeError, ValueError) as exc:
             raise ValueError(f"a checkpoint's performance block is malformed: {exc}") from exc
 
 
@@ -126,6 +177,25 @@ def _interp(points: Sequence[tuple[float, float]], x: float) -> float:
         if x0 <= x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return points[-1][1]
+
+
+def place_class(onset: float, beat_onsets: Sequence[float]) -> str:
+    """The written place of a note as WJazzD names it, "division:tatum" of its beat ("on" for the
+    beat itself, "2:2" for an off-beat eighth, "3:2"/"3:3" for triplets, "4:2".."4:4" for
+    sixteenths), from the onsets written in its beat; "other" for any other division."""
+    k = round((onset - math.floor(onset)) * 12) % 12  # the 12-per-beat grid
+    if k == 0:
+        return "on"
+    inside = {round((o - math.floor(o)) * 12) % 12 for o in beat_onsets} - {0}
+    for division, places in ((2, {6}), (3, {4, 8}), (4, {3, 6, 9})):
+        if inside <= places:
+            return f"{division}:{k * division // 12 + 1}"
+    return "other"
+
+
+def _at_tempo(bands: Sequence[tuple[float, Sequence[float]]], tempo: float) -> list[float]:
+    """Quantiles interpolated between the two tempo bands around ``tempo`` (flat beyond the ends)."""
+    return [_interp([(t, q[i]) for t, q in bands], tempo) for i in range(QUANTILES)]
 
 
 def _draw(quantiles: Sequence[float], u: float) -> float:

@@ -43,9 +43,14 @@ def _solo(melody_csv: Path, beats_csv: Path) -> dict[str, list[float]] | None:
     on = np.array([float(r["onset"]) for r in melody])
     pos = beats_of(on, beat_times)
     end = beats_of(on + np.array([float(r["duration"]) for r in melody]), beat_times)
-    out: dict[str, list[float]] = {"ratio": [], "onbeat": [], "offbeat": [], "short": [], "long": [], "held": []}
+    out: dict[str, list] = {"ratio": [], "onbeat": [], "offbeat": [], "short": [], "long": [], "held": [],
+                            "placed": [], "spaced": []}
     for i, r in enumerate(melody):
         division, tatum = int(r["division"]), int(r["tatum"])
+        kind = "on" if tatum == 1 else f"{division}:{tatum}" if division in (2, 3, 4) else None
+        if kind is not None:  # played off its written place by how much, in beats
+            written = (tatum - 1) / division
+            out["placed"].append((kind, float(pos[i] - np.round(pos[i] - written) - written)))
         whole = np.floor(pos[i] + 0.25)  # the beat this note belongs to (an early note still counts)
         if tatum == 1:
             out["onbeat"].append(float(pos[i] - whole))
@@ -54,10 +59,13 @@ def _solo(melody_csv: Path, beats_csv: Path) -> dict[str, list[float]] | None:
             t1, t2, t3 = pos[i], pos[i + 1], whole + 1.0
             if t1 < t2 < t3:
                 out["ratio"].append(float((t2 - t1) / (t3 - t2)))
+                out["placed"].append(("pair", float(t2 - t1 - 0.5)))  # the off-beat after its own on-beat
                 out["offbeat"].append(float(t2 - whole))
         if i + 1 < len(melody):
             spacing = pos[i + 1] - pos[i]
             rest = pos[i + 1] - end[i]
+            if rest <= 1.0 and spacing > 0.05:
+                out["spaced"].append((float(spacing), float((end[i] - pos[i]) / spacing)))
             if rest > 1.0:
                 out["held"].append(float(end[i] - pos[i]))
             elif 0.05 < spacing < 0.8:
@@ -102,10 +110,77 @@ def _binned(tempos: list[float], ratios: list[float], width: float = 30.0, least
     return tuple(out)
 
 
+SPACINGS = ((0.05, 0.3), (0.3, 0.45), (0.45, 0.6), (0.6, 0.8), (0.8, 1.2), (1.2, 2.5), (2.5, 99.0))  # beats
+_Q = [i / (QUANTILES - 1) for i in range(QUANTILES)]
+
+
+def _quantiles(values, lo: float, hi: float, weights=None) -> tuple[float, ...]:
+    v = np.clip(np.asarray(values if len(values) else [1.0], dtype=float), lo, hi)
+    if weights is None or not len(values):
+        return tuple(round(float(x), 4) for x in np.quantile(v, _Q))
+    return tuple(round(float(x), 4) for x in np.quantile(v, _Q, weights=np.asarray(weights), method="inverted_cdf"))
+
+
+def _placement(placed: list[tuple[float, str, float]], width: float = 30.0, least: int = 300):
+    """Per place kind, per ``width``-bpm tempo band with ``least`` notes or more (else all tempos
+    as one band): (median tempo, quantiles of how far notes land off their written place). The
+    outer 1% either side is cut (beat-track slips)."""
+    out = []
+    for kind in sorted({k for _, k, _ in placed}):
+        tempo = np.array([t for t, k, _ in placed if k == kind])
+        dev = np.array([d for _, k, d in placed if k == kind])
+        if len(dev) < least:
+            continue
+        lo, hi = np.quantile(dev, [0.01, 0.99])
+        bands = []
+        for start in np.arange(60.0, 400.0, width):
+            inside = (tempo >= start) & (tempo < start + width)
+            if inside.sum() >= least:
+                bands.append((round(float(np.median(tempo[inside])), 1), _quantiles(dev[inside], lo, hi)))
+        out.append((kind, tuple(bands) or ((round(float(np.median(tempo)), 1), _quantiles(dev, lo, hi)),)))
+    return tuple(out)
+
+
+def _neighbours(placed: list[tuple[float, str, float]], solo: list[int], width: float = 30.0) -> float:
+    """Lag-1 correlation of neighbouring notes' placements in one solo, each read as a normal
+    score within its place kind and tempo band (the copula `Performance.onsets` draws with)."""
+    from statistics import NormalDist
+
+    kept = [i for i, (_, k, _) in enumerate(placed) if k != "pair"]  # a pair's entry is not a note of its own
+    kinds = np.array([f"{placed[i][1]}@{int((placed[i][0] - 60) // width)}" for i in kept])  # within its band
+    dev = np.array([placed[i][2] for i in kept])
+    solo = [solo[i] for i in kept]
+    z = np.zeros(len(dev))
+    for kind in set(kinds.tolist()):
+        idx = np.flatnonzero(kinds == kind)
+        ranks = np.empty(len(idx))
+        ranks[np.argsort(dev[idx], kind="stable")] = np.arange(len(idx))
+        z[idx] = [NormalDist().inv_cdf((r + 0.5) / len(idx)) for r in ranks]
+    same = np.array(solo[1:]) == np.array(solo[:-1])
+    if same.sum() < 10:
+        return 0.0
+    return round(float(np.corrcoef(z[:-1][same], z[1:][same])[0, 1]), 3)
+
+
+def _articulation(spaced: list[tuple[float, float, float]]):
+    """Per band of played spacing (`SPACINGS`), quantiles of length / spacing, every solo weighing
+    the same (``spaced``: spacing, length / spacing, the note's weight)."""
+    arr = np.array(spaced or [(1.0, 1.0, 1.0)])
+    out = []
+    for lo, hi in SPACINGS:
+        inside = (arr[:, 0] >= lo) & (arr[:, 0] < hi)
+        if inside.sum() >= 50:
+            out.append((lo, hi, _quantiles(arr[inside, 1], 0.1, 1.05, arr[inside, 2])))
+    return tuple(out)
+
+
 def learn(solos: Iterable[tuple[Path, Path, float]]) -> Performance:
     """The performance model of ``solos`` ((melody CSV, beats CSV, tempo) each)."""
     tempos, ratios, solos_seen = [], [], []
     pooled: dict[str, list[float]] = {"onbeat": [], "offbeat": [], "short": [], "long": [], "held": []}
+    placed: list[tuple[float, str, float]] = []
+    spaced: list[tuple[float, float]] = []
+    solo: list[int] = []  # which solo each placed note is of
     for melody, beats, tempo in solos:
         got = _solo(melody, beats)
         if got is None:
@@ -118,14 +193,11 @@ def learn(solos: Iterable[tuple[Path, Path, float]]) -> Performance:
             got["offbeat"] = list(np.array(got["offbeat"]) - float(np.median(got["offbeat"])))
         for k in pooled:
             pooled[k] += got[k]
+        placed += [(tempo, kind, dev) for kind, dev in got["placed"]]
+        solo += [len(solos_seen)] * len(got["placed"])
+        spaced += [(a, b, 1.0 / len(got["spaced"])) for a, b in got["spaced"]]  # each solo weighs the same
     slope, intercept = np.polyfit(tempos, ratios, 1) if len(tempos) >= 3 else (0.0, 1.5)
     table = _binned(tempos, ratios)
-    q = [i / (QUANTILES - 1) for i in range(QUANTILES)]
-
-    def quantiles(values: list[float], lo: float, hi: float) -> tuple[float, ...]:
-        v = np.clip(np.array(values or [1.0]), lo, hi)
-        return tuple(round(float(x), 4) for x in np.quantile(v, q))
-
     on, off = np.array(pooled["onbeat"] or [0.0]), np.array(pooled["offbeat"] or [0.0])
     lag = round(float(np.median(on)), 4)
     return Performance(
@@ -134,8 +206,9 @@ def learn(solos: Iterable[tuple[Path, Path, float]]) -> Performance:
         # an off-beat lags with its beat, so the pair keeps its ratio; its own spread around that
         offbeat_mean=lag, offbeat_sd=round(float(np.clip(np.std(off), 0, 0.1)), 4),
         swing_by_tempo=table, **_phrases(solos_seen),
-        short=quantiles(pooled["short"], 0.1, 1.05), long=quantiles(pooled["long"], 0.1, 1.05),
-        held=quantiles(pooled["held"], 0.25, 4.0), solos=len(tempos),
+        short=_quantiles(pooled["short"], 0.1, 1.05), long=_quantiles(pooled["long"], 0.1, 1.05),
+        held=_quantiles(pooled["held"], 0.25, 4.0), solos=len(tempos),
+        placement=_placement(placed), placement_rho=_neighbours(placed, solo), articulation=_articulation(spaced),
         swing_points=tuple((round(t, 1), round(r, 3)) for t, r in sorted(zip(tempos, ratios, strict=True))))
 
 
