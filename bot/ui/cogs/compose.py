@@ -1,7 +1,16 @@
-"""/compose, /help, /styles and the "Continue with Chorus" message command (with its modal)."""
+"""/compose, /help, /styles and the "Continue with Chorus" message command (with its modal).
+
+The modal's ``custom_id`` names the message whose MIDI file it continues
+(``chorus:continue:<channel>:<message>:<nonce>``). A submission this process did not open the
+modal for (it was opened before a restart, or past its 10-minute timeout) is routed by that id
+alone (`ComposeCog.on_interaction`): the message is fetched again and the values typed are used.
+"""
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -26,6 +35,7 @@ DEFAULT_LENGTH = "30s"
 LENGTHS = ("10s", "20s", "30s", "45s", "1m", "1m30s", "2m", "3m")
 KEYS = tuple(f"{p} {m}" for m in ("major", "minor") for p in PITCH_NAMES)
 SEED_MAX = 2**53  # Discord's largest integer option
+CONTINUE_ID = re.compile(r"chorus:continue:(?P<channel>\d{1,20}):(?P<message>\d{1,20}):[0-9a-f]{8}")
 # Discord shows these ranges; the decorator needs constants, so the settings' own limits replace
 # them when the cog is made (`_apply_ranges`), and `ComposeRequest.build` checks them again.
 Tempo = app_commands.Range[float, Settings.min_tempo, Settings.max_tempo]
@@ -52,27 +62,51 @@ def parts_without(text: str | None) -> frozenset[str] | None:
     return frozenset(PARTS) - left_out
 
 
+def midi_of(message: discord.Message) -> discord.Attachment:
+    """The message's first MIDI attachment.
+
+    Raises:
+        RequestError: it has none.
+    """
+    attachment = next((a for a in message.attachments if a.filename.lower().endswith(MIDI_SUFFIXES)), None)
+    if attachment is None:
+        raise RequestError("that message has no .mid attachment to continue")
+    return attachment
+
+
+def typed_values(data: Any) -> dict[str, str]:
+    """A modal submission's text inputs by ``custom_id`` (in action rows or labels)."""
+    out: dict[str, str] = {}
+    for row in (data or {}).get("components") or []:
+        for c in [*(row.get("components") or []), *([row["component"]] if isinstance(row.get("component"), dict) else [])]:
+            if isinstance(c, dict) and "custom_id" in c and isinstance(c.get("value"), str):
+                out[c["custom_id"]] = c["value"]
+    return out
+
+
 class ContinueModal(discord.ui.Modal, title="Continue with Chorus"):
     """Style, length and tempo for continuing a posted MIDI file."""
 
-    def __init__(self, cog: ComposeCog, attachment: discord.Attachment, style: str) -> None:
-        super().__init__(timeout=600)
+    def __init__(self, cog: ComposeCog, message: discord.Message, attachment: discord.Attachment, style: str) -> None:
+        super().__init__(timeout=600, custom_id=f"chorus:continue:{message.channel.id}:{message.id}:{secrets.token_hex(4)}")
         self.cog, self.attachment = cog, attachment
-        self.style = discord.ui.TextInput(label="Style", default=style, max_length=40)
-        self.length = discord.ui.TextInput(label="Length (e.g. 30s, 1m)", default=DEFAULT_LENGTH, max_length=12)
+        self.style = discord.ui.TextInput(label="Style", default=style, max_length=40, custom_id="style")
+        self.length = discord.ui.TextInput(label="Length (e.g. 30s, 1m)", default=DEFAULT_LENGTH, max_length=12,
+                                           custom_id="length")
         self.tempo = discord.ui.TextInput(label="Tempo in bpm (blank: keep the file's)", required=False,
-                                          max_length=6)
+                                          max_length=6, custom_id="tempo")
         for item in (self.style, self.length, self.tempo):
             self.add_item(item)
+        cog.open_modals.add(self.custom_id)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        text = self.tempo.value.strip()
-        try:
-            tempo = float(text) if text else None
-        except ValueError:
-            raise RequestError(f"tempo {text!r} is not a number of beats per minute") from None
-        req = self.cog.service.request(self.style.value, self.length.value, tempo=tempo)
-        await accept_seeded(self.cog.service, interaction, req, self.attachment)
+        await self.cog.continue_file(interaction, self.attachment, self.style.value, self.length.value,
+                                     self.tempo.value)
+        # done: discord.py forgets the modal now; after an error it stays open (and ours) until its timeout
+        self.cog.open_modals.discard(self.custom_id)
+
+    async def on_timeout(self) -> None:  # a later submission is routed by its custom_id alone
+        self.cog.open_modals.discard(self.custom_id)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await report(interaction, error, "the Continue modal")
@@ -83,6 +117,7 @@ class ComposeCog(commands.Cog):
         self.bot = bot
         self.service = service
         self.menu = app_commands.ContextMenu(name="Continue with Chorus", callback=self.continue_menu)
+        self.open_modals: set[str] = set()  # custom ids of the Continue modals this process has open
         bot.tree.add_command(self.menu)
         self._apply_ranges()
 
@@ -143,14 +178,45 @@ class ComposeCog(commands.Cog):
             await accept_seeded(self.service, interaction, req, seed_midi)
 
     async def continue_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
-        attachment = next((a for a in message.attachments if a.filename.lower().endswith(MIDI_SUFFIXES)), None)
-        if attachment is None:
-            raise RequestError("that message has no .mid attachment to continue")
+        attachment = midi_of(message)
         self.service.seeds.check_declared_size(attachment.size)
         styles = self.service.styles()
         if not styles:
             raise RequestError("no style is installed")
-        await interaction.response.send_modal(ContinueModal(self, attachment, "jazz" if "jazz" in styles else styles[0]))
+        await interaction.response.send_modal(ContinueModal(self, message, attachment,
+                                                            "jazz" if "jazz" in styles else styles[0]))
+
+    async def continue_file(self, interaction: discord.Interaction, attachment: discord.Attachment, style: str,
+                            length: str, tempo_text: str) -> None:
+        """Accept the Continue modal's values for ``attachment``."""
+        text = tempo_text.strip()
+        try:
+            tempo = float(text) if text else None
+        except ValueError:
+            raise RequestError(f"tempo {text!r} is not a number of beats per minute") from None
+        req = self.service.request(style, length, tempo=tempo)
+        await accept_seeded(self.service, interaction, req, attachment)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A Continue modal submitted that this process did not open (before a restart, or timed out):
+        fetch its message again by the ids in its ``custom_id`` and accept the values typed."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        found = CONTINUE_ID.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        if found is None or found.group(0) in self.open_modals:
+            return
+        try:
+            channel = self.bot.get_partial_messageable(int(found["channel"]), guild_id=interaction.guild_id)
+            try:
+                message = await channel.fetch_message(int(found["message"]))
+            except discord.NotFound:
+                raise RequestError("the message with that MIDI file is gone; post it again") from None
+            values = typed_values(interaction.data)
+            await self.continue_file(interaction, midi_of(message), values.get("style", ""),
+                                     values.get("length", DEFAULT_LENGTH), values.get("tempo", ""))
+        except Exception as exc:  # the one error path, as for the modal itself
+            await report(interaction, exc, "the Continue modal (opened before a restart)")
 
     @app_commands.command(name="help", description="What Chorus does, an example, the limits and how to write changes")
     async def help(self, interaction: discord.Interaction) -> None:
