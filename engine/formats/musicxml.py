@@ -11,10 +11,11 @@ music21 is imported on the first call (about 0.2 s), never by ``import engine``.
 """
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from typing import Any
 
-from engine.formats.rhythm import Event, bar_units, write_bars
+from engine.formats.rhythm import Event, bar_units, snapped, write_bars
 from engine.music.chords import Chord
 from engine.music.spelling import chord_text, key_tonic, spell_note, spell_root
 from engine.music.tokens import GRID
@@ -28,6 +29,10 @@ KINDS = {"maj": "major", "min": "minor", "dim": "diminished", "aug": "augmented"
          "minmaj7": "major-minor", "7": "dominant", "7sus": "suspended-fourth", "7alt": "dominant",
          "m7b5": "half-diminished", "dim7": "diminished-seventh", "aug7": "augmented-seventh"}
 CLEFS = ("treble", "bass")
+COMPOSER = "Chorus"
+# the header's credits: (credit-type, justify, default-x, default-y), in tenths (40 to 7 mm: an A4
+# page is 1200 wide, 1697 high, y from the bottom)
+CREDITS = (("title", "center", 600, 1620), ("subtitle", "center", 600, 1555), ("composer", "right", 1130, 1505))
 
 
 def write_musicxml(w: Written) -> bytes:
@@ -44,7 +49,7 @@ def write_musicxml(w: Written) -> bytes:
     try:
         exporter = musicxml.m21ToXml.GeneralObjectExporter(score)
         exporter.makeNotation = False  # done in build_score, before the chord symbols go in
-        return exporter.parse()
+        return _typed_credits(exporter.parse())
     except Exception as exc:  # music21 raises many kinds; the clip's job fails with one line
         raise EngineError(f"the lead sheet could not be written: {exc}") from exc
 
@@ -54,7 +59,8 @@ def build_score(w: Written) -> Any:
     from music21 import layout, metadata, spanner, stream
 
     score = stream.Score()
-    score.metadata = metadata.Metadata(movementName=w.title, composer=_subtitle(w))
+    score.metadata = metadata.Metadata(movementName=w.title, composer=COMPOSER)
+    _header(score, w)
     repeats = find_repeats(w)
     kept = kept_bars(w.bars, repeats)
     staves = sorted({v.staff for v in w.voices})
@@ -83,11 +89,34 @@ def build_score(w: Written) -> Any:
     return score
 
 
-def _subtitle(w: Written) -> str:
+def _header(score: Any, w: Written) -> None:
+    """The page's header as credits (`CREDITS`, in order): the title, the subtitle with the style,
+    key and tempo, the composer."""
+    from music21 import text
+
+    for (_kind, justify, x, y), content in zip(CREDITS, (w.title, subtitle(w), COMPOSER), strict=True):
+        box = text.TextBox(content, x, y)
+        box.style.justify = box.style.alignHorizontal = justify
+        box.style.alignVertical = "top"
+        score.insert(0, box)
+
+
+def subtitle(w: Written) -> str:
+    """The header's second line: ``Jazz, swing · B♭ major · ♩ = 196`` (a dotted quarter in 6/8)."""
     letter, alter = key_tonic(w.tonic, w.mode)
     key = letter + {-1: "\u266d", 1: "\u266f"}.get(alter, "")
-    feel = " swing" if w.swing else ""
-    return f"Chorus, {w.style}{feel} in {key} {w.mode}, {w.tempo:g} bpm"
+    mark = _tempo(w)
+    beat = "\u2669." if mark.referent.quarterLength == 1.5 else "\u2669"
+    feel = ", swing" if w.swing else ""
+    return f"{w.style.title()}{feel} \u00b7 {key} {w.mode} \u00b7 {beat} = {mark.number}"
+
+
+def _typed_credits(xml: bytes) -> bytes:
+    """Each ``<credit>`` with its ``<credit-type>`` (title, subtitle, composer: music21 writes none),
+    so a notation program files them as the score's header."""
+    kinds = iter(kind for kind, *_ in CREDITS)
+    return re.sub(rb"<credit page=\"1\">",
+                  lambda m: m.group(0) + b"\n    <credit-type>" + next(kinds, "rights").encode() + b"</credit-type>", xml)
 
 
 def _measures(w: Written, voices: list[Voice], staff: int, first: bool, repeats: list[tuple[int, int, int]],
@@ -98,6 +127,7 @@ def _measures(w: Written, voices: list[Voice], staff: int, first: bool, repeats:
     from music21 import bar, clef, expressions, key, layout, meter, stream
 
     written = [write_bars(v.notes, w.meter, w.bars) for v in voices]
+    lines = [snapped(v.notes, w.meter, w.bars * bar_units(w.meter)) for v in voices]
     starts = {s.first_bar: s.label for s in w.sections}
     out = {}
     for j, i in enumerate(kept):
@@ -108,6 +138,8 @@ def _measures(w: Written, voices: list[Voice], staff: int, first: bool, repeats:
             m.insert(0, meter.TimeSignature(f"{w.meter[0]}/{w.meter[1]}"))
             if first:
                 m.insert(0, _tempo(w))
+                if w.swing:
+                    m.insert(0, _swing())
         if j % BARS_PER_PAGE == 0 and j:
             m.insert(0, layout.PageLayout(isNew=True))
         elif j % BARS_PER_LINE == 0 and j:
@@ -115,12 +147,12 @@ def _measures(w: Written, voices: list[Voice], staff: int, first: bool, repeats:
         if first and i in starts:
             m.insert(0, expressions.RehearsalMark(starts[i]))
         if len(voices) == 1:
-            for el in _events(w, voices[0], written[0][i], i, stem=None):
+            for el in _events(w, lines[0], written[0][i], i, stem=None):
                 m.insert(el.offset, el)
         else:
-            for k, (voice, bars) in enumerate(zip(voices, written, strict=True)):
+            for k, (line, bars) in enumerate(zip(lines, written, strict=True)):
                 v = stream.Voice(id=str(k + 1))
-                for el in _events(w, voice, bars[i], i, stem="up" if k == 0 else "down"):
+                for el in _events(w, line, bars[i], i, stem="up" if k == 0 else "down"):
                     v.insert(el.offset, el)
                 m.insert(0, v)
         for start, stop, _ending in repeats:
@@ -158,16 +190,28 @@ def _tempo(w: Written) -> Any:
     compound = w.meter[1] == 8 and w.meter[0] % 3 == 0
     referent = duration.Duration(1.5 if compound else 1.0)
     number = round(w.tempo / (1.5 if compound else 1.0))
-    return tempo.MetronomeMark(text="Swing" if w.swing else None, number=number, referent=referent)
+    return tempo.MetronomeMark(number=number, referent=referent)
 
 
-def _events(w: Written, voice: Voice, events: list[Event], bar_index: int, stem: str | None) -> list[Any]:
-    """One bar of one voice as music21 notes and rests, spelled and tied, with their fermatas."""
+def _swing() -> Any:
+    """"Swing" over the first bar, beside the tempo (the eighths are written straight)."""
+    from music21 import expressions
+
+    words = expressions.TextExpression("Swing")
+    words.placement = "above"
+    words.style.fontWeight = "bold"
+    return words
+
+
+def _events(w: Written, line: list[tuple[int, int, int]], events: list[Event], bar_index: int,
+            stem: str | None) -> list[Any]:
+    """One bar of one voice as music21 notes and rests, spelled and tied, with their fermatas;
+    ``line``: the voice's notes as `engine.formats.rhythm.snapped` writes them (an event's ``note``
+    indexes it)."""
     from music21 import duration, expressions, note, pitch, tie
 
     out = []
     base = bar_index * bar_units(w.meter)
-    pitches = [p for _, _, p in sorted(voice.notes)]
     fermatas = {round(f * GRID) for f in w.fermatas}
     for ev in events:
         ql = duration.Duration(Fraction(ev.length, GRID))
@@ -176,9 +220,7 @@ def _events(w: Written, voice: Voice, events: list[Event], bar_index: int, stem:
             if ev.length == bar_units(w.meter):
                 el.fullMeasure = True
         else:
-            chord = _chord_at(w.changes, (base + ev.start) / GRID)
-            nxt = pitches[ev.note + 1] if 0 <= ev.note < len(pitches) - 1 else ev.pitch
-            letter, alter, octave = spell_note(ev.pitch, w.tonic, w.mode, chord, rising=nxt >= ev.pitch)
+            letter, alter, octave = _spell(w, line, ev.note)
             el = note.Note(duration=ql)
             el.pitch = pitch.Pitch(step=letter, octave=octave, accidental=alter if alter else None)
             if ev.tie is not None:
@@ -190,6 +232,15 @@ def _events(w: Written, voice: Voice, events: list[Event], bar_index: int, stem:
         el.offset = Fraction(ev.start, GRID)
         out.append(el)
     return out
+
+
+def _spell(w: Written, line: list[tuple[int, int, int]], index: int) -> tuple[str, int, int]:
+    """The spelling of the line's note ``index`` (every piece of a tied note alike): over the chord
+    sounding where it starts, and towards the next note of another pitch."""
+    onset, _, midi = line[index]
+    after = next(((on, p) for on, _, p in line[index + 1:] if p != midi), None)
+    return spell_note(midi, w.tonic, w.mode, _chord_at(w.changes, onset / GRID),
+                      None if after is None else after[1], None if after is None else _chord_at(w.changes, after[0] / GRID))
 
 
 def _chord_at(changes: tuple[tuple[float, Chord], ...], beat: float) -> Chord | None:

@@ -5,9 +5,14 @@ breaks the MusicXML asks for (4 bars a line, 16 a page). cairosvg draws them: th
 page one under the other (the last page only as tall as its systems), the PDF one A4 page each.
 docs/notation.md compares Verovio with LilyPond.
 
+The header is the MusicXML's credits (title, subtitle with the style, key and tempo, composer);
+Verovio sets them all in one size, so `_sized_header` gives the title and the composer theirs
+in the MEI Verovio made of the MusicXML, which is then laid out.
+
 Verovio writes the few symbols set inside text (the tempo's note, a chord symbol's flat or sharp)
-in its SMuFL text font, embedded as a web font that no rasteriser here reads; `_plain_symbols`
-writes them with the Unicode music symbols of a system font instead.
+in its SMuFL text font, embedded as a web font that no rasteriser here reads, and the header's
+text font has no music symbols at all; `_plain_symbols` writes them with the Unicode music
+symbols of a system font (DejaVu) instead.
 """
 from __future__ import annotations
 
@@ -52,7 +57,23 @@ def engrave(musicxml: bytes, last_page_fits: bool = True) -> list[str]:
         tk.setOptions({**_OPTIONS, "adjustPageHeight": last_page_fits})
         if not tk.loadData(musicxml.decode("utf-8")):
             raise SheetError("Verovio could not read the lead sheet's MusicXML")
+        mei = tk.getMEI()
+        sized = _sized_header(mei)
+        if sized != mei and not tk.loadData(sized):
+            raise SheetError("Verovio could not read the lead sheet's header")
         return [_plain_symbols(tk.renderToSVG(page)) for page in range(1, tk.getPageCount() + 1)]
+
+
+def _sized_header(mei: str) -> str:
+    """The header's lines in their sizes: Verovio sets every MusicXML credit in one size, and
+    MEI says it with ``fontsize``: the title (the first line) large, the composer (on the right) small."""
+    head = re.search(r"<pgHead\b.*?</pgHead>", mei, flags=re.S)
+    if head is None:
+        return mei
+    lines = re.sub(r'<rend (xml:id="[^"]*" )halign="center"', r'<rend \1fontsize="x-large" halign="center"',
+                   head.group(0), count=1)
+    lines = re.sub(r'<rend (xml:id="[^"]*" )halign="right"', r'<rend \1fontsize="small" halign="right"', lines)
+    return mei[:head.start()] + lines + mei[head.end():]
 
 
 def _plain_symbols(svg: str) -> str:
@@ -60,7 +81,10 @@ def _plain_symbols(svg: str) -> str:
         text = "".join(_SMUFL_TEXT.get(ch, ch) for ch in m.group(3))
         return f'{m.group(1)}font-family="DejaVu Sans" font-size="{int(m.group(2)) * 0.55:.0f}px">{text}<'
 
-    return re.sub(r'(<tspan[^>]*?)font-family="Leipzig" font-size="(\d+)px">([^<]*)<', swap, svg)
+    svg = re.sub(r'(<tspan[^>]*?)font-family="Leipzig" font-size="(\d+)px">([^<]*)<', swap, svg)
+    # a line of text with a symbol in it (the header's key and tempo) is set in DejaVu Serif whole:
+    # cairo would place a symbol's own span wrongly in a centred line
+    return re.sub(r'<tspan (font-size="\d+px">[^<]*[\u2669\u266a\u266d\u266e\u266f])', r'<tspan font-family="DejaVu Serif" \1', svg)
 
 
 def to_png(pages: list[str], width: int = PNG_WIDTH) -> bytes:

@@ -6,13 +6,19 @@ harmony imply. The rules, in order:
 1. The key signature's tonic is the usual one for its pitch class and mode (`key_tonic`): Bb
    major, not A# major; F# minor, not Gb minor.
 2. A chord's root is spelled by its degree in the key (`spell_root`): the diatonic degrees with
-   the key's letters, the others as the flat degrees (bII, bIII, bVI, bVII), except a raised
-   fourth under a half-diminished or diminished chord (#iv) and, in minor, the raised sixth and
-   seventh and the major third (the V of the relative major's V, the dominant's leading tone).
-3. A note (`spell_note`) in the key's scale takes the key's letter; a note of the sounding
-   chord (tensions included) takes the letter its interval above the root implies (the b7 of
-   Bb7 is Ab, the #9 of G7 is A#, the b5 of F#m7b5 is C); any other note is a chromatic
-   passing tone, written sharp on the way up and flat on the way down.
+   the key's letters, the others as the flat degrees (bII, bIII, bVI, bVII), except a diminished
+   chord's root, which leads up a semitone into the next degree's chord (#i, #ii, #iv, #v: D#dim7
+   to Em in D), a raised fourth under a half-diminished chord (#iv) and, in minor, the raised
+   sixth and seventh and the major third (the V of the relative major's V, the dominant's leading tone).
+3. A note (`spell_note`) of the sounding chord (tensions included) or of the chord's scale
+   (`engine.music.chords`: mixolydian over a dominant, ionian over a major sixth, ...) takes the
+   letter its interval above the root implies (the b7 of Bb7 is Ab, the #9 of G7 is A#, the b5 of
+   F#m7b5 is C, the fourth of Db6 is Gb); else a note in the key's scale takes the key's letter
+   (Bb in F). Any other note is chromatic: a natural where it is one (B in B-flat major);
+   raised when it leads a semitone up into a note of the key or the harmony (C# to D over Bbmaj7),
+   lowered when it leads a semitone down to one; otherwise as the key signature leans: flat in a
+   flat key (Gb, not F#, over Bb7 in B-flat), sharp in a sharp key, and in C major or A minor
+   sharp on the way up and flat on the way down.
 """
 from __future__ import annotations
 
@@ -31,8 +37,7 @@ _MINOR_CHROMATIC = {1: 1, 4: 2, 6: 4, 9: 5, 11: 6}
 # semitones above a chord's root -> letter steps (the usual reading of a chord's tones and tensions)
 _INTERVAL_STEPS = {0: 0, 1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4, 7: 4, 8: 5, 9: 5, 10: 6, 11: 6}
 _SHARP_NINE_FAMILIES = ("7", "7alt", "aug7", "maj", "maj7", "6", "aug")  # a minor third over these is a #9
-_SHARP_ELEVEN_FAMILIES = ("7", "maj", "maj7", "6", "7alt")  # a tritone over these is a #11, not a b5
-_DIM_FAMILIES = ("dim", "dim7", "m7b5")
+_SHARP_ELEVEN_FAMILIES = ("7", "maj", "maj7", "6", "7alt", "aug", "aug7")  # a tritone over these is a #11, not a b5
 
 
 def _spelled(letter: int, pc: int) -> tuple[str, int]:
@@ -65,35 +70,65 @@ def spell_root(root: int, tonic: int, mode: str, family: str = "") -> tuple[str,
     scale = MINOR if mode == "minor" else MAJOR
     if degree in scale:
         return _spelled(t_letter + scale.index(degree), root)
-    if degree == 6 and family in _DIM_FAMILIES:
-        return _spelled(t_letter + 3, root)  # #iv half-diminished
+    if family in ("dim", "dim7") or (degree == 6 and family == "m7b5"):
+        return _spelled(t_letter + scale.index(degree - 1), root)  # a leading-tone chord: #i, #ii, #iv, #v
     chromatic = _MINOR_CHROMATIC if mode == "minor" else _MAJOR_CHROMATIC
     return _spelled(t_letter + chromatic[degree], root)
 
 
-def spell_note(pitch: int, tonic: int, mode: str, chord: Chord | None = None, rising: bool = True) -> tuple[str, int, int]:
+def spell_note(pitch: int, tonic: int, mode: str, chord: Chord | None = None, next_pitch: int | None = None,
+               next_chord: Chord | None = None) -> tuple[str, int, int]:
     """(letter, alter, octave) of a MIDI ``pitch`` in the key over ``chord`` (rule 3 of the module
-    docstring); ``rising``: the line goes up from here (a chromatic passing tone is sharp)."""
+    docstring); ``next_pitch``: the line's next pitch other than this one (None: none), sounding
+    over ``next_chord`` (None: this chord)."""
     pc = pitch % 12
-    t_letter = LETTERS.index(key_tonic(tonic, mode)[0])
+    spelled = _in_harmony(pc, tonic, mode, chord) or _in_key(pc, tonic, mode)
+    if spelled is None:
+        spelled = _chromatic(pitch, tonic, mode, next_pitch, next_chord or chord)
+    return spelled[0], spelled[1], _octave(pitch, *spelled)
+
+
+def _in_harmony(pc: int, tonic: int, mode: str, chord: Chord | None) -> tuple[str, int] | None:
+    """A chord tone or a note of the chord's scale, spelled by its interval above the chord's root."""
+    if chord is None or chord.is_nc or pc not in chord.pcs | chord.scale_pcs:
+        return None
+    root = LETTERS.index(spell_root(chord.root, tonic, mode, chord.family)[0])
+    name, alter = _spelled(root + _chord_steps((pc - chord.root) % 12, chord.family), pc)
+    return (name, alter) if abs(alter) <= 1 or (alter == -2 and chord.family == "dim7") else None
+
+
+def _in_key(pc: int, tonic: int, mode: str) -> tuple[str, int] | None:
+    """A note of the key's scale on the key's letter."""
     scale = MINOR if mode == "minor" else MAJOR
     degree = (pc - tonic) % 12
-    if chord is not None and not chord.is_nc and pc in chord.pcs:
-        name, alter = _spelled(LETTERS.index(spell_root(chord.root, tonic, mode, chord.family)[0])
-                               + _chord_steps((pc - chord.root) % 12, chord.family), pc)
-        if abs(alter) <= 1 or (alter == -2 and chord.family == "dim7"):
-            return name, alter, _octave(pitch, name, alter)
-    if degree in scale:
-        name, alter = _spelled(t_letter + scale.index(degree), pc)
-        if abs(alter) <= 1:
-            return name, alter, _octave(pitch, name, alter)
+    if degree not in scale:
+        return None
+    name, alter = _spelled(LETTERS.index(key_tonic(tonic, mode)[0]) + scale.index(degree), pc)
+    return (name, alter) if abs(alter) <= 1 else None
+
+
+def _chromatic(pitch: int, tonic: int, mode: str, next_pitch: int | None, next_chord: Chord | None) -> tuple[str, int]:
+    """A note outside the key and the harmony: a natural where it is one; else raised when it leads
+    a semitone up into a note of the key or the harmony, lowered when it leads a semitone down to
+    one, and otherwise as the key signature leans (flat in a flat key, sharp in a sharp key; in C
+    major or A minor, sharp on the way up and flat on the way down)."""
+    pc = pitch % 12
     if pc in LETTER_PC:
-        name, alter = LETTERS[LETTER_PC.index(pc)], 0
-    elif rising:  # a chromatic passing tone: the lower letter raised, or the upper one lowered
-        name, alter = LETTERS[LETTER_PC.index((pc - 1) % 12)], 1
-    else:
-        name, alter = LETTERS[LETTER_PC.index((pc + 1) % 12)], -1
-    return name, alter, _octave(pitch, name, alter)
+        return LETTERS[LETTER_PC.index(pc)], 0
+    raised, lowered = (LETTERS[LETTER_PC.index((pc - 1) % 12)], 1), (LETTERS[LETTER_PC.index((pc + 1) % 12)], -1)
+    if next_pitch is not None and abs(next_pitch - pitch) == 1 and _is_home(next_pitch % 12, tonic, mode, next_chord):
+        return raised if next_pitch > pitch else lowered
+    fifths = key_fifths(tonic, mode)
+    if fifths:
+        return lowered if fifths < 0 else raised
+    return raised if next_pitch is None or next_pitch > pitch else lowered
+
+
+def _is_home(pc: int, tonic: int, mode: str, chord: Chord | None) -> bool:
+    """``pc`` is a note of the key's scale, or of the chord or its scale."""
+    scale = MINOR if mode == "minor" else MAJOR
+    in_chord = chord is not None and not chord.is_nc and pc in chord.pcs | chord.scale_pcs
+    return in_chord or (pc - tonic) % 12 in scale
 
 
 def _chord_steps(interval: int, family: str) -> int:

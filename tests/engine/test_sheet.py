@@ -157,9 +157,37 @@ def test_notes_are_spelled_in_the_key_and_against_the_chord() -> None:
     assert spell_note(68, 0, "major", parse_chord("Bb7"))[:2] == ("A", -1)  # the seventh of Bb7
     assert spell_note(70, 7, "major", parse_chord("G7(#9)"))[:2] == ("A", 1)  # the #9
     assert spell_root(6, 0, "major", "m7b5") == ("F", 1) and spell_root(6, 0, "major", "7") == ("G", -1)
-    assert spell_note(61, 0, "major", None, rising=True)[:2] == ("C", 1)
-    assert spell_note(61, 0, "major", None, rising=False)[:2] == ("D", -1)
+    assert spell_note(61, 0, "major", None, next_pitch=64)[:2] == ("C", 1)  # C major: up sharp,
+    assert spell_note(61, 0, "major", None, next_pitch=57)[:2] == ("D", -1)  # down flat
     assert spell_note(60, 1, "minor", parse_chord("G#7")) == ("B", 1, 3)  # C# minor's leading tone: B#3 is MIDI 60
+    assert spell_root(3, 2, "major", "dim7") == ("D", 1)  # D#dim7 leads to Em in D, not Ebdim7
+
+
+def test_passing_notes_are_spelled_by_the_key_and_where_they_lead() -> None:
+    bb, db6, bb7, bbmaj7 = 10, parse_chord("Db6"), parse_chord("Bb7"), parse_chord("Bbmaj7")
+    assert spell_note(66, bb, "major", db6, next_pitch=67)[:2] == ("G", -1)  # over Db6 the fourth is Gb, not F#
+    assert spell_note(66, bb, "major", bb7, next_pitch=72)[:2] == ("G", -1)  # B-flat major: outside notes flat
+    assert spell_note(73, bb, "major", bbmaj7, next_pitch=74)[:2] == ("C", 1)  # but C# leading up into D
+    assert spell_note(71, bb, "major", bbmaj7, next_pitch=74)[:2] == ("B", 0)  # a natural stays one
+    assert spell_note(70, 5, "major", parse_chord("C7"), next_pitch=69)[:2] == ("B", -1)  # Bb in F, on its way down
+    assert spell_note(70, 5, "major", parse_chord("C7"), next_pitch=72)[:2] == ("B", -1)  # and up
+    e = parse_chord("E")
+    assert spell_note(70, 4, "major", e, next_pitch=66)[:2] == ("A", 1)  # E major: outside notes sharp
+    assert spell_note(70, 4, "major", e, next_pitch=69)[:2] == ("B", -1)  # but Bb leading down into A
+
+
+def test_the_header_carries_style_key_and_tempo_and_shows_them() -> None:
+    from engine.media.sheet import engrave
+
+    _, written = clip("jazz", 7)
+    xml = write_musicxml(written)
+    credits = {c.findtext("credit-type"): c.findtext("credit-words") for c in ET.fromstring(xml).iter("credit")}
+    assert credits == {"title": "Chorus jazz #7", "subtitle": "Jazz, swing \u00b7 B\u266d major \u00b7 \u2669 = 196",
+                       "composer": "Chorus"}
+    header = re.search(r'class="pgHead.*?</g>', engrave(xml)[0], flags=re.S).group(0)
+    assert all(line in header for line in credits.values())  # Verovio sets all three on the page
+    _, folk = clip("folk", 7)
+    assert "\u2669. = " in ET.fromstring(write_musicxml(folk)).find("credit[2]/credit-words").text  # 6/8: the dotted quarter
 
 
 def test_rhythm_shows_the_beat_keeps_triplets_and_ties_over_the_bar() -> None:
