@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bot.standin import DiscordStandIn
+from tests.bot.standin_components import buttons
 
 WARM_LOG = "from a worker's warm clip"  # the bot's log line once the wait estimate is measured (bot.service.compose)
 
@@ -177,3 +178,22 @@ def ephemeral_text(h: Harness, rec: Any) -> str:
         assert [m["flags"] & 64 for m in h.standin.messages_for(rec)] == [64], "the loading message is left"
     assert data.get("flags", 0) & 64, f"not ephemeral: {data}"
     return data.get("content", "")
+
+
+def clip_message(h: Harness, rec: Any) -> dict:
+    """The message a user sees carrying the clip of ``rec``."""
+    h.clip_of(rec)
+    (message,) = [m for m in h.standin.messages_for(rec) if len(m["attachments"]) >= 3]
+    return message
+
+
+def press(h: Harness, message: dict, label: str, user: dict) -> Any:
+    """``user`` presses the button ``label`` under ``message``; the interaction's record."""
+    return h.lt.run(h.standin.send_component(message, buttons(h.standin.messages[message["id"]])[label]["custom_id"],
+                                             user))
+
+
+def sheet_files(h: Harness, rec: Any) -> dict[str, bytes]:
+    """The files of the reply that carried a clip's lead sheet (a Sheet press), by extension."""
+    event = h.wait(120.0, interaction=rec, predicate=lambda e: e["kind"] in ("followup", "edit") and len(e["files"]) == 2)
+    return {f["filename"].rsplit(".", 1)[1]: f["data"] for f in event["files"]}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bot.harness import Harness
+from tests.bot.harness import Harness, clip_message, press, sheet_files
 from tests.bot.standin_components import buttons
 from tests.helpers import combo_midi
 
@@ -28,18 +28,6 @@ def harness(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path):
 
 def fields_of(clip: dict) -> dict[str, str]:
     return {f["name"]: f["value"] for f in clip["json"]["embeds"][0]["fields"]}
-
-
-def clip_message(h: Harness, rec) -> dict:
-    """The message a user sees carrying the clip of ``rec``."""
-    h.clip_of(rec)
-    (message,) = [m for m in h.standin.messages_for(rec) if len(m["attachments"]) >= 3]
-    return message
-
-
-def press(h: Harness, message: dict, label: str, user: dict):
-    return h.lt.run(h.standin.send_component(message, buttons(h.standin.messages[message["id"]])[label]["custom_id"],
-                                             user))
 
 
 def ephemeral_line(h: Harness, rec) -> str:
@@ -173,12 +161,6 @@ def chord_symbols(musicxml: bytes) -> list[str]:
         alter = {"-1": "b", "1": "#"}.get(h.findtext("root/root-alter", "0"), "")
         out.append(h.findtext("root/root-step") + alter + h.find("kind").get("text", ""))
     return out
-
-
-def sheet_files(h: Harness, rec) -> dict[str, bytes]:
-    """The files of the reply that carried a clip's lead sheet, by extension."""
-    event = h.wait(120.0, interaction=rec, predicate=lambda e: e["kind"] in ("followup", "edit") and len(e["files"]) == 2)
-    return {f["filename"].rsplit(".", 1)[1]: f["data"] for f in event["files"]}
 
 
 def test_the_sheet_button_posts_the_lead_sheet_of_a_clip_from_before_a_restart(harness: Harness, first: dict) -> None:

@@ -1,6 +1,7 @@
 """End to end through Celery: the real bot process (``CHORUS_QUEUE=celery``), a redis-server, a
 `chorus worker` process with an empty checkpoints folder (the checkpoint reaches it through
-Redis, as it would on another machine), and the unmodified discord.py client against the stand-in."""
+Redis, as it would on another machine), and the unmodified discord.py client against the stand-in.
+A clip's Sheet button is set by that worker too."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,7 @@ import pytest
 from bot.queues.celery.app import ATTEMPTS_KEY
 from bot.queues.celery.parts import RedisServer, Workers
 from engine.media.render import probe
-from tests.bot.harness import Harness
+from tests.bot.harness import Harness, clip_message, press, sheet_files
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
 
@@ -88,3 +89,16 @@ def test_a_bot_killed_with_jobs_in_celery_delivers_each_once_after_restart(stack
         ids = [row[0] for row in db.execute("SELECT id FROM jobs")]
     client = stack.redis.client()
     assert all(int(client.get(ATTEMPTS_KEY + i) or 0) == 1 for i in ids)  # each composed once
+
+
+def test_the_sheet_button_is_set_by_a_celery_worker(stack: Stack) -> None:
+    h = stack.harness
+    message = clip_message(h, h.compose(h.users[4], length="6s", seed=11))
+    files = sheet_files(h, press(h, message, "Sheet", h.users[4]))
+    assert set(files) == {"png", "musicxml"} and files["png"].startswith(b"\x89PNG")
+    assert b"<score-partwise" in files["musicxml"] and b"<harmony" in files["musicxml"]
+    with sqlite3.connect(h.tmp / "chorus.db") as db:
+        (job_id,) = db.execute("SELECT id FROM jobs WHERE user_id = ?", (int(h.users[4]["id"]),)).fetchone()
+    assert int(stack.redis.client().get(ATTEMPTS_KEY + job_id + "-sheet") or 0) == 1  # a Celery worker's task set it
+    assert sheet_files(h, press(h, message, "Sheet", h.users[0])) == files  # then saved beside the clip: reused
+    assert h.bot_log().count(f"job {job_id}: lead sheet set") == 1
