@@ -190,12 +190,17 @@ def chorus(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 def test_cli_compose_json(tiny_checkpoint: Path, tmp_path: Path) -> None:
     import json
 
-    out = chorus("compose", "jazz", "10s", "--checkpoint", str(tiny_checkpoint), "--seed", "3", "--out", str(tmp_path), "--json")
+    out = chorus("compose", "jazz", "10s", "--checkpoint", str(tiny_checkpoint), "--seed", "3", "--out", str(tmp_path),
+                 "--json", "--sheet")
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     for key in ("audio", "midi", "picture", "seconds", "bars", "tempo", "style", "checkpoint", "seed", "changes", "timings"):
         assert key in s
     assert Path(s["audio"]).stat().st_size > 1000 and "total" in s["timings"]
+    # --sheet: the lead sheet beside the clip
+    assert {Path(s[k]).name for k in ("musicxml", "pdf", "sheet")} == {"clip.musicxml", "clip.pdf", "clip-sheet.png"}
+    assert Path(s["pdf"]).read_bytes().startswith(b"%PDF") and Path(s["sheet"]).read_bytes().startswith(b"\x89PNG")
+    assert b"<score-partwise" in Path(s["musicxml"]).read_bytes() and "sheet" in s["timings"]
 
 
 @pytest.mark.parametrize("args, message", [
