@@ -68,7 +68,7 @@ def build_score(w: Written) -> Any:
     for staff in staves:
         voices = [v for v in w.voices if v.staff == staff]
         part = stream.PartStaff() if len(staves) > 1 else stream.Part()
-        part.partName = "Lead" if len(w.voices) == 1 else " & ".join(v.name.title() for v in voices)
+        part.partName = "Lead" if len(w.voices) == 1 else "Choir"  # one part on two staves: one name, by the brace
         measures = _measures(w, voices, staff, staff == staves[0], repeats, kept)
         for m in measures.values():
             part.append(m)
@@ -228,7 +228,9 @@ def _events(w: Written, line: list[tuple[int, int, int]], events: list[Event], b
             if stem is not None:
                 el.stemDirection = stem
             if base + ev.start in fermatas and ev.tie in (None, "start"):
-                el.expressions.append(expressions.Fermata())
+                fermata = expressions.Fermata()
+                fermata.type = "inverted" if stem == "down" else "upright"  # over the upper voice, under the lower
+                el.expressions.append(fermata)
         el.offset = Fraction(ev.start, GRID)
         out.append(el)
     return out

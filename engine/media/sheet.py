@@ -78,7 +78,7 @@ def _sized_header(mei: str) -> str:
 
 def _plain_symbols(svg: str) -> str:
     def swap(m: re.Match[str]) -> str:
-        text = "".join(_SMUFL_TEXT.get(ch, ch) for ch in m.group(3))
+        text = "".join(_SMUFL_TEXT.get(ch, ch) for ch in m.group(3).replace(" \uecb7", "\uecb7"))  # a dotted note: no gap
         return f'{m.group(1)}font-family="DejaVu Sans" font-size="{int(m.group(2)) * 0.55:.0f}px">{text}<'
 
     svg = re.sub(r'(<tspan[^>]*?)font-family="Leipzig" font-size="(\d+)px">([^<]*)<', swap, svg)

@@ -126,7 +126,10 @@ def test_a_chorale_in_three_four_is_four_voices_on_two_staves() -> None:
     assert (root.findtext(".//time/beats"), root.findtext(".//time/beat-type")) == ("3", "4")
     assert root.findtext(".//staves") == "2" and {c.findtext("sign") for c in root.iter("clef")} == {"G", "F"}
     assert len({(n.findtext("staff"), n.findtext("voice")) for n in root.iter("note")}) == 4  # S, A | T, B
-    assert any(True for _ in root.iter("fermata"))
+    fermatas = {(n.findtext("voice"), n.find("notations/fermata").get("type")) for n in root.iter("note")
+                if n.find("notations/fermata") is not None}
+    assert fermatas == {("1", "upright"), ("2", "inverted")}  # over soprano and tenor, under alto and bass
+    assert root.findtext(".//part-name") == "Choir"
 
 
 def test_a_folk_tune_in_six_eight_keeps_its_meter_bar_by_bar() -> None:
