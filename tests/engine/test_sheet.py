@@ -3,6 +3,7 @@ whose notes are the lead of clip.mid, whose chord symbols are the embed's change
 meter; the engraved PNG and PDF; spelling and written rhythm as a musician reads them."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import io
 import re
@@ -183,7 +184,7 @@ def test_the_header_carries_style_key_and_tempo_and_shows_them() -> None:
     from engine.media.sheet import engrave
 
     _, written = clip("jazz", 7)
-    xml = write_musicxml(written)
+    xml = write_musicxml(dataclasses.replace(written, tonic=10, mode="major", tempo=196.0))
     credits = {c.findtext("credit-type"): c.findtext("credit-words") for c in ET.fromstring(xml).iter("credit")}
     assert credits == {"title": "Chorus jazz #7", "subtitle": "Jazz, swing \u00b7 B\u266d major \u00b7 \u2669 = 196",
                        "composer": "Chorus"}
