@@ -24,8 +24,9 @@ import mido
 import numpy as np
 
 
-def ebur128(pcm: np.ndarray, rate: int, highpass_hz: float | None = None) -> tuple[float, float]:
-    """Integrated loudness (LUFS) and true peak (dBTP) of (frames, 2) int16 via ffmpeg."""
+def ebur128(pcm: np.ndarray, rate: int, highpass_hz: float | None = None) -> tuple[float, float, float]:
+    """Integrated loudness (LUFS), true peak (dBTP) and loudness range (LRA, LU) of (frames, 2)
+    int16 via ffmpeg."""
     filt = (f"highpass=f={highpass_hz}:poles=2," if highpass_hz else "") + "ebur128=peak=true"
     done = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-f", "s16le", "-ar", str(rate), "-ac", "2",
                            "-i", "pipe:0", "-af", filt, "-f", "null", "-"],
@@ -34,7 +35,8 @@ def ebur128(pcm: np.ndarray, rate: int, highpass_hz: float | None = None) -> tup
     summary = text[text.rfind("Summary:"):]
     i = float(re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary).group(1))
     peak = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
-    return i, float(peak.group(1)) if peak else float("nan")
+    lra = re.search(r"LRA:\s+(-?[\d.]+) LU", summary)
+    return i, float(peak.group(1)) if peak else float("nan"), float(lra.group(1)) if lra else float("nan")
 
 
 def decode(audio: bytes) -> np.ndarray:
@@ -113,11 +115,12 @@ def measure_clip(result, renderer, add) -> None:  # noqa: ANN001 - a ComposeResu
         if midi is None:
             continue
         pcm = renderer.render(midi)
-        loud[name] = ebur128(pcm, rate)[0]
+        loud[name], _, lra = ebur128(pcm, rate)
         if name == "Bass":
             add("bass above 250 Hz, LUFS", ebur128(pcm, rate, 250)[0])
         if name == "Lead":
             lead_pcm = pcm
+            add("lead loudness range (LRA), LU", lra)
             add("lead above 250 Hz, LUFS", ebur128(pcm, rate, 250)[0])
     for other in ("Comping", "Bass", "Drums"):
         if other in loud:
@@ -128,9 +131,10 @@ def measure_clip(result, renderer, add) -> None:  # noqa: ANN001 - a ComposeResu
         add("lead mono loss, dB", loss)
         add("long eighths, length / spacing", long_eighth_hold(result.midi))
     clip = decode(result.audio)
-    lufs, tp = ebur128(clip, rate)
+    lufs, tp, lra = ebur128(clip, rate)
     add("clip integrated, LUFS", lufs)
     add("clip true peak, dBTP", tp)
+    add("clip loudness range (LRA), LU", lra)
     score = result.score
     held, drop = final_chord(clip, rate, score.bars[-1][0] * 60 / score.tempo)
     add("final chord held, s", held)

@@ -54,6 +54,7 @@ FINAL_FADE_DB = 24.0  # how far the taper goes before the note ends
 # a stroke every ROLL_STEP_S, crescendo), then lets the cymbal ring: the band's held chord keeps
 # its body while piano and guitar decay, as a combo holds a fermata.
 FINAL_ROLL_S, ROLL_STEP_S = 2.4, 0.09
+LEAD_VELOCITY = 84  # the lead's median velocity with the learned dynamics (the balance against the band as before them)
 LEAD_SWING = 0.85  # the lead's swing, as a fraction of the ride's (ratio - 1): a little straighter
 APPROACH_P = 0.55  # chance the walking bass approaches a chord change by a half or whole step
 PUSH_P = 0.3  # chance the comping anticipates the next bar's chord on the "and" of the last beat
@@ -180,13 +181,15 @@ class Arranger:
             if perf is not None:  # placed around the beat as soloists place their notes
                 times = [max(0.0, t + perf.place(abs(n.onset % 1.0 - 0.5) < 1e-6, player.rng))
                          for t, n in zip(times, notes, strict=True)]
+        loud = perf.loudness(notes, player.rng) if perf is not None and perf.vel_arc else None
         for i, n in enumerate(notes):
             start = times[i] if perf is not None else player.human(times[i], 0.01)
             stop = self._lead_stop(notes, onsets, times, i, start, final_beat, hold, ratio, player)
             offbeat = abs(n.onset - math.floor(n.onset) - 0.5) < 1e-6
             base = n.velocity if n.velocity != 90 else (92 if offbeat else 82)
-            part.notes.append(ScoreNote(start, max(0.05, stop - start - (0.0 if perf else 0.02)), n.pitch,
-                                        player.vel(base, 5)))
+            velocity = player.vel(base, 5) if loud is None or n.velocity != 90 else \
+                max(30, min(127, round(LEAD_VELOCITY + loud[i])))
+            part.notes.append(ScoreNote(start, max(0.05, stop - start - (0.0 if perf else 0.02)), n.pitch, velocity))
         plucked = not 40 <= self.band.lead_program < 80  # GM strings, brass, reeds and pipes sustain by themselves
         if final_beat is not None and any(n.onset >= final_beat - 1e-6 for n in notes):
             if plucked:

@@ -51,6 +51,15 @@ class Performance:
     # per band of played spacing (lo, hi beats): quantiles of length / spacing
     articulation: tuple[tuple[float, float, tuple[float, ...]], ...] = ()
     placement_rho: float = 0.0  # how alike two neighbours' placements are (lag-1, in normal scores)
+    # dynamics, in MIDI velocity against the solo's median (`training/fit/dynamics.py`)
+    vel_arc: tuple[float, ...] = ()  # by place in the phrase, first note to the last but one, in bins
+    vel_last: float = 0.0  # the phrase's last note
+    vel_contour: float = 0.0  # per semitone above the phrase's mean pitch
+    vel_accents: tuple[tuple[str, float], ...] = ()  # by kind of written place (`place_class`)
+    vel_phrase_sd: float = 0.0  # a phrase's own level, from phrase to phrase
+    vel_phrase_rho: float = 0.0  # how alike two neighbouring phrases' levels are
+    vel_note_sd: float = 0.0  # what is left, note by note
+    vel_solos: int = 0
 
     def __post_init__(self) -> None:
         for name in ("short", "long", "held", "phrase_notes", "rest_beats"):
@@ -109,6 +118,39 @@ class Performance:
             out.append(max(0.0, played))
         return out
 
+    def loudness(self, written: Sequence[Note], rng: random.Random) -> list[float]:
+        """Velocity offsets for the ``written`` notes (sorted by onset): each phrase (a rest of over
+        a beat ends one) at its own level, drifting from phrase to phrase; loud at its start and
+        falling, its last note softest; higher notes louder; accents by place; and a note's own
+        spread. All zeros without learned dynamics."""
+        if not self.vel_arc:
+            return [0.0] * len(written)
+        by_beat: dict[int, list[float]] = {}
+        for n in written:
+            by_beat.setdefault(math.floor(n.onset + 1e-9), []).append(n.onset)
+        accents, rho = dict(self.vel_accents), min(0.95, max(0.0, self.vel_phrase_rho))
+        phrases, start = [], 0
+        for i, n in enumerate(written):
+            if i + 1 == len(written) or written[i + 1].onset - (n.onset + n.duration) > 1.0:
+                phrases.append(written[start:i + 1])
+                start = i + 1
+        levels, level = [], 0.0
+        for _ in phrases:  # each phrase's level, drifting; centred, as the corpus's against each solo's median
+            level = rho * level + math.sqrt(1 - rho * rho) * rng.gauss(0.0, self.vel_phrase_sd)
+            levels.append(level)
+        centre = sum(levels) / max(1, len(levels))
+        out: list[float] = []
+        for phrase, level in zip(phrases, levels, strict=True):
+            mean = sum(m.pitch for m in phrase) / len(phrase)
+            for j, m in enumerate(phrase):
+                place = j / (len(phrase) - 1) if len(phrase) > 1 else 0.0
+                arc = self.vel_last if place == 1.0 else self.vel_arc[min(int(place * len(self.vel_arc)),
+                                                                          len(self.vel_arc) - 1)]
+                kind = place_class(m.onset, by_beat[math.floor(m.onset + 1e-9)])
+                out.append(level - centre + arc + self.vel_contour * (m.pitch - mean) + accents.get(kind, 0.0)
+                           + rng.gauss(0.0, self.vel_note_sd))
+        return out
+
     def length(self, spacing: float, phrase_end: bool, rng: random.Random) -> float:
         """A note's played length in beats, ``spacing`` beats before the next onset."""
         if phrase_end:
@@ -164,7 +206,9 @@ class Performance:
                                                                              "rest_beats")},
                           **{k: tuple(tuple(p) for p in block.get(k, ())) for k in ("swing_points", "swing_by_tempo")},
                           "placement": placement, "articulation": articulation,
-                          "placement_rho": float(block.get("placement_rho", 0.0))})
+                          "placement_rho": float(block.get("placement_rho", 0.0)),
+                          "vel_arc": tuple(block.get("vel_arc", ())),
+                          "vel_accents": tuple((str(k), float(v)) for k, v in block.get("vel_accents", ()))})
         except (TypeError, ValueError) as exc:
             raise ValueError(f"a checkpoint's performance block is malformed: {exc}") from exc
 

@@ -149,3 +149,27 @@ def test_eighth_pairs_swing_less_as_the_tempo_rises() -> None:
 
     # WJazzD's soloists: about 1.4 at 160-200 bpm, 1.15 near 290 (pairs pooled, docs/performance.md)
     assert 1.25 < pair_ratio(180) < 1.55 and pair_ratio(180) > pair_ratio(290) + 0.1 > 1.1
+
+
+def test_the_lead_swells_and_falls_by_phrase_as_the_corpus_does(composer: Composer) -> None:
+    firsts, lasts, slopes, spreads = [], [], [], []
+    for seed in range(4):
+        written = lead(composer, seed=seed, tempo=180, feel="grid", seconds=40)[:-1]  # the ending's note is fixed
+        notes = lead(composer, seed=seed, tempo=180, seconds=40)[:-1]  # phrases as written, velocities as played
+        phrase: list = []
+        for i, a in enumerate(notes):
+            phrase.append(a)
+            if i + 1 == len(notes) or written[i + 1].start - (written[i].start + written[i].duration) > 1.0:
+                if len(phrase) >= 4:
+                    firsts.append(phrase[0].velocity)
+                    lasts.append(phrase[-1].velocity)
+                    mean = np.mean([n.pitch for n in phrase])
+                    slopes += [(n.pitch - mean, n.velocity) for n in phrase]
+                phrase = []
+        spreads.append(np.std([n.velocity for n in notes]))
+    # the corpus (docs/performance.md): a phrase's first note 5.5 louder than its last on average,
+    # 0.39 a semitone above the phrase's mean pitch, about 10 of spread within a solo
+    assert np.mean(firsts) - np.mean(lasts) > 3
+    x, y = np.array(slopes).T
+    assert 0.1 < np.polyfit(x, y, 1)[0] < 0.8
+    assert 7 < np.median(spreads) < 14

@@ -90,6 +90,13 @@ def solos(corpus_dir: Path, recordings: set[str], trained: bool) -> list[tuple[P
     return out
 
 
+def midi_of(corpus_dir: Path) -> dict[Path, Path]:
+    """Each WJazzD solo's melody CSV and its melody-only MIDI file (``midi/``), where it has one."""
+    root = corpus_dir / "wjazzd"
+    return {root / row["melody_csv"]: root / row["midi"] for row in csv.DictReader((root / "index.csv").open())
+            if row.get("midi") and (root / row["midi"]).is_file()}
+
+
 def held_out_solos(corpus_dir: Path, train_recordings: set[str], limit: int) -> list[tuple[Path, Path, float]]:
     """Up to ``limit`` 4/4 WJazzD solos the checkpoint did not train on (see `solos`)."""
     return solos(corpus_dir, train_recordings, trained=False)[:limit]

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.band.perform import QUANTILES, Performance
 from training.corpus.performed import beats_of
+from training.corpus.performed import midi_of
 from training.corpus.performed import solos as wjazzd_solos
+from training.fit.dynamics import learn_dynamics
 
 
 def _solo(melody_csv: Path, beats_csv: Path) -> dict[str, list[float]] | None:
@@ -227,8 +230,11 @@ def install_performance(checkpoint: Path, corpus_dir: Path, say=lambda _: None) 
     if not solos:
         raise EngineError(f"{checkpoint} was not trained on WJazzD solos in {corpus_dir / 'wjazzd'}")
     perf = learn(solos)
+    midis = midi_of(corpus_dir)
+    perf = replace(perf, **learn_dynamics((m, midis[m]) for m, _, _ in solos if m in midis))
     say(f"learned from {perf.solos} solos: swing {perf.swing(120):.2f} at 120 bpm, {perf.swing(240):.2f} at 240; "
-        f"median length/spacing {perf.short[10]:.2f} (eighths), {perf.long[10]:.2f} (longer)")
+        f"median length/spacing {perf.short[10]:.2f} (eighths), {perf.long[10]:.2f} (longer); dynamics from "
+        f"{perf.vel_solos} solos' velocities: phrase level sd {perf.vel_phrase_sd:.1f}, last note {perf.vel_last:+.1f}")
     meta = {k: v for k, v in ck.meta.items() if k not in ("content_hash", "size_bytes", "model_config", "vocab", "harmony")}
     meta["performance"] = perf.to_dict()
     if ck.harmony is not None:
