@@ -224,3 +224,30 @@ def test_a_malformed_progress_state_fails_its_own_job_and_the_others_finish(
         assert fine.kind == "done"
 
     run(go())
+
+
+def test_a_checkpoint_a_restarted_redis_lost_is_published_again_with_the_next_job(tmp_path: Path,
+                                                                                  tiny_checkpoint: Path) -> None:
+    """Redis restarted without its data between two jobs, too quickly for the bot to see it away:
+    the next job publishes its checkpoint again, so a worker started since can fetch it (the soak
+    found a job failed with 'not published to Redis' after a Redis restart and a worker restart)."""
+    server = RedisServer(tmp_path / "redis")
+    (tmp_path / "redis").mkdir()
+    server.start()
+    try:
+        h = content_hash(tiny_checkpoint)
+        keys = (model_key(h), meta_key(h))
+
+        async def go() -> None:
+            async with running(bot_settings(tmp_path, server.url, {"jazz": tiny_checkpoint})) as (q, _):
+                await q.submit(item(tmp_path, "first", h))
+                assert server.client().exists(*keys) == 2
+                server.stop()
+                server.start()  # same port, no persistence: the checkpoint's bytes are gone
+                assert server.client().exists(*keys) == 0
+                await q.submit(item(tmp_path, "second", h))
+                assert server.client().exists(*keys) == 2
+
+        run(go())
+    finally:
+        server.stop()

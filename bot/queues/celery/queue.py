@@ -194,8 +194,11 @@ class CeleryQueue(EventEmitter):
 
     def _publish_checkpoint(self, item: WorkItem) -> None:
         h = item.checkpoint_hash
-        if not h or time.monotonic() - self._published.get(h, -1e9) < PUBLISH_REFRESH_S:
+        if not h:
             return
+        if time.monotonic() - self._published.get(h, -1e9) < PUBLISH_REFRESH_S \
+                and self.redis.exists(checkpoint_sync.model_key(h), checkpoint_sync.meta_key(h)) == 2:
+            return  # published lately and still there (a Redis restarted without its data has lost it)
         folder = checkpoint_sync.find_local(self.settings.checkpoints_dir, item.checkpoint, h)
         if folder is None:
             log.warning("job %s: checkpoint %s (%s) is no longer here; workers must have it", item.job_id,
