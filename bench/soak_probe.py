@@ -11,6 +11,7 @@ than one clip (duplicated) or nothing (lost). `plot` draws the samples.
 """
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import statistics
@@ -65,7 +66,29 @@ def role(pid: int) -> str | None:
 
 
 def tree_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
+    """Bytes of the files under ``folder``; a file or folder pruned meanwhile counts nothing."""
+    total = 0
+    for parent, _, files in os.walk(folder):  # os.walk passes over a folder that vanishes
+        for name in files:
+            try:
+                total += os.stat(os.path.join(parent, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def count_dirs(folder: Path) -> int:
+    try:
+        return sum(1 for _ in os.scandir(folder))
+    except OSError:
+        return 0
 
 
 @dataclass
@@ -125,13 +148,11 @@ class Probe:
 
     def sample(self) -> dict[str, Any]:
         statuses = dict(self.db("SELECT status, COUNT(*) FROM jobs GROUP BY status"))
-        db_bytes = sum(p.stat().st_size for p in self.h.tmp.glob("chorus.db*"))  # with its WAL
-        main_db = self.h.tmp / "chorus.db"
+        db = [size(self.h.tmp / f"chorus.db{end}") for end in ("", "-wal", "-shm")]  # the file, its WAL
         acks, unacked = self.acks()
-        row = {"min": (time.monotonic() - self.t0) / 60, "procs": self.processes(), "db_mib": db_bytes / MiB,
-               "db_main_mib": main_db.stat().st_size / MiB if main_db.exists() else 0.0,
+        row = {"min": (time.monotonic() - self.t0) / 60, "procs": self.processes(), "db_mib": sum(db) / MiB, "db_main_mib": db[0] / MiB,
                "clips_mib": tree_bytes(self.h.tmp / "data" / "jobs") / MiB,
-               "clip_dirs": len(list((self.h.tmp / "data" / "jobs").glob("*"))) if (self.h.tmp / "data" / "jobs").exists() else 0,
+               "clip_dirs": count_dirs(self.h.tmp / "data" / "jobs"),
                "stall_ms": self.stall_ms(), "ack_max": max(acks, default=None),
                "ack_med": statistics.median(acks) if acks else None, "unacked": unacked,
                "depth": statuses.get("queued", 0) + statuses.get("running", 0) + statuses.get("done", 0),
