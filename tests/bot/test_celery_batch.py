@@ -162,6 +162,7 @@ class FakeClip:
     def __init__(self, seed: int) -> None:
         self.summary = {"checkpoint_hash": ""}
         self.audio = self.midi = self.picture = b"x"
+        self.written = b"{}"  # the clip as written (its lead sheet's notes), as `ComposeResult` carries it
         self.seed = seed
 
     def to_payload(self) -> dict:
