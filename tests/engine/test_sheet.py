@@ -180,6 +180,20 @@ def test_passing_notes_are_spelled_by_the_key_and_where_they_lead() -> None:
     assert spell_note(70, 4, "major", e, next_pitch=69)[:2] == ("B", -1)  # but Bb leading down into A
 
 
+def test_a_line_over_db6_in_b_flat_is_written_as_a_player_reads_it() -> None:
+    from engine.music.written import Voice
+
+    # bar 1 over Bbmaj7: C# leads up into D, F# (held over the bar line) goes on to C; bar 2 over Db6: C Gb G Gb
+    notes = ((0, 1, 73), (1, 1, 74), (2, 3, 66), (5, 1, 72), (6, 1, 60), (6.5, 0.5, 66), (7, 0.5, 67), (7.5, 0.5, 66))
+    w = Written(title="t", style="jazz", tempo=120.0, meter=(4, 4), tonic=10, mode="major", bars=2,
+                changes=((0.0, parse_chord("Bbmaj7")), (4.0, parse_chord("Db6"))), voices=(Voice("lead", notes),))
+    spelled = [(n.findtext("pitch/step") + {"-1": "b", "1": "#"}.get(n.findtext("pitch/alter") or "0", ""),
+                n.find("tie") is not None and n.find("tie").get("type"))
+               for n in ET.fromstring(write_musicxml(w)).iter("note") if n.find("pitch") is not None]
+    assert spelled == [("C#", False), ("D", False), ("Gb", "start"), ("Gb", "stop"), ("C", False),
+                       ("C", False), ("Gb", False), ("G", False), ("Gb", False)]
+
+
 def test_the_header_carries_style_key_and_tempo_and_shows_them() -> None:
     from engine.media.sheet import engrave
 
