@@ -21,7 +21,10 @@ failed with a notice, cancelled, duplicated or lost. It writes the plot to ``ben
 with ``--json``, the summary. Retention is scaled down (clips and seeds kept 10 minutes, pruned every
 minute) so the clip store reaches its bound within the run.
 
+``--report FILE`` prints the report (and draws the plot) of a run saved with ``--json`` again.
+
 Usage: python bench/soak.py [--minutes 60] [--celery] [--seed 1] [--every 3] [--worker-kill-every 10]
+       python bench/soak.py --report soak.json [--figure out.png]
 """
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.soak_probe import Probe, children, header, ledger, line, plot, role  # noqa: E402
+from bench.soak_probe import Probe, children, header, ledger, line, role  # noqa: E402
+from bench.soak_report import report  # noqa: E402
 from bench.soak_traffic import Traffic  # noqa: E402
 from tests.bot.harness import WARM_LOG, Harness, exit_on_signals  # noqa: E402
 
@@ -150,60 +154,6 @@ class Soak:
             self.redis.stop()
 
 
-def growth(rows: list[dict], name: str) -> tuple[float, int, str] | None:
-    """The worst growth of RSS (%) and fds of any one process in the role ``name``, each measured from
-    its first sample at least 10 minutes into the run and 3 minutes into its own life (a process
-    killed and started again is a new one), to its largest after; with the pid's figures in words."""
-    worst, born = None, {}
-    for r in rows:
-        if name in r["procs"]:
-            born.setdefault(r["procs"][name][2], r["min"])
-    for pid, start in born.items():
-        seen = [r["procs"][name] for r in rows if name in r["procs"] and r["procs"][name][2] == pid
-                and r["min"] >= max(10.0, start + 3.0)]
-        if len(seen) < 2:
-            continue
-        rss, fds = (max(s[0] for s in seen) / seen[0][0] - 1) * 100, max(s[1] for s in seen) - seen[0][1]
-        words = (f"pid {pid}: RSS {seen[0][0]:.0f} -> max {max(s[0] for s in seen):.0f} MiB ({rss:+.1f}%),"
-                 f" fds {seen[0][1]} -> max {max(s[1] for s in seen)} ({fds:+d})")
-        if worst is None or (rss, fds) > worst[:2]:
-            worst = (rss, fds, words)
-    return worst
-
-
-def verdict(rows: list[dict], summary: dict, names: list[str]) -> list[str]:
-    """The acceptance bounds, one line each: figure and whether it held."""
-    out = []
-    for n in names:
-        if (g := growth(rows, n)) is not None:
-            out.append(f"{n}: worst {g[2]} (bounds +5%, +10): {'held' if g[0] <= 5 and g[1] <= 10 else 'NOT HELD'}")
-        else:
-            out.append(f"{n}: no process lived 3 minutes past minute 10: not measured")
-    over = [r for r in rows if r["clip_dirs"] > r["retained_bound"]]
-    out.append(f"clip store: max {max(r['clips_mib'] for r in rows):.1f} MiB, {max(r['clip_dirs'] for r in rows)} "
-               f"folders; over the retention bound in {len(over)} of {len(rows)} samples: {'held' if not over else 'NOT HELD'}")
-    last = rows[-1]
-    per_job = [r["db_mib"] * 1024 / r["accepted"] for r in rows if r["accepted"] >= 100]
-    out.append(f"SQLite: {last['db_main_mib']:.2f} MiB + WAL {last['db_mib'] - last['db_main_mib']:.2f} MiB for "
-               f"{last['accepted']} jobs; KiB per job (file and WAL) "
-               + (f"{per_job[0]:.1f} at 100+ jobs -> {per_job[-1]:.1f} at the end" if per_job else "-")
-               + " (job rows are the record and stay; seeds and tokens are forgotten by retention)")
-    stalls = [r["stall_ms"] for r in rows if r["stall_ms"] is not None]
-    out.append(f"loop: longest stall {max(stalls, default=0):.0f} ms (bound 250): "
-               f"{'held' if max(stalls, default=0) < 250 else 'NOT HELD'}")
-    acks = [r["ack_max"] for r in rows if r["ack_max"] is not None]
-    unacked = sum(r["unacked"] for r in rows)
-    out.append(f"acks: max {max(acks, default=0):.2f} s, unanswered {unacked} (bound 3 s, 0): "
-               f"{'held' if max(acks, default=0) < 3 and not unacked else 'NOT HELD'}")
-    s = summary
-    balanced = s["accepted"] == s["delivered"] + s["failed_with_notice"] + s["cancelled"]
-    out.append(f"jobs: accepted {s['accepted']} = delivered {s['delivered']} + failed with notice "
-               f"{s['failed_with_notice']} + cancelled {s['cancelled']}: {'held' if balanced else 'NOT HELD'}; "
-               f"duplicated {s['duplicated']}, lost {s['lost']}: "
-               f"{'held' if not s['duplicated'] and not s['lost'] else 'NOT HELD'}")
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=60)
@@ -213,9 +163,14 @@ def main() -> None:
     ap.add_argument("--worker-kill-every", type=float, default=10.0, help="minutes between worker kills")
     ap.add_argument("--figure", type=Path, default=None, help="the plot (default bench/figures/soak-<queue>.png)")
     ap.add_argument("--json", type=Path, default=None, help="write the rows and the summary here")
+    ap.add_argument("--report", type=Path, default=None, help="print the report of a soak saved with --json; no run")
     args = ap.parse_args()
-    exit_on_signals()
     kind = "celery" if args.celery else "local"
+    if args.report:
+        data = json.loads(args.report.read_text())
+        report(data, args.figure or ROOT / "bench" / "figures" / f"soak-{data.get('kind', kind)}.png")
+        return
+    exit_on_signals()
     with tempfile.TemporaryDirectory(prefix="chorus-soak-") as tmp:
         soak = Soak(Path(tmp), args)
         try:
@@ -227,23 +182,12 @@ def main() -> None:
             summary = soak.run()
         finally:
             soak.close()
-    rows, names = soak.probe.rows, summary.pop("names")
-    print("\nfaults: " + "; ".join(f"{at:.1f} min: {what}" for at, what in soak.faults))
-    print("traffic: " + ", ".join(f"{k} {v}" for k, v in sorted(soak.traffic.counts.items())))
     summary["admin"] = soak.traffic.admin_outcomes()
-    print("admin answers (done/sent): " + ", ".join(f"{k} {v}" for k, v in summary["admin"].items()))
-    print("jobs: " + json.dumps({k: v for k, v in summary.items() if k != "lost_jobs"}))
-    for lost in summary["lost_jobs"]:
-        print(f"  lost: {lost}")
-    checks = verdict(rows, summary, names)
-    print("\n".join(checks))
-    figure = args.figure or ROOT / "bench" / "figures" / f"soak-{kind}.png"
-    plot(rows, names, f"soak, {kind} queue, {args.minutes:g} min (dotted: faults)", figure, soak.faults)
-    print(f"plot: {figure}")
+    data = {"kind": kind, "minutes": args.minutes, "seed": args.seed, "names": summary.pop("names"),
+            "rows": soak.probe.rows, "summary": summary, "faults": soak.faults, "traffic": soak.traffic.counts}
+    data["checks"] = report(data, args.figure or ROOT / "bench" / "figures" / f"soak-{kind}.png")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "summary": summary, "checks": checks,
-                                         "faults": [f"{at:.1f} min: {what}" for at, what in soak.faults], "traffic": soak.traffic.counts}, indent=1))
-
+        args.json.write_text(json.dumps(data, indent=1))
 
 if __name__ == "__main__":
     main()
