@@ -40,6 +40,20 @@ def exit_on_signals() -> None:
         signal.signal(sig, leave)
 
 
+def poll(check: Any, timeout: float = 60.0, what: str = "the condition") -> Any:
+    """``check()`` once it is truthy, polled every 50 ms with a deadline.
+
+    Raises:
+        TimeoutError: it did not hold within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not hold within {timeout:.0f} s")
+        time.sleep(0.05)
+    return found
+
+
 class LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.bot.harness import poll
 
 pytestmark = pytest.mark.slow  # real processes end to end: `make test-fast` leaves these out
 
@@ -47,15 +48,6 @@ def alive(pids: set[int]) -> set[int]:
     return {p for p in pids if p in procs and procs[p][1] != "Z"}
 
 
-def poll(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:.0f} s")
-        time.sleep(0.1)
-    return value
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stopped_bench_leaves_no_bot_or_worker_running(tmp_path: Path, tiny_checkpoint: Path, sig: int) -> None:
     log = (tmp_path / "bench.log").open("wb")
@@ -66,10 +58,10 @@ def test_a_stopped_bench_leaves_no_bot_or_worker_running(tmp_path: Path, tiny_ch
             procs = descendants(bench.pid)
             return procs if any(children().get(p, (0, ""))[0] in procs for p in procs) else set()
 
-        started_pids = poll(started, 120, "the bench did not start the bot and its worker")
+        started_pids = poll(started, 120, "the bench starting the bot and its worker")
         bench.send_signal(sig)
         assert bench.wait(60) == 128 + sig
-        poll(lambda: not alive(started_pids), 30, f"processes {sorted(alive(started_pids))} outlived the bench")
+        poll(lambda: not alive(started_pids), 30, "the bench's processes ending")
     finally:
         if bench.poll() is None:
             bench.kill()

@@ -15,7 +15,7 @@ import pytest
 
 from engine.compose.request import ComposeRequest
 from engine.settings import Settings
-from tests.bot.harness import Harness
+from tests.bot.harness import Harness, poll
 from tests.bot.standin import InteractionRecord
 from tests.helpers import combo_midi
 
@@ -27,16 +27,6 @@ LONG_CHORD = "C7(b9,#9,#11,b13)/Bb"
 def db_rows(h: Harness, sql: str, *args: object) -> list[tuple]:
     with sqlite3.connect(h.tmp / "chorus.db") as db:
         return db.execute(sql, args).fetchall()
-
-
-def poll(check, timeout: float = 60.0, what: str = "the condition"):
-    """``check()`` once it is truthy, polled with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not hold within {timeout:.0f} s")
-        time.sleep(0.05)
-    return found
 
 
 def refused_requests(h: Harness) -> list[dict]:
