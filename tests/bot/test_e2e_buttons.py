@@ -137,12 +137,19 @@ def test_the_buttons_work_after_a_restart(harness: Harness, first: dict) -> None
 def test_a_continue_modal_opened_before_a_restart_is_answered_after_it(harness: Harness) -> None:
     att = harness.standin.add_attachment("posted.mid", combo_midi())
     message = harness.standin.add_message(None, harness.users[1], "my tune", attachments=[att])
+    deleted = harness.standin.add_message(None, harness.users[1], "my other tune",
+                                          attachments=[harness.standin.add_attachment("other.mid", combo_midi())])
     user = harness.users[5]
     menu = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", message, user))
+    gone = harness.lt.run(harness.standin.send_message_command("Continue with Chorus", deleted, user))
     harness.wait(interaction=menu, kind="callback")
-    assert menu.callback_type == 9  # the modal is open on the member's screen
+    harness.wait(interaction=gone, kind="callback")
+    assert menu.callback_type == 9 and gone.callback_type == 9  # the modals are open on the member's screen
     harness.kill_bot()
     harness.start_bot()
+    del harness.standin.messages[deleted["id"]]  # its author deleted it meanwhile
+    rec = harness.lt.run(harness.standin.submit_modal(gone, {}, user))
+    assert "the message with that MIDI file is gone" in ephemeral_line(harness, rec)
     tempo = "Tempo in bpm (blank: keep the file's)"
     bad = harness.lt.run(harness.standin.submit_modal(menu, {tempo: "fast"}, user))
     assert "tempo 'fast' is not a number" in ephemeral_line(harness, bad)  # what was typed is read, after the restart

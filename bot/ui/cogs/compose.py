@@ -212,6 +212,9 @@ class ComposeCog(commands.Cog):
                 message = await channel.fetch_message(int(found["message"]))
             except discord.NotFound:
                 raise RequestError("the message with that MIDI file is gone; post it again") from None
+            except discord.HTTPException as exc:  # no access any more, Discord busy: one line saying what to do
+                log.info("could not fetch message %s for a Continue modal: %s", found["message"], exc)
+                raise RequestError("could not read that message again; use Continue with Chorus on it once more") from None
             values = typed_values(interaction.data)
             await self.continue_file(interaction, midi_of(message), values.get("style", ""),
                                      values.get("length", DEFAULT_LENGTH), values.get("tempo", ""))
