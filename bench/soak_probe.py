@@ -190,7 +190,9 @@ def line(row: dict[str, Any], names: list[str]) -> str:
 def ledger(h: Harness) -> dict[str, Any]:
     """Every job the bot accepted and what a member sees of it now: clips posted under it (its
     buttons name it), its status message's notice. Call once the queue is drained."""
-    jobs = Probe(h, 0).db("SELECT id, status, status_message_id FROM jobs")
+    probe = Probe(h, 0)
+    jobs = probe.db("SELECT id, status, status_message_id FROM jobs")
+    reasons = {str(e)[:70]: n for e, n in probe.db("SELECT error, COUNT(*) FROM jobs WHERE status = 'failed' GROUP BY error")}
     clips: Counter[str] = Counter()
     for message in list(h.standin.messages.values()):
         if len(message.get("attachments") or []) >= 3:
@@ -213,7 +215,7 @@ def ledger(h: Harness) -> dict[str, Any]:
             out["lost"] += 1
             lost.append((job_id, status, clips[job_id], shown[:80]))
     return {**{k: out[k] for k in ("accepted", "delivered", "failed_with_notice", "cancelled", "duplicated", "lost")},
-            "lost_jobs": lost[:20]}
+            "lost_jobs": lost[:20], "failures": reasons}
 
 
 def plot(rows: list[dict[str, Any]], names: list[str], title: str, out: Path,

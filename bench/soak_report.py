@@ -124,7 +124,9 @@ def report(data: dict[str, Any], figure: Path) -> list[str]:
     print("traffic: " + ", ".join(f"{k} {v}" for k, v in sorted(data.get("traffic", {}).items())))
     if "admin" in summary:
         print("admin answers (done/sent): " + ", ".join(f"{k} {v}" for k, v in summary["admin"].items()))
-    print("jobs: " + json.dumps({k: v for k, v in summary.items() if k not in ("lost_jobs", "admin")}))
+    print("jobs: " + json.dumps({k: v for k, v in summary.items() if k not in ("lost_jobs", "admin", "failures")}))
+    if summary.get("failures"):
+        print("failed jobs' reasons: " + "; ".join(f"{n} x {why}" for why, n in summary["failures"].items()))
     for lost in summary.get("lost_jobs", []):
         print(f"  lost: {lost}")
     checks = verdict(rows, summary, names)
