@@ -18,7 +18,7 @@ Every 30 s it prints a row (`bench.soak_probe`): RSS and open fds of each proces
 bytes, the loop's longest stall, acknowledgement times, queue depth and jobs by status. At the end the
 traffic stops, the queue drains, and every accepted job is settled as a member sees it: delivered once,
 failed with a notice, cancelled, duplicated or lost. It writes the plot to ``bench/figures/`` and,
-with ``--json``, the summary. Retention is scaled down (clips and seeds kept 10 minutes, pruned every
+with ``--json``, the samples and the summary (and the bot's log beside it). Retention is scaled down (clips and seeds kept 10 minutes, pruned every
 minute) so the clip store reaches its bound within the run.
 
 ``--report FILE`` prints the report (and draws the plot) of a run saved with ``--json`` again.
@@ -182,6 +182,8 @@ def main() -> None:
             summary = soak.run()
         finally:
             soak.close()
+            if args.json:  # the bot's own log beside the figures, for what the samples cannot tell
+                args.json.with_suffix(".bot.log").write_text(soak.h.bot_log())
     summary["admin"] = soak.traffic.admin_outcomes()
     data = {"kind": kind, "minutes": args.minutes, "seed": args.seed, "names": summary.pop("names"),
             "rows": soak.probe.rows, "summary": summary, "faults": soak.faults, "traffic": soak.traffic.counts}
