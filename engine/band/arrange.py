@@ -189,7 +189,8 @@ class Arranger:
             base = n.velocity if n.velocity != 90 else (92 if offbeat else 82)
             velocity = player.vel(base, 5) if loud is None or n.velocity != 90 else \
                 max(30, min(127, round(LEAD_VELOCITY + loud[i])))
-            part.notes.append(ScoreNote(start, max(0.05, stop - start - (0.0 if perf else 0.02)), n.pitch, velocity))
+            shortest = 0.05 if perf is None or i + 1 >= len(notes) else min(0.05, 0.9 * (times[i + 1] - start))
+            part.notes.append(ScoreNote(start, max(shortest, stop - start - (0.0 if perf else 0.02)), n.pitch, velocity))
         plucked = not 40 <= self.band.lead_program < 80  # GM strings, brass, reeds and pipes sustain by themselves
         if final_beat is not None and any(n.onset >= final_beat - 1e-6 for n in notes):
             if plucked:
@@ -226,9 +227,9 @@ class Arranger:
         if i + 1 >= len(notes):
             return self._lead_time(stop_beat, onsets, ratio)
         if self.performance is not None and self.band.swing:
-            spacing = max(0.05, times[i + 1] - start)
+            spacing = max(0.01, times[i + 1] - start)
             phrase_end = onsets[i + 1] - stop_beat > 1.0
-            return start + min(self.performance.length(spacing, phrase_end, player.rng), spacing - 0.005)
+            return start + max(0.01, min(self.performance.length(spacing, phrase_end, player.rng), spacing - 0.005))
         if onsets[i + 1] - stop_beat <= LEGATO_GAP:
             return times[i + 1]  # a short gap is phrased legato: lines sing, not tick
         return min(self._lead_time(stop_beat, onsets, ratio), times[i + 1])

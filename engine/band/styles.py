@@ -26,6 +26,7 @@ NAME``), whose meta then carries ``"style": NAME``.
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -173,6 +174,15 @@ class Sampling:
         guidance: classifier-free guidance of the era and player (`engine.models.sample.SampleRequest`).
         harmony_slots: steps per bar of the style's harmony model (`engine.models.harmony.HarmonyConfig`):
             2 writes a chord per half bar; 4, one per beat (the chorales).
+        rhythm_temperature, type_temperature, register, register_sd: how the melody's draws are
+            steered (`engine.models.steer`; `engine.models.sample.SampleRequest`). The defaults
+            draw as the model writes.
+        steered_top_p: the nucleus mass of a steered draw (None: ``top_p``).
+        register_spread: (sd of the register's centre, in semitones; sd of its width, relative):
+            each clip is drawn its own register, as soloists differ (0, 0: every clip the same).
+        breathe: whether the arranger leaves out notes in rests between phrases of the soloists'
+            lengths (`engine.band.perform.Performance.breathe`), for a model that does not phrase
+            by itself.
     """
 
     tempo: tuple[float, float]
@@ -189,6 +199,34 @@ class Sampling:
     player: str = ""
     guidance: float = 1.0
     harmony_slots: int = 2
+    rhythm_temperature: float = 1.0
+    type_temperature: float = 1.0
+    register: float = 0.0
+    register_sd: float = 7.0
+    steered_top_p: float | None = None
+    register_spread: tuple[float, float] = (0.0, 0.0)
+    breathe: bool = True
+
+    def steering(self, stored: Mapping[str, Any] | None = None, conditioned: bool = False,
+                 seed: int | None = None) -> dict[str, Any]:
+        """The `engine.models.sample.SampleRequest` keywords that steer the melody's draws
+        (`engine.models.steer`): the style's, or the checkpoint's ``stored`` sampling where it has
+        them; with a ``seed``, the clip's own register (``register_spread``). A draw conditioned on
+        an era or a player is not steered ({}): the steer takes away much of what sets the eras
+        apart (docs/performance.md)."""
+        stored = stored or {}
+        if conditioned:
+            return {}
+        out: dict[str, Any] = {k: float(stored.get(k, getattr(self, k)))
+                               for k in ("rhythm_temperature", "type_temperature", "register", "register_sd")}
+        centre_sd, width_sd = (float(x) for x in stored.get("register_spread", self.register_spread))
+        if seed is not None and (centre_sd or width_sd):
+            rng = random.Random(f"{seed}:register")
+            out["register_centre"] = (self.pitch_range.low + self.pitch_range.high) / 2 + \
+                max(-1.5 * centre_sd, min(1.5 * centre_sd, rng.gauss(0.0, centre_sd)))
+            out["register_sd"] *= max(0.6, min(1.5, rng.gauss(1.0, width_sd)))
+        top_p = stored.get("steered_top_p", self.steered_top_p)
+        return {**out, "pitch_range": self.pitch_range, **({"top_p": float(top_p)} if top_p is not None else {})}
 
     def to_meta(self) -> dict[str, Any]:
         """The ``sampling`` entry of a checkpoint's meta."""
@@ -275,7 +313,12 @@ STYLES: Mapping[str, Style] = MappingProxyType({s.name: s for s in (
         sampling=Sampling(tempo=(130, 200), pitch_range=PitchRange(55, 84, 43, 96), meters=((4, 4),),
                           forms=(12, 16, 32), major_tonic="maj7", minor_tonic="min6",
                           song_forms=("aaba", "aaba", "blues", "16", "abac"), melodic_form=MelodicForm("motifs"),
-                          guidance=3.5),  # with the checkpoint's era bias (training/fit/era_bias.py)
+                          guidance=3.5,  # with the checkpoint's era bias (training/fit/era_bias.py)
+                          # steered as docs/performance.md measures: the line phrases by itself
+                          rhythm_temperature=1.1, type_temperature=1.1, register=1.0, register_sd=7.0, steered_top_p=1.0,
+                          # WJazzD's training solos, first 48 bars: each solo's mean pitch varies by an sd of
+                          # 4.7 semitones, its pitch sd by 1.0 around 5.5 (0.18 of it)
+                          register_spread=(4.7, 0.18), breathe=False),
         training=_frozen({"model": {"hidden": 384, "layers": 2, "dropout": 0.25}, "batch_size": 32, "seq_len": 192,
                           "lr": 2e-3, "max_epochs": 40, "patience": 4, "max_minutes": 38.0,
                           "condition": True,

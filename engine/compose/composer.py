@@ -217,11 +217,14 @@ class Composer:
         if given:
             changes = tuple(tuple((round(i * bar_units / len(bar)), f"CH:{c.token}") for i, c in enumerate(bar))
                             for bar in given)
-        sreq = SampleRequest(bars=bars_wanted - 1, meter=meter, temperature=temperature,
-                             top_p=sampling.get("top_p", defaults.top_p), seed=seed, changes=changes, primer=primer,
-                             form=None if changes else rnd.choice(forms), consonant_strong_beats=True,
-                             guidance=float(sampling.get("guidance", defaults.guidance)),
-                             **dict(zip(("era", "player"), cond_ids(ck.meta, era, player), strict=True)))
+        ids = dict(zip(("era", "player"), cond_ids(ck.meta, era, player), strict=True))
+        sreq = SampleRequest(**{
+            "bars": bars_wanted - 1, "meter": meter, "temperature": temperature,
+            "top_p": sampling.get("top_p", defaults.top_p), "seed": seed, "changes": changes, "primer": primer,
+            "form": None if changes else rnd.choice(forms), "consonant_strong_beats": True,
+            "guidance": float(sampling.get("guidance", defaults.guidance)), **ids,
+            "prev_pitch": primer_piece.notes[-1].pitch if primer_piece and primer_piece.notes else None,
+            **defaults.steering(sampling, conditioned=any(ids.values()), seed=seed)})
         return Plan(req, ck, style, seed, tempo, meter, primer_piece, len(primer), sreq, song, say, started,
                     {"prepare": round(time.perf_counter() - started, 4)}, era=era, player=player, continued=continued)
 
@@ -270,7 +273,7 @@ class Composer:
             melody = shape_melody(melody, song.sections, len(song.chorus), draft.end // bar_units,
                                   bar_units / g.GRID, defaults.melodic_form, seed)
         performance = Performance.from_meta(plan.ck.meta)
-        if performance is not None and style.band.swing:  # phrases and rests as soloists leave them
+        if performance is not None and style.band.swing and defaults.breathe:  # phrases and rests as soloists leave them
             melody = performance.breathe(melody, random.Random(f"{seed}:breath"), start=max(offset, bar_units) / g.GRID,
                                          stop=(end_units - 2 * bar_units) / g.GRID)
         if song is not None and song.fixed_key:

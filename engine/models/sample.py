@@ -17,8 +17,10 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.models.seeded import Uniform
+from engine.models.steer import IS_NOTE, Register, temper
 from engine.music import grammar as g
 from engine.music import state as st
+from engine.music.chords import Chord
 
 if TYPE_CHECKING:  # the torch network; a numpy one (engine.models.nplstm) samples without importing torch
     import torch
@@ -53,6 +55,14 @@ class SampleRequest:
         guidance: with an era or player, the logits are ``uncond + guidance * (cond - uncond)``
             (classifier-free guidance: above 1 the era is played more markedly; it costs a second
             pass of the network). 1.0 is the plain conditioned model.
+        rhythm_temperature, type_temperature: a note token's rhythm and its chord relation drawn
+            at their own temperatures (`engine.models.steer.temper`), on top of ``temperature``.
+        register: how strongly notes are weighed by how comfortably their pitch lands in the
+            register (`engine.models.steer.Register`); 0 turns the decoder's forward pass off.
+        register_sd: the register's bell, in semitones around ``register_centre``.
+        register_centre: the register's middle, a MIDI pitch (None: the middle of ``pitch_range``).
+        pitch_range: the decoder's pitch range (`engine.music.grammar.PitchRange`), for ``register``.
+        prev_pitch: the pitch sounding before the sampled notes (a seed's last note), for ``register``.
     """
 
     bars: int
@@ -69,6 +79,13 @@ class SampleRequest:
     era: int = 0
     player: int = 0
     guidance: float = 1.0
+    rhythm_temperature: float = 1.0
+    type_temperature: float = 1.0
+    register: float = 0.0
+    register_sd: float = 7.0
+    register_centre: float | None = None
+    pitch_range: g.PitchRange = g.PitchRange()
+    prev_pitch: int | None = None
 
     def __post_init__(self) -> None:
         if self.bars < 0:
@@ -79,6 +96,11 @@ class SampleRequest:
             raise EngineError(f"form must be >= 1 bar, got {self.form}")
         if self.chord_temperature is not None and not self.chord_temperature > 0:
             raise EngineError(f"chord_temperature must be > 0, got {self.chord_temperature}")
+        if not (self.rhythm_temperature > 0 and self.type_temperature > 0 and self.register >= 0
+                and self.register_sd > 0):
+            raise EngineError("rhythm and type temperatures and the register's spread must be > 0, and the register "
+                              f">= 0; got {self.rhythm_temperature}, {self.type_temperature}, {self.register_sd}, "
+                              f"{self.register}")
         if not 0 < self.top_p <= 1:
             raise EngineError(f"top_p must be in (0, 1], got {self.top_p}")
         if not 0 <= self.guidance <= 4:
@@ -108,6 +130,17 @@ class _Run:
         self.done = False
         self.out: list[int] = []
         self.written: list[list[tuple[int, str]]] = []  # chord changes the model wrote, per new bar
+        self.register: Register | None = None  # the decoder's forward pass, from the first sampled token
+        if not self.primer:
+            self._start_register()
+
+    def _start_register(self) -> None:
+        if self.req.register > 0:
+            self.register = Register(self.req.pitch_range, self.req.prev_pitch, self.req.register_sd,
+                                     self.req.register_centre)
+
+    def chord(self) -> Chord:
+        return st.TOKENS[st.CHORD_TOKEN_IDS[self.state.chord]].chord
 
     def _new_bar(self) -> int:
         return self.state.bars - (self.target_bars - self.req.bars) - 1
@@ -161,8 +194,12 @@ class _Run:
         return s.pos == 0 or s.pos == half
 
     def push(self, token_id: int) -> None:
+        if self.register is not None and IS_NOTE[token_id]:
+            self.register.push(token_id, self.chord())
         self.state.push(token_id)
         self.out.append(token_id)
+        if self.primer and len(self.out) == len(self.primer):
+            self._start_register()
         if self.target_bars is None or self.req.changes or not self.req.form:
             return
         kind = st.TOKENS[token_id].kind
@@ -187,6 +224,7 @@ def _pick(logits: np.ndarray, mask: np.ndarray, req: SampleRequest, draw: Callab
     x = logits[idx].astype(np.float64) / temperature
     p = np.exp(x - x.max())
     p /= p.sum()
+    p = temper(p, idx, req.rhythm_temperature, req.type_temperature)
     order = np.argsort(-p, kind="stable")
     sorted_p = p[order]
     if req.top_p < 1.0:
@@ -239,6 +277,8 @@ def _advance(run: _Run, logits: np.ndarray, pad: int) -> int:
     elif mask is not None:
         if run.req.consonant_strong_beats and run.strong():
             mask = mask & ~_DISSONANT
+        if run.register is not None:
+            logits, mask = run.register.steer(logits, mask, run.chord(), run.req.register)
         tid = _pick(logits, mask, run.req, run.draw)
     if run.done:
         return pad

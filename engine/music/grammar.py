@@ -211,7 +211,7 @@ class PitchRange:
 
 
 @lru_cache(maxsize=8)
-def _transitions(prange: PitchRange) -> dict[str, np.ndarray]:
+def transitions(prange: PitchRange) -> dict[str, np.ndarray]:
     """Per interval bucket, a (P, P) matrix of weights from previous pitch to next pitch."""
     pitches = np.arange(prange.hard_low, prange.hard_high + 1)
     step = pitches[None, :] - pitches[:, None]  # (P, P): next - previous
@@ -231,7 +231,7 @@ def _transitions(prange: PitchRange) -> dict[str, np.ndarray]:
 
 
 @lru_cache(maxsize=4096)
-def _emission(prange: PitchRange, root: int | None, family: str, ntype: str) -> np.ndarray:
+def emission(prange: PitchRange, root: int | None, family: str, ntype: str) -> np.ndarray:
     """(P,) weights of each pitch for a note of this type: type, preferred range, centre pull."""
     pitches = np.arange(prange.hard_low, prange.hard_high + 1)
     pcs = type_pcs(root, family, ntype)
@@ -254,7 +254,7 @@ def _realise(
         return []
     lo = prange.hard_low
     size = prange.hard_high - lo + 1
-    trans = _transitions(prange)
+    trans = transitions(prange)
     alphas = np.empty((len(events), size))
     used: list[np.ndarray] = []  # the transition actually used into each step
     alpha = np.ones(size)
@@ -262,7 +262,7 @@ def _realise(
         alpha = np.zeros(size)
         alpha[min(size - 1, max(0, prev_pitch - lo))] = 1.0
     for i, (ntype, bucket, chord) in enumerate(events):
-        emit = _emission(prange, chord.root, chord.family, ntype)
+        emit = emission(prange, chord.root, chord.family, ntype)
         move = trans["~"] if i == 0 and prev_pitch is None else trans[bucket]
         nxt = (alpha @ move) * emit
         if nxt.sum() <= 0:  # no pitch keeps the bucket: keep the type, move freely
@@ -341,6 +341,6 @@ def decode(
 
 __all__ = [
     "GRID", "DURATIONS", "METERS", "NOTE_TYPES", "INTERVALS", "VOCAB", "TOKEN_ID", "PITCH_NAMES", "SPECIALS",
-    "PHRASE_GAP", "GAP_ABSORB", "PitchRange", "QNote", "QPiece", "Token", "bar_units", "check", "decode", "encode",
+    "PHRASE_GAP", "GAP_ABSORB", "PitchRange", "QNote", "emission", "transitions", "QPiece", "Token", "bar_units", "check", "decode", "encode",
     "grammar_errors", "interval_bucket", "note_type", "parse_token", "quantize", "split_duration", "type_pcs",
 ]

@@ -39,8 +39,10 @@ def test_the_numpy_twin_samples_the_same_tokens_and_changes(name: str) -> None:
     np_ = load_checkpoint(REPO / "checkpoints" / name, numpy=True)
     assert np_.content_hash == pt.content_hash and getattr(np_.model, "numpy", False)
     conditioned = pt.model.config.n_eras > 0
+    steered = {"rhythm_temperature": 1.1, "type_temperature": 1.1, "register": 1.0, "top_p": 1.0}  # as jazz's clips
     requests = [SampleRequest(bars=12, seed=s, temperature=0.9 + 0.1 * (s % 3), era=(s % 4) if conditioned else 0,
-                              guidance=3.5 if s % 2 else 1.0, consonant_strong_beats=s % 3 == 0) for s in range(8)]
+                              guidance=3.5 if s % 2 else 1.0, consonant_strong_beats=s % 3 == 0,
+                              **(steered if s % 4 == 1 else {})) for s in range(8)]
     assert sample(np_.model, requests) == sample(pt.model, requests)
     form = get_form("chorale" if name == "bach" else "aabb" if name == "folk" else "aaba")
     for seed in range(5):

@@ -50,7 +50,8 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     reference = [g.quantize(s) for s in refs]
     defaults = ck.meta.get("sampling", {})
     temperature = settings.temperature or defaults.get("temperature", 1.0)
-    top_p = settings.top_p or defaults.get("top_p", 0.95)
+    steering = style_steering(ck)  # steered as a clip's melody is, each with its own register
+    top_p = settings.top_p or steering.pop("top_p", None) or defaults.get("top_p", 0.95)
     # each sample takes the length and meter of a reference piece in turn, where the style composes
     # in that meter (else its first): all in the first piece's meter, a 3/4 chorale made every one 3/4
     composes = _style_meters(ck)
@@ -58,9 +59,11 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     lengths = [min(settings.max_bars, max(4, len(p.bars))) for p in reference]
     forms = defaults.get("forms", [32])
     chord_t = defaults.get("chord_temperature")
-    requests = [SampleRequest(bars=lengths[i % len(lengths)], meter=meter, temperature=temperature,
-                              top_p=top_p, seed=settings.seed + i, changes=_changes(ck, settings.seed + i, meter),
-                              form=forms[i % len(forms)], chord_temperature=chord_t)
+    requests = [SampleRequest(**{"bars": lengths[i % len(lengths)], "meter": meter, "temperature": temperature,
+                                 "top_p": top_p, "seed": settings.seed + i,
+                                 "changes": _changes(ck, settings.seed + i, meter), "form": forms[i % len(forms)],
+                                 "chord_temperature": chord_t, **steering,
+                                 **_register(ck, settings.seed + i)})
                 for i, meter in ((i, meters[i % len(meters)]) for i in range(settings.samples))]
     say(f"sampling {settings.samples} pieces (temperature {temperature}, top-p {top_p})")
     tokens = sample(ck.model, requests)
@@ -119,6 +122,22 @@ def _style_meters(ck: Checkpoint) -> tuple[tuple[int, int], ...]:
 
     style = STYLES.get(ck.style)
     return tuple(m for m in style.sampling.meters if m in g.METERS) if style else ((4, 4),)
+
+
+def style_steering(ck: Checkpoint, seed: int | None = None) -> dict:
+    """The `engine.models.sample.SampleRequest` keywords that steer the checkpoint's style's draws
+    as a clip's are, without an era ({} if the style is not registered; the era check's draws,
+    conditioned on an era, are not steered, as a clip's are not)."""
+    from engine.band.styles import STYLES
+
+    style = STYLES.get(ck.style)
+    return style.sampling.steering(ck.meta.get("sampling", {}), seed=seed) if style else {}
+
+
+def _register(ck: Checkpoint, seed: int) -> dict:
+    """The sample's own register, drawn as a clip of that seed draws it."""
+    got = style_steering(ck, seed)
+    return {k: got[k] for k in ("register_centre", "register_sd") if k in got}
 
 
 def style_pitch_range(ck: Checkpoint) -> g.PitchRange | None:
