@@ -75,27 +75,27 @@ class Register:
             self.alpha[min(len(pitches) - 1, max(0, prev_pitch - prange.hard_low))] = 1.0
         centre = (prange.low + prange.high) / 2 if centre is None else centre
         self.bell = np.exp(-0.5 * ((pitches - centre) / sd) ** 2)  # (P,), over the hard range
-        self.moves = {b: m / np.maximum(m.sum(axis=1, keepdims=True), 1e-12)
-                      for b, m in g.transitions(prange).items()}  # each row a distribution
-        self.types = {}  # (root, family, type) -> (P,) bool
+        rows = [g.transitions(prange)[b] for b in g.INTERVALS]
+        self.moves = np.stack([m / np.maximum(m.sum(axis=1, keepdims=True), 1e-12) for m in rows])  # (B, P, P)
+        self.free = self.moves[list(g.INTERVALS).index("~")]  # (P, P): a phrase's first note
+        self.types: dict[tuple, np.ndarray] = {}  # (root, family) -> (T, P) bool
 
-    def _kind(self, chord: Chord, ntype: str) -> np.ndarray:
-        key = (chord.root, chord.family, ntype)
+    def _kinds(self, chord: Chord) -> np.ndarray:
+        key = (chord.root, chord.family)
         if key not in self.types:
-            self.types[key] = g.emission(self.prange, chord.root, chord.family, ntype) > 0
+            self.types[key] = np.stack([g.emission(self.prange, chord.root, chord.family, t) > 0
+                                        for t in g.NOTE_TYPES])
         return self.types[key]
 
     def comfort(self, chord: Chord) -> np.ndarray:
         """(len(COMBOS),) how comfortably each (type, interval bucket) lands over ``chord``, 0 where no pitch can."""
-        out = np.zeros(len(COMBOS))
-        for b in g.INTERVALS:
-            reach = self.alpha @ self.moves["~" if self.first else b]
-            for t in g.NOTE_TYPES:
-                mass = reach * self._kind(chord, t)
-                total = mass.sum()
-                if total > 0:
-                    out[COMBOS.index((t, b))] = (mass * self.bell).sum() / total
-        return out
+        reach = np.broadcast_to(self.alpha @ self.free, (len(g.INTERVALS), len(self.alpha))) if self.first \
+            else np.einsum("p,bpq->bq", self.alpha, self.moves)  # (B, P)
+        mass = reach[None, :, :] * self._kinds(chord)[:, None, :]  # (T, B, P)
+        total = mass.sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(total > 0, (mass * self.bell).sum(axis=2) / total, 0.0)  # (T, B), as COMBOS orders them
+        return out.reshape(-1)
 
     def steer(self, logits: np.ndarray, mask: np.ndarray, chord: Chord, strength: float) -> tuple[np.ndarray, np.ndarray]:
         """``logits`` with the note tokens weighed by their comfort to the power ``strength`` (their
