@@ -6,7 +6,9 @@ back. The backends are `bot.queues.local.LocalQueue` and `bot.queues.celery.queu
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,3 +108,21 @@ class WorkerDied(Exception):
 
 def out_dir_for(root: Path, job_id: str) -> Path:
     return root / "jobs" / job_id
+
+
+async def cancel_all(tasks: list[asyncio.Task], timeout: float = 5.0) -> None:
+    """Cancel `tasks` and wait for them to end, for at most `timeout` seconds.
+
+    The cancel is sent again while a task runs on: Python 3.11's `asyncio.wait_for` drops a cancel
+    that lands in the same moment as the wait it guards ends, and a loop that lost its cancel would
+    otherwise keep its owner's `stop` waiting for ever.
+    """
+    end = time.monotonic() + timeout
+    pending = {t for t in tasks if not t.done()}
+    while pending and (left := end - time.monotonic()) > 0:
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=min(0.2, left))
+    if pending:
+        log.warning("%d task(s) still running after %.0f s: %s", len(pending), timeout,
+                    ", ".join(t.get_name() for t in pending))

@@ -16,7 +16,15 @@ import multiprocessing as mp
 import time
 
 from bot.queues import policy
-from bot.queues.base import EventEmitter, EventHandler, JobEvent, QueueStatus, WorkerDied, WorkItem
+from bot.queues.base import (
+    EventEmitter,
+    EventHandler,
+    JobEvent,
+    QueueStatus,
+    WorkerDied,
+    WorkItem,
+    cancel_all,
+)
 from bot.queues.policy import WorkerRow
 from engine.settings import Settings
 
@@ -107,9 +115,8 @@ class LocalQueue(EventEmitter):
             self._tasks.append(asyncio.create_task(self._run(w), name=f"worker-loop-{w.index}"))
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
+        self._tasks.clear()
         for w in self._workers:
             if w.conn is not None and w.proc is not None and w.proc.is_alive():
                 try:

@@ -105,6 +105,22 @@ def test_a_checkpoint_swap_reaches_workers_started_before_it(tmp_path: Path, red
     assert redis_server.client().exists(model_key(new))
 
 
+def test_stop_returns_when_a_state_change_wakes_the_watch_loop_as_it_stops(tmp_path: Path,
+                                                                         redis_server: RedisServer) -> None:
+    """Python 3.11's `asyncio.wait_for` drops a cancel that lands as the wait it guards ends, so a
+    watch loop woken in the same moment as `stop` cancelled it used to run on and `stop` never
+    returned (seen in CI: a bot restart hung for 600 s)."""
+    async def go() -> None:
+        for _ in range(5):
+            q = CeleryQueue(bot_settings(tmp_path, redis_server.url, {}))
+            await q.start()
+            assert q._wake is not None
+            q._wake.set()  # a worker stored a state just now
+            await asyncio.wait_for(q.stop(), 4.0)
+
+    run(go())
+
+
 def test_a_job_submitted_again_after_a_bot_restart_runs_once(tmp_path: Path, redis_server: RedisServer,
                                                              workers: Workers, tiny_checkpoint: Path) -> None:
     h = content_hash(tiny_checkpoint)

@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from bot.queues.base import JobEvent, WorkItem
+from bot.queues.base import JobEvent, WorkItem, cancel_all
 from bot.queues.local import LocalQueue
 from bot.settings import BotSettings
 from tests.helpers import work_item
@@ -161,3 +161,24 @@ def test_cancelling_a_job_a_worker_has_stops_it(tiny_checkpoint: Path, tmp_path:
         assert events["next"][-1].kind == "done"
 
     asyncio.run(run())
+
+
+def test_cancel_all_ends_a_task_that_lost_its_first_cancel() -> None:
+    """As a loop does when Python 3.11's `wait_for` drops a cancel: it runs on after the first."""
+    async def go() -> None:
+        async def deaf() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                pass  # the cancel lost
+            await asyncio.Event().wait()
+
+        async def plain() -> None:
+            await asyncio.Event().wait()
+
+        tasks = [asyncio.create_task(deaf()), asyncio.create_task(plain())]
+        await asyncio.sleep(0)
+        await asyncio.wait_for(cancel_all(tasks, timeout=3.0), 5.0)
+        assert all(t.cancelled() for t in tasks)
+
+    asyncio.run(go())

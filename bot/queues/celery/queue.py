@@ -37,7 +37,7 @@ from kombu.exceptions import OperationalError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from bot.queues.base import EventEmitter, EventHandler, JobEvent, QueueStatus, WorkItem
+from bot.queues.base import EventEmitter, EventHandler, JobEvent, QueueStatus, WorkItem, cancel_all
 from bot.queues.celery import sync as checkpoint_sync
 from bot.queues.celery.app import (
     ATTEMPTS_KEY,
@@ -65,6 +65,7 @@ RECONNECT_S = 1.0
 POLL_S = 0.5  # the longest wait between looks at the watched jobs; a state change wakes the loop at once
 SUBMIT_BUDGET_S = 2.0  # a submit slower than this holds the job here (Discord wants a reply within 3 s)
 PUBLISH_REFRESH_S = 60.0
+STOP_WAIT_S = 5.0  # the longest `stop` waits for the watch loop and a publish in flight
 
 
 @dataclass
@@ -111,9 +112,9 @@ class CeleryQueue(EventEmitter):
 
     async def stop(self) -> None:
         self._closing.set()
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._wake is not None:
+            self._wake.set()
+        await cancel_all(self._tasks, STOP_WAIT_S)  # the watch loop also ends on `_closing`
         self._tasks.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
         try:
@@ -306,13 +307,15 @@ class CeleryQueue(EventEmitter):
 
     async def _run(self) -> None:
         wake = self._wake or asyncio.Event()
-        while True:
+        while not self._closing.is_set():
             try:
                 await asyncio.wait_for(wake.wait(), self.poll_s)
                 await asyncio.sleep(0.02)  # let a burst of notifications arrive before one round
             except TimeoutError:
                 pass
             wake.clear()
+            if self._closing.is_set():
+                return
             try:
                 await self._tick()
             except Exception:  # keep watching whatever one round did
