@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.soak_probe import Probe, children, header, ledger, line, role  # noqa: E402
+from bench.soak_probe import Probe, children, header, ledger, line, role, started_at  # noqa: E402
 from bench.soak_report import report  # noqa: E402
 from bench.soak_traffic import Traffic  # noqa: E402
 from tests.bot.harness import WARM_LOG, Harness, exit_on_signals  # noqa: E402
@@ -53,7 +53,7 @@ def settings_env(args: argparse.Namespace) -> dict[str, str]:
     return {"CHORUS_KEEP_CLIPS_DAYS": f"{KEEP_DAYS:.6f}", "CHORUS_KEEP_SEEDS_DAYS": f"{KEEP_DAYS:.6f}",
             "CHORUS_KEEP_TOKENS_DAYS": f"{2 * KEEP_DAYS:.6f}", "CHORUS_PRUNE_INTERVAL_S": "60",
             "CHORUS_LOOP_REPORT_S": "30", "CHORUS_MAX_QUEUE": "30", "CHORUS_JOB_TIMEOUT_S": "120",
-            "CHORUS_DELIVERY_RETRY_S": "5"}
+            "CHORUS_DELIVERY_RETRY_S": "5", "CHORUS_WORKERS": str(args.workers)}
 
 
 class Soak:
@@ -78,7 +78,7 @@ class Soak:
 
     def start(self) -> None:
         if self.workers is not None:
-            self.workers.start(2)
+            self.workers.start(self.args.workers)
             self.watch_parts()
         self.h.start_bot()
         if self.workers is None:
@@ -93,8 +93,10 @@ class Soak:
         return (time.monotonic() - self.probe.t0) / 60
 
     def kill_worker(self) -> None:
+        """Kill the youngest worker: after the first kill one worker lives the whole run, so the
+        memory bound can be judged on a long life as well as on the replacements'."""
         if self.workers is not None:
-            victim = self.workers.alive()[0]
+            victim = self.workers.alive()[-1]
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
             self.workers.start(1)  # as a supervisor would
@@ -103,7 +105,7 @@ class Soak:
             pids = [p for p in children(self.h.proc.pid) if role(p) == "worker"]
             if not pids:
                 return
-            os.kill(pids[0], signal.SIGKILL)  # the bot starts another
+            os.kill(max(pids, key=started_at), signal.SIGKILL)  # the bot starts another
         self.faults.append((self.minutes(), "worker killed (-9)"))
 
     def kill_bot(self) -> None:
@@ -124,7 +126,8 @@ class Soak:
         end = self.probe.t0 + a.minutes * 60
         next_sample, next_kill = self.probe.t0, self.probe.t0 + a.worker_kill_every * 60
         bot_kill, redis_at = self.probe.t0 + a.minutes * 30, self.probe.t0 + a.minutes * 20
-        names = ["bot", "worker0", "worker1", "redis"] if a.celery else ["bot", "worker0", "seeds"]
+        names = (["bot", "worker0", "worker1", "redis"] if a.celery
+                 else ["bot", *(f"worker{i}" for i in range(a.workers)), "seeds"])
         print(header(names), flush=True)
         while (now := time.monotonic()) < end:
             if now >= next_sample:
@@ -160,6 +163,7 @@ def main() -> None:
     ap.add_argument("--celery", action="store_true", help="Redis and two chorus worker processes")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--every", type=float, default=3.0, help="mean seconds between member actions")
+    ap.add_argument("--workers", type=int, default=2, help="local worker processes (CHORUS_WORKERS)")
     ap.add_argument("--worker-kill-every", type=float, default=10.0, help="minutes between worker kills")
     ap.add_argument("--figure", type=Path, default=None, help="the plot (default bench/figures/soak-<queue>.png)")
     ap.add_argument("--json", type=Path, default=None, help="write the rows and the summary here")

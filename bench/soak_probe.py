@@ -54,6 +54,14 @@ def maps(pid: int) -> str:
         return ""
 
 
+def started_at(pid: int) -> int:
+    """When a process started, in clock ticks since boot (0 if it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def role(pid: int) -> str | None:
     """A local bot child's role: ``worker`` (FluidSynth mapped), ``seeds`` (the seed checker), or None
     (multiprocessing's resource tracker)."""

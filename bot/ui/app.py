@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import faulthandler
 import logging
+import platform
 
 import aiohttp
 import discord
@@ -49,11 +53,16 @@ def point_at_api(settings: BotSettings) -> None:
 
 class LoopMonitor:
     """Measures how late the event loop wakes up: its longest stall tells whether anything blocks it.
-    With ``report_s`` it also logs the longest stall of each ``report_s`` seconds (a soak reads those)."""
 
-    def __init__(self, interval: float = 0.05, report_s: float = 0.0) -> None:
+    With ``report_s`` it also logs the longest stall of each ``report_s`` seconds (a soak reads those),
+    and a stall past ``dump_after`` seconds writes every thread's stack to stderr while it lasts
+    (`faulthandler`'s watchdog thread, which needs no GIL), to show what held the loop.
+    """
+
+    def __init__(self, interval: float = 0.05, report_s: float = 0.0, dump_after: float = 0.2) -> None:
         self.interval = interval
         self.report_s = report_s
+        self.dump_after = dump_after if report_s else 0.0
         self.max_stall = 0.0
         self._task: asyncio.Task | None = None
 
@@ -65,7 +74,11 @@ class LoopMonitor:
         window, since = 0.0, loop.time()
         while True:
             t = loop.time()
+            if self.dump_after:
+                faulthandler.dump_traceback_later(self.interval + self.dump_after, exit=False)
             await asyncio.sleep(self.interval)
+            if self.dump_after:
+                faulthandler.cancel_dump_traceback_later()
             stall = loop.time() - t - self.interval
             self.max_stall, window = max(self.max_stall, stall), max(window, stall)
             if self.report_s and loop.time() - since >= self.report_s:
@@ -75,6 +88,8 @@ class LoopMonitor:
     def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        if self.dump_after:
+            faulthandler.cancel_dump_traceback_later()
 
 
 def warn_guild_roles(ids: set[int] | frozenset[int]) -> None:
@@ -172,9 +187,32 @@ class DiscordUnreachable(Exception):
     """Discord's API did not answer at startup: not a setting to fix, so ``chorus serve`` exits 1 (retry)."""
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+MMAP_THRESHOLD = 256 * 1024
+
+
+def return_large_buffers() -> bool:
+    """Have glibc give large buffers back to the system when they are freed.
+
+    By default glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), so
+    after a few multi-MB buffers (a Celery result's base64 clip, a checkpoint being published) every
+    later one comes from the heap, whose freed pages stay in the process: the bot's RSS rose in steps
+    and kept each high-water mark. A fixed threshold (which turns the raising off) keeps blocks over
+    256 KiB in their own mappings. Only this process: the workers keep glibc's defaults. Returns
+    whether the setting took (False off glibc).
+    """
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
 def serve(settings: BotSettings) -> None:
     """Run the bot until interrupted (``chorus serve``)."""
     settings.require("discord_token")
+    return_large_buffers()
     preflight.warn(settings)
     point_at_api(settings)
     try:

@@ -49,3 +49,60 @@ def test_discord_out_of_reach_is_one_line_and_exit_code_1_for_a_retry(tmp_path: 
     assert out.returncode == 1, lines
     assert "Traceback" not in out.stderr
     assert lines[-1].startswith("chorus: error: cannot reach Discord's API"), lines
+
+
+CHURN = """
+import base64, json, os, sys
+from concurrent.futures import ThreadPoolExecutor
+from bot.ui.app import return_large_buffers
+
+def rss():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) / 1024
+
+if sys.argv[1] == "on":
+    assert return_large_buffers()
+sizes = [300_000, 800_000, 1_500_000, 3_000_000, 6_000_000]
+
+def one(i):  # what the bot does with a Celery result: parse the JSON, decode the clip's base64
+    raw = json.dumps({"audio": base64.b64encode(os.urandom(sizes[i % 5])).decode()}).encode()
+    return len(base64.b64decode(json.loads(raw)["audio"]))
+
+with ThreadPoolExecutor(4) as pool:
+    list(pool.map(one, range(4)))
+    start = rss()
+    list(pool.map(one, range(80)))
+print(rss() - start)
+"""
+
+
+def test_the_bot_gives_large_freed_buffers_back_so_its_rss_keeps_no_high_water_mark() -> None:
+    def growth(mode: str) -> float:
+        out = subprocess.run([sys.executable, "-c", CHURN, mode], cwd=REPO, capture_output=True, text=True,
+                             timeout=120, check=True)
+        return float(out.stdout.split()[-1])
+
+    off, on = growth("off"), growth("on")
+    assert on < 12 < off, (on, off)  # MiB kept after 80 results of 0.3-6 MB, four threads at once
+
+
+def test_a_stall_of_the_loop_dumps_every_threads_stack_while_it_lasts(capfd) -> None:
+    import asyncio
+    import time
+
+    from bot.ui.app import LoopMonitor
+
+    def blocking_call_on_the_loop() -> None:
+        time.sleep(0.6)  # the bug being shown: blocking code run on the event loop
+
+    async def go() -> float:
+        monitor = LoopMonitor(report_s=30.0, dump_after=0.2)
+        monitor.start()
+        await asyncio.sleep(0.15)  # a few quiet ticks first
+        blocking_call_on_the_loop()
+        await asyncio.sleep(0.15)
+        monitor.stop()
+        return monitor.max_stall
+
+    assert asyncio.run(go()) > 0.4
+    err = capfd.readouterr().err
+    assert "most recent call first" in err and "blocking_call_on_the_loop" in err
