@@ -88,6 +88,7 @@ class Soak:
         self.probe.extra = {f"worker{i}": p.pid for i, p in enumerate(self.workers.alive())}
         if self.redis is not None and self.redis.proc is not None:
             self.probe.extra["redis"] = self.redis.proc.pid
+            self.probe.redis_url = self.redis.url
 
     def minutes(self) -> float:
         return (time.monotonic() - self.probe.t0) / 60

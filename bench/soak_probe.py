@@ -106,6 +106,7 @@ class Probe:
     h: Harness
     t0: float
     extra: dict[str, int] = field(default_factory=dict)  # name -> pid (Celery workers, Redis), set by the soak
+    redis_url: str | None = None  # with Celery: Redis's own count of the bytes its data takes
     rows: list[dict[str, Any]] = field(default_factory=list)
     _log_at: int = 0
     _acked: int = 0  # interactions counted so far (stand-in order)
@@ -167,8 +168,20 @@ class Probe:
                "accepted": sum(statuses.values()), "delivered": statuses.get("delivered", 0),
                "failed": statuses.get("failed", 0),
                "retained_bound": self.retained_bound()}
+        if self.redis_url:
+            row["redis_data_mib"] = self.redis_data_mib()
         self.rows.append(row)
         return row
+
+    def redis_data_mib(self) -> float | None:
+        """Redis's ``used_memory``: what its data takes, apart from what its allocator holds."""
+        import redis
+
+        try:
+            with redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2) as r:
+                return int(r.info("memory")["used_memory"]) / MiB
+        except (redis.RedisError, OSError, KeyError, ValueError):
+            return None
 
     def retained_bound(self) -> int:
         """Clip folders the settings allow now: those of jobs finished within keep_clips + one prune

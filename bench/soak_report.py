@@ -82,12 +82,24 @@ def plateau(rows: list[dict], fam: str) -> str:
     return f"{fam} plateau, largest MiB/fds of one process per 10 min: {cells}"
 
 
+def redis_data(rows: list[dict]) -> str:
+    """Redis's data (``used_memory``) per 10-minute block, smallest-largest: RSS beside what it holds."""
+    blocks: dict[int, list[float]] = {}
+    for r in rows:
+        if r.get("redis_data_mib") is not None:
+            blocks.setdefault(int(r["min"] // 10), []).append(r["redis_data_mib"])
+    cells = ", ".join(f"{b * 10}-{b * 10 + 10}: {min(v):.0f}-{max(v):.0f}" for b, v in sorted(blocks.items()))
+    return f"redis data (used_memory, MiB) per 10 min: {cells}"
+
+
 def verdict(rows: list[dict], summary: dict[str, Any], names: list[str]) -> list[str]:
     """The acceptance bounds, one line each: the figure and whether it held."""
     out = []
     for fam in dict.fromkeys(family(n) for n in names):
         out += growth(rows, fam) or [f"{fam}: no process lived {SETTLE_MIN:.0f} minutes into its life past minute 10"]
         out.append(plateau(rows, fam))
+        if fam == "redis" and any(r.get("redis_data_mib") is not None for r in rows):
+            out.append(redis_data(rows))
     over = [r for r in rows if r["clip_dirs"] > r["retained_bound"]]
     out.append(f"clip store: max {max(r['clips_mib'] for r in rows):.1f} MiB, {max(r['clip_dirs'] for r in rows)} "
                f"folders; over the retention bound in {len(over)} of {len(rows)} samples: {'held' if not over else 'NOT HELD'}")

@@ -16,6 +16,7 @@ from the pipeline's threads and this one, so they share a lock.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import statistics
 import threading
@@ -33,6 +34,11 @@ from engine.settings import Settings
 log = logging.getLogger(__name__)
 Send = Callable[[tuple], None]
 WARM_CLIP_S = 30.0  # the clip a starting worker times: /compose's default length
+
+
+#: Workers yield the CPU to the bot's process when both want it: the bot's event loop must answer
+#: Discord within 3 s, a clip can wait a few milliseconds. On an idle machine it changes nothing.
+NICENESS = 5
 
 
 def time_clips(composer: Any, settings: Settings, styles: int) -> float | None:
@@ -136,6 +142,7 @@ def worker_main(conn: Any, settings: Settings, warm_styles: int = 0) -> None:
     from engine.compose.pipeline import Pipeline
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    os.nice(NICENESS)
     logging.basicConfig(level=getattr(logging, settings.log_level, logging.INFO),
                         format="chorus-worker: %(levelname)s %(message)s")
     lock = threading.Lock()

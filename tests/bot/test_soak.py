@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_two_minute_soak_loses_and_repeats_nothing(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    run = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "2", "--worker-kill-every", "1",
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "soak.py"), "--minutes", "2", "--worker-kill-every", "1", "--workers", "1",
                           "--every", "2", "--figure", str(tmp_path / "soak.png"), "--json", str(out)],
                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
