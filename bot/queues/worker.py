@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.memory import return_large_buffers
 from bot.queues import policy
 from bot.queues.base import WorkItem
 from engine.errors import EngineError
@@ -143,6 +144,7 @@ def worker_main(conn: Any, settings: Settings, warm_styles: int = 0) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     os.nice(NICENESS)
+    return_large_buffers()
     logging.basicConfig(level=getattr(logging, settings.log_level, logging.INFO),
                         format="chorus-worker: %(levelname)s %(message)s")
     lock = threading.Lock()

@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import faulthandler
 import logging
-import platform
 
 import aiohttp
 import discord
@@ -14,6 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import preflight
+from bot.memory import return_large_buffers
 from bot.queues.base import JobQueue
 from bot.queues.local import LocalQueue
 from bot.service.compose import ComposeService
@@ -185,28 +183,6 @@ class ChorusBot(commands.Bot):
 
 class DiscordUnreachable(Exception):
     """Discord's API did not answer at startup: not a setting to fix, so ``chorus serve`` exits 1 (retry)."""
-
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD = 256 * 1024
-
-
-def return_large_buffers() -> bool:
-    """Have glibc give large buffers back to the system when they are freed.
-
-    By default glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB), so
-    after a few multi-MB buffers (a Celery result's base64 clip, a checkpoint being published) every
-    later one comes from the heap, whose freed pages stay in the process: the bot's RSS rose in steps
-    and kept each high-water mark. A fixed threshold (which turns the raising off) keeps blocks over
-    256 KiB in their own mappings. Only this process: the workers keep glibc's defaults. Returns
-    whether the setting took (False off glibc).
-    """
-    if platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):
-        return False
 
 
 def serve(settings: BotSettings) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 from celery import signals
 from celery.exceptions import SoftTimeLimitExceeded
 
+from bot.memory import return_large_buffers
 from bot.queues import policy
 from bot.queues.celery import sync as checkpoint_sync
 from bot.queues.celery.app import (
@@ -307,6 +308,7 @@ def run_worker(settings: BotSettings, concurrency: int = 1, node: str | None = N
     if concurrency < 1:
         raise SettingsError(f"--concurrency must be at least 1, got {concurrency}")
     check_device(settings.device)
+    return_large_buffers()
     node = node or f"chorus-{os.getpid()}@{socket.gethostname()}"
     app = make_worker_app(settings)
     _worker = WorkerState(settings, node, concurrency)
