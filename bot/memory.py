@@ -4,7 +4,7 @@ By default glibc raises its mmap threshold to the largest block freed so far (up
 few multi-MB buffers (a Celery result's base64 clip in the bot, audio and model weights in a worker)
 every later one comes from the heap, whose freed pages stay in the process: RSS rose in steps and
 kept each high-water mark (`bench/soak.py`; docs/soak.md). A fixed threshold, which also turns the
-raising off, keeps blocks over 256 KiB in their own mappings, returned when freed.
+raising off, keeps blocks over 1 MiB in their own mappings, returned when freed.
 
 Set by hand through ``mallopt``: no library exposes glibc's malloc parameters, and the
 ``MALLOC_MMAP_THRESHOLD_`` variable would have to be set before the interpreter starts (and would
@@ -17,7 +17,7 @@ import ctypes.util
 import platform
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD = 256 * 1024
+MMAP_THRESHOLD = 1024 * 1024
 
 
 def return_large_buffers() -> bool:
