@@ -37,4 +37,4 @@ def test_the_bot_gives_large_freed_buffers_back_so_its_rss_keeps_no_high_water_m
         return float(out.stdout.split()[-1])
 
     off, on = growth("off"), growth("on")
-    assert on < 12 < off, (on, off)  # MiB kept after 80 results of 0.3-6 MB, four threads at once
+    assert on < 4 and off > 12, (on, off)  # MiB kept after 80 results of 0.3-6 MB, four threads at once
