@@ -28,7 +28,7 @@ RANKS = {
     "engine.media": 3, "engine.formats": 3,
     "engine.compose": 4,
     "engine.cli": 5, "engine": 5,
-    "bot.errors": 0,
+    "bot.errors": 0, "bot.memory": 0,
     "bot.settings": 1,
     "bot.store": 2, "bot.queues": 2,
     "bot.service": 3, "bot.preflight": 3,
