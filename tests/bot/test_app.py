@@ -59,7 +59,7 @@ def test_a_stall_of_the_loop_dumps_every_threads_stack_while_it_lasts(capfd) -> 
     from bot.ui.app import LoopMonitor
 
     def blocking_call_on_the_loop() -> None:
-        time.sleep(0.6)  # the bug being shown: blocking code run on the event loop
+        time.sleep(1.2)  # the bug being shown: blocking code run on the event loop (the dump comes at 0.25 s)
 
     async def go() -> float:
         monitor = LoopMonitor(report_s=30.0, dump_after=0.2)
