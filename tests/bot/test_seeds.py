@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable

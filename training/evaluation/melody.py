@@ -50,8 +50,9 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     reference = [g.quantize(s) for s in refs]
     defaults = ck.meta.get("sampling", {})
     temperature = settings.temperature or defaults.get("temperature", 1.0)
-    steering = style_steering(ck)  # steered as a clip's melody is, each with its own register
-    top_p = settings.top_p or steering.pop("top_p", None) or defaults.get("top_p", 0.95)
+    # steered as a clip's melody is, each sample with the register a clip of its seed draws
+    steering = {i: style_steering(ck, settings.seed + i) for i in range(settings.samples)}
+    top_p = settings.top_p or style_steering(ck).get("top_p") or defaults.get("top_p", 0.95)
     # each sample takes the length and meter of a reference piece in turn, where the style composes
     # in that meter (else its first): all in the first piece's meter, a 3/4 chorale made every one 3/4
     composes = _style_meters(ck)
@@ -60,10 +61,10 @@ def evaluate(ck: Checkpoint, sheets: list[LeadSheet], settings: EvalSettings,
     forms = defaults.get("forms", [32])
     chord_t = defaults.get("chord_temperature")
     requests = [SampleRequest(**{"bars": lengths[i % len(lengths)], "meter": meter, "temperature": temperature,
-                                 "top_p": top_p, "seed": settings.seed + i,
+                                 "seed": settings.seed + i,
                                  "changes": _changes(ck, settings.seed + i, meter), "form": forms[i % len(forms)],
-                                 "chord_temperature": chord_t, **steering,
-                                 **_register(ck, settings.seed + i)})
+                                 "chord_temperature": chord_t, **steering[i],
+                                 "top_p": top_p})  # after the steering's own top_p: settings.top_p wins
                 for i, meter in ((i, meters[i % len(meters)]) for i in range(settings.samples))]
     say(f"sampling {settings.samples} pieces (temperature {temperature}, top-p {top_p})")
     tokens = sample(ck.model, requests)
@@ -132,12 +133,6 @@ def style_steering(ck: Checkpoint, seed: int | None = None) -> dict:
 
     style = STYLES.get(ck.style)
     return style.sampling.steering(ck.meta.get("sampling", {}), seed=seed) if style else {}
-
-
-def _register(ck: Checkpoint, seed: int) -> dict:
-    """The sample's own register, drawn as a clip of that seed draws it."""
-    got = style_steering(ck, seed)
-    return {k: got[k] for k in ("register_centre", "register_sd") if k in got}
 
 
 def style_pitch_range(ck: Checkpoint) -> g.PitchRange | None:

@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.band.perform import QUANTILES, Performance
-from training.corpus.performed import beats_of
-from training.corpus.performed import midi_of
+from training.corpus.performed import beats_of, midi_of
 from training.corpus.performed import solos as wjazzd_solos
 from training.fit.dynamics import learn_dynamics
 
